@@ -1,0 +1,33 @@
+//! The catalog snapshot compiled into the crate (us-east-1).
+//!
+//! The data files live in the crate's `data/` directory, with their
+//! provenance in `data/ATTRIBUTION.md`.
+
+use std::sync::OnceLock;
+
+use super::{Catalog, CatalogError};
+
+/// EC2 DescribeInstanceTypes facts.
+const INSTANCE_FACTS_CSV: &str = include_str!("../../data/instance-types.csv");
+/// EKS max pods per type.
+const ENI_LIMITS_CSV: &str = include_str!("../../data/eni-limits.csv");
+/// On-demand Linux prices, us-east-1.
+const ON_DEMAND_PRICES_CSV: &str = include_str!("../../data/on-demand-prices-us-east-1.csv");
+/// The Spot Advisor feed with only its us-east-1 advice.
+const SPOT_ADVISOR_FEED_JSON: &str = include_str!("../../data/spot-advisor-us-east-1.json");
+
+static EMBEDDED: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
+
+/// The embedded catalog, built on first use and shared afterwards.
+pub(super) fn embedded() -> Result<&'static Catalog, CatalogError> {
+    EMBEDDED.get_or_init(build).as_ref().map_err(Clone::clone)
+}
+
+fn build() -> Result<Catalog, CatalogError> {
+    Catalog::builder()
+        .instance_facts_csv(INSTANCE_FACTS_CSV)?
+        .eni_limits_csv(ENI_LIMITS_CSV)?
+        .on_demand_prices_csv(ON_DEMAND_PRICES_CSV)?
+        .spot_advisor_feed(SPOT_ADVISOR_FEED_JSON)?
+        .build()
+}

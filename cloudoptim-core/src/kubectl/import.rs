@@ -1,0 +1,578 @@
+//! kubectl JSON → snapshot.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
+use super::{KubectlError, KubectlImport};
+use crate::quantity::{parse_millis, parse_units, QuantityError};
+use crate::resources::{Dimension, Resources};
+use crate::snapshot::{
+    node_labels, Container, ContainerStatus, IntOrPercent, Limits, Node, NodeAffinity, ObjectRef,
+    OwnerRef, PersistentVolume, PersistentVolumeClaim, Pod, PodAffinity, PodDisruptionBudget,
+    PodTemplate, PodVolume, SelectorOperator, Termination, VolumeSource, Workload, WorkloadKind,
+};
+
+/// GPU resource names counted as GPUs.
+const GPU_RESOURCES: [&str; 2] = ["nvidia.com/gpu", "amd.com/gpu"];
+/// Node labels that carry the zone of a volume's node affinity.
+const VOLUME_ZONE_KEYS: [&str; 3] = [
+    "topology.ebs.csi.aws.com/zone",
+    node_labels::ZONE,
+    node_labels::ZONE_BETA,
+];
+
+/// An error inside one item, before the item's identity is attached.
+struct FieldError {
+    field: String,
+    message: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, message: impl ToString) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Read `kubectl get … -o json` output (a `List`, or one object) into a snapshot.
+pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
+    let root: Value = serde_json::from_str(json).map_err(|e| KubectlError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    let items = match root {
+        Value::Object(mut map) => match map.remove("items") {
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                return Err(KubectlError::NotAList {
+                    found: format!("`items` of type {}", json_type(&other)),
+                })
+            }
+            None if map.contains_key("kind") => vec![Value::Object(map)],
+            None => {
+                return Err(KubectlError::NotAList {
+                    found: "an object with neither `items` nor `kind`".into(),
+                })
+            }
+        },
+        other => {
+            return Err(KubectlError::NotAList {
+                found: json_type(&other).into(),
+            })
+        }
+    };
+
+    let mut import = KubectlImport::default();
+    for (index, item) in items.into_iter().enumerate() {
+        let kind = item
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let name = item_name(&item);
+        read_item(&mut import, &kind, item).map_err(|e| KubectlError::Object {
+            index,
+            kind: if kind.is_empty() {
+                "<no kind>".into()
+            } else {
+                kind.clone()
+            },
+            name,
+            field: e.field,
+            message: e.message,
+        })?;
+    }
+    import.snapshot.resolve_owners();
+    Ok(import)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn item_name(item: &Value) -> String {
+    let meta = item.get("metadata");
+    let field = |k| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
+    match (field("namespace"), field("name")) {
+        (Some(ns), Some(name)) => format!("{ns}/{name}"),
+        (None, Some(name)) => name.to_owned(),
+        _ => "<unnamed>".into(),
+    }
+}
+
+/// Deserialize an item into a wire type, naming the failing field.
+fn decode<T: DeserializeOwned>(item: Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(item).map_err(|e| {
+        let path = e.path().to_string();
+        FieldError::new(
+            if path == "." { String::new() } else { path },
+            e.into_inner(),
+        )
+    })
+}
+
+fn read_item(import: &mut KubectlImport, kind: &str, item: Value) -> Result<(), FieldError> {
+    let snapshot = &mut import.snapshot;
+    match kind {
+        "Node" => snapshot.nodes.push(node(decode(item)?)?),
+        "Pod" => snapshot.pods.push(pod(decode(item)?)?),
+        "PodDisruptionBudget" => snapshot.pdbs.push(pdb(decode(item)?)?),
+        "PersistentVolume" => snapshot.persistent_volumes.push(pv(decode(item)?)?),
+        "PersistentVolumeClaim" => snapshot.persistent_volume_claims.push(pvc(decode(item)?)?),
+        other => match WorkloadKind::from_kind(other) {
+            Some(kind) => snapshot.workloads.push(workload(kind, decode(item)?)?),
+            None => {
+                let api_version = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                let key = if api_version.is_empty() {
+                    if other.is_empty() {
+                        "<no kind>".to_owned()
+                    } else {
+                        other.to_owned()
+                    }
+                } else {
+                    format!("{api_version}/{other}")
+                };
+                *import.skipped_kinds.entry(key).or_default() += 1;
+            }
+        },
+    }
+    Ok(())
+}
+
+fn required_name(meta: &wire::ObjectMeta) -> Result<String, FieldError> {
+    if meta.name.is_empty() {
+        Err(FieldError::new("metadata.name", "empty name"))
+    } else {
+        Ok(meta.name.clone())
+    }
+}
+
+fn namespace(meta: &wire::ObjectMeta) -> String {
+    meta.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+fn quantity(
+    path: &str,
+    name: &str,
+    raw: &RawQuantity,
+    parse: fn(&str) -> Result<u64, QuantityError>,
+) -> Result<u64, FieldError> {
+    parse(&raw.0).map_err(|e| FieldError::new(format!("{path}.{name}"), e))
+}
+
+/// Read a resource map into a vector; `pods` only where it is meaningful (nodes).
+fn resources(path: &str, map: &ResourceMap) -> Result<Resources, FieldError> {
+    let mut out = Resources::ZERO;
+    for (name, raw) in map {
+        match name.as_str() {
+            "cpu" => out.cpu_millis = quantity(path, name, raw, parse_millis)?,
+            "memory" => out.memory_bytes = quantity(path, name, raw, parse_units)?,
+            "pods" => out.pods = quantity(path, name, raw, parse_units)?,
+            "ephemeral-storage" => {
+                out.ephemeral_storage_bytes = quantity(path, name, raw, parse_units)?
+            }
+            n if GPU_RESOURCES.contains(&n) => {
+                out.gpu_millis =
+                    out.gpu_millis
+                        .saturating_add(quantity(path, name, raw, parse_millis)?)
+            }
+            // hugepages-*, attachable-volumes-*, vpc.amazonaws.com/*: not scheduled on here.
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+fn limits(path: &str, map: &ResourceMap) -> Result<Limits, FieldError> {
+    let r = resources(path, map)?;
+    let present = |d: Dimension| {
+        map.keys().any(|k| match d {
+            Dimension::Gpu => GPU_RESOURCES.contains(&k.as_str()),
+            _ => k == d.kubernetes_name(),
+        })
+    };
+    let pick = |d: Dimension| present(d).then(|| r.get(d));
+    Ok(Limits {
+        cpu_millis: pick(Dimension::Cpu),
+        memory_bytes: pick(Dimension::Memory),
+        gpu_millis: pick(Dimension::Gpu),
+        ephemeral_storage_bytes: pick(Dimension::EphemeralStorage),
+    })
+}
+
+fn containers(path: &str, wire: &[wire::Container]) -> Result<Vec<Container>, FieldError> {
+    wire.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let base = format!("{path}[{i}].resources");
+            let limits = limits(&format!("{base}.limits"), &c.resources.limits)?;
+            let mut requests = resources(&format!("{base}.requests"), &c.resources.requests)?;
+            requests.pods = 0;
+            // As the API server defaults: a limit without a request is the request.
+            let has = |k: &str| c.resources.requests.contains_key(k);
+            if !has("cpu") {
+                requests.cpu_millis = limits.cpu_millis.unwrap_or(0);
+            }
+            if !has("memory") {
+                requests.memory_bytes = limits.memory_bytes.unwrap_or(0);
+            }
+            if !has("ephemeral-storage") {
+                requests.ephemeral_storage_bytes = limits.ephemeral_storage_bytes.unwrap_or(0);
+            }
+            if !GPU_RESOURCES.iter().any(|g| has(g)) {
+                requests.gpu_millis = limits.gpu_millis.unwrap_or(0);
+            }
+            Ok(Container {
+                name: c.name.clone(),
+                requests,
+                limits,
+                sidecar: c.restart_policy.as_deref() == Some("Always"),
+            })
+        })
+        .collect()
+}
+
+fn owner(refs: &[wire::OwnerReference]) -> Option<OwnerRef> {
+    refs.iter()
+        .find(|r| r.controller == Some(true))
+        .or_else(|| refs.first())
+        .map(|r| OwnerRef {
+            kind: r.kind.clone(),
+            name: r.name.clone(),
+        })
+}
+
+fn node(n: wire::Node) -> Result<Node, FieldError> {
+    let mut node = Node {
+        name: required_name(&n.metadata)?,
+        provider_id: n.spec.provider_id,
+        instance_id: None,
+        instance_type: None,
+        zone: None,
+        region: None,
+        capacity_type: Default::default(),
+        labels: n.metadata.labels,
+        annotations: n.metadata.annotations,
+        taints: n.spec.taints,
+        capacity: resources("status.capacity", &n.status.capacity)?,
+        allocatable: resources("status.allocatable", &n.status.allocatable)?,
+        created_at: n.metadata.creation_timestamp,
+        unschedulable: n.spec.unschedulable,
+        ready: n
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+    };
+    node.derive_fields();
+    Ok(node)
+}
+
+fn volume(path: &str, v: &wire::Volume) -> Result<PodVolume, FieldError> {
+    let (kind, body) = v
+        .source
+        .iter()
+        .next()
+        .ok_or_else(|| FieldError::new(path, "volume without a source"))?;
+    let str_field = |k: &str| body.get(k).and_then(Value::as_str);
+    let source = match kind.as_str() {
+        "emptyDir" => VolumeSource::EmptyDir {
+            in_memory: str_field("medium") == Some("Memory"),
+            size_limit_bytes: match body.get("sizeLimit") {
+                Some(Value::String(s)) => Some(
+                    parse_units(s)
+                        .map_err(|e| FieldError::new(format!("{path}.emptyDir.sizeLimit"), e))?,
+                ),
+                _ => None,
+            },
+        },
+        "persistentVolumeClaim" => VolumeSource::PersistentVolumeClaim {
+            claim_name: str_field("claimName")
+                .ok_or_else(|| {
+                    FieldError::new(format!("{path}.persistentVolumeClaim.claimName"), "missing")
+                })?
+                .to_owned(),
+        },
+        "hostPath" => VolumeSource::HostPath {
+            path: str_field("path").unwrap_or_default().to_owned(),
+        },
+        "ephemeral" => VolumeSource::Ephemeral,
+        other => VolumeSource::Other {
+            kind: other.to_owned(),
+        },
+    };
+    Ok(PodVolume {
+        name: v.name.clone(),
+        source,
+    })
+}
+
+/// The parts of a pod spec shared by pods and templates.
+struct SpecParts {
+    containers: Vec<Container>,
+    init_containers: Vec<Container>,
+    node_affinity: NodeAffinity,
+    pod_affinity: PodAffinity,
+}
+
+fn spec_parts(path: &str, spec: &wire::PodSpec) -> Result<SpecParts, FieldError> {
+    let affinity = spec.affinity.clone().unwrap_or_default();
+    let node_affinity = affinity
+        .node_affinity
+        .map(|a| NodeAffinity {
+            required: a
+                .required
+                .map(|r| r.node_selector_terms)
+                .unwrap_or_default(),
+            preferred: a.preferred,
+        })
+        .unwrap_or_default();
+    let weighted = |terms: Vec<wire::WeightedPodAffinityTerm>| {
+        terms
+            .into_iter()
+            .map(|w| crate::snapshot::PodAffinityTerm {
+                weight: Some(w.weight),
+                ..w.pod_affinity_term
+            })
+            .collect()
+    };
+    let affine = affinity.pod_affinity.unwrap_or_default();
+    let anti = affinity.pod_anti_affinity.unwrap_or_default();
+    Ok(SpecParts {
+        containers: containers(&format!("{path}.containers"), &spec.containers)?,
+        init_containers: containers(&format!("{path}.initContainers"), &spec.init_containers)?,
+        node_affinity,
+        pod_affinity: PodAffinity {
+            required: affine.required,
+            preferred: weighted(affine.preferred),
+            anti_required: anti.required,
+            anti_preferred: weighted(anti.preferred),
+        },
+    })
+}
+
+fn termination(t: Option<wire::TerminatedState>) -> Option<Termination> {
+    t.map(|t| Termination {
+        reason: t.reason,
+        exit_code: t.exit_code,
+        finished_at: t.finished_at,
+    })
+}
+
+fn pod(p: wire::Pod) -> Result<Pod, FieldError> {
+    let name = required_name(&p.metadata)?;
+    let parts = spec_parts("spec", &p.spec)?;
+    let volumes = p
+        .spec
+        .volumes
+        .iter()
+        .enumerate()
+        .map(|(i, v)| volume(&format!("spec.volumes[{i}]"), v))
+        .collect::<Result<_, _>>()?;
+    let mut overhead = resources("spec.overhead", &p.spec.overhead)?;
+    overhead.pods = 0;
+    Ok(Pod {
+        namespace: namespace(&p.metadata),
+        name,
+        controller: owner(&p.metadata.owner_references),
+        owner: None,
+        node_name: p.spec.node_name,
+        phase: p.status.phase,
+        priority: p.spec.priority.unwrap_or(0),
+        priority_class_name: p.spec.priority_class_name,
+        containers: parts.containers,
+        init_containers: parts.init_containers,
+        overhead,
+        labels: p.metadata.labels,
+        annotations: p.metadata.annotations,
+        tolerations: p.spec.tolerations,
+        node_selector: p.spec.node_selector,
+        node_affinity: parts.node_affinity,
+        pod_affinity: parts.pod_affinity,
+        topology_spread: p.spec.topology_spread_constraints,
+        volumes,
+        container_statuses: p
+            .status
+            .container_statuses
+            .into_iter()
+            .map(|s| ContainerStatus {
+                name: s.name,
+                restart_count: s.restart_count,
+                ready: s.ready,
+                terminated: termination(s.state.terminated),
+                waiting_reason: s.state.waiting.and_then(|w| w.reason),
+                last_termination: termination(s.last_state.terminated),
+            })
+            .collect(),
+        created_at: p.metadata.creation_timestamp,
+    })
+}
+
+fn int_or_percent(path: &str, v: &Option<IntOrString>) -> Result<Option<IntOrPercent>, FieldError> {
+    let bad = |s: &str| {
+        FieldError::new(
+            path,
+            format!("{s:?} is neither an integer nor a percentage"),
+        )
+    };
+    Ok(match v {
+        None => None,
+        Some(IntOrString::Int(n)) => Some(IntOrPercent::Count(
+            i32::try_from(*n).map_err(|_| bad(&n.to_string()))?,
+        )),
+        Some(IntOrString::Str(s)) => Some(match s.strip_suffix('%') {
+            Some(p) => IntOrPercent::Percent(p.parse().map_err(|_| bad(s))?),
+            None => IntOrPercent::Count(s.parse().map_err(|_| bad(s))?),
+        }),
+    })
+}
+
+fn count(path: &str, n: i64) -> Result<u32, FieldError> {
+    u32::try_from(n).map_err(|_| FieldError::new(path, format!("{n} is not a valid count")))
+}
+
+fn pdb(b: wire::PodDisruptionBudget) -> Result<PodDisruptionBudget, FieldError> {
+    Ok(PodDisruptionBudget {
+        namespace: namespace(&b.metadata),
+        name: required_name(&b.metadata)?,
+        selector: b.spec.selector.unwrap_or_default(),
+        min_available: int_or_percent("spec.minAvailable", &b.spec.min_available)?,
+        max_unavailable: int_or_percent("spec.maxUnavailable", &b.spec.max_unavailable)?,
+        disruptions_allowed: count("status.disruptionsAllowed", b.status.disruptions_allowed)?,
+        current_healthy: count("status.currentHealthy", b.status.current_healthy)?,
+        desired_healthy: count("status.desiredHealthy", b.status.desired_healthy)?,
+        expected_pods: count("status.expectedPods", b.status.expected_pods)?,
+        labels: b.metadata.labels,
+    })
+}
+
+fn storage(path: &str, map: &ResourceMap) -> Result<Option<u64>, FieldError> {
+    map.get("storage")
+        .map(|raw| quantity(path, "storage", raw, parse_units))
+        .transpose()
+}
+
+fn pv(v: wire::PersistentVolume) -> Result<PersistentVolume, FieldError> {
+    let (driver, handle) = match (&v.spec.csi, &v.spec.aws_elastic_block_store) {
+        (Some(csi), _) => (Some(csi.driver.clone()), Some(csi.volume_handle.clone())),
+        (None, Some(ebs)) => (
+            Some("kubernetes.io/aws-ebs".to_owned()),
+            Some(ebs.volume_id.clone()),
+        ),
+        (None, None) => (None, None),
+    };
+    let affinity_zone = v
+        .spec
+        .node_affinity
+        .iter()
+        .flat_map(|a| a.required.iter())
+        .flat_map(|r| r.node_selector_terms.iter())
+        .flat_map(|t| t.match_expressions.iter())
+        .find(|r| VOLUME_ZONE_KEYS.contains(&r.key.as_str()) && r.operator == SelectorOperator::In)
+        .and_then(|r| r.values.first().cloned());
+    let label_zone = VOLUME_ZONE_KEYS[1..]
+        .iter()
+        .find_map(|k| v.metadata.labels.get(*k).cloned());
+    Ok(PersistentVolume {
+        name: required_name(&v.metadata)?,
+        driver,
+        volume_handle: handle,
+        storage_class: v.spec.storage_class_name,
+        capacity_bytes: storage("spec.capacity", &v.spec.capacity)?.unwrap_or(0),
+        zone: affinity_zone.or(label_zone),
+        phase: v.status.phase,
+        claim_ref: v.spec.claim_ref.map(|c| ObjectRef {
+            namespace: c.namespace,
+            name: c.name,
+        }),
+        reclaim_policy: v.spec.persistent_volume_reclaim_policy.unwrap_or_default(),
+        labels: v.metadata.labels,
+        annotations: v.metadata.annotations,
+        created_at: v.metadata.creation_timestamp,
+    })
+}
+
+fn pvc(c: wire::PersistentVolumeClaim) -> Result<PersistentVolumeClaim, FieldError> {
+    Ok(PersistentVolumeClaim {
+        namespace: namespace(&c.metadata),
+        name: required_name(&c.metadata)?,
+        volume_name: c.spec.volume_name,
+        storage_class: c.spec.storage_class_name,
+        requested_bytes: storage("spec.resources.requests", &c.spec.resources.requests)?
+            .unwrap_or(0),
+        capacity_bytes: storage("status.capacity", &c.status.capacity)?,
+        phase: c.status.phase,
+        labels: c.metadata.labels,
+        created_at: c.metadata.creation_timestamp,
+    })
+}
+
+fn template(path: &str, t: &wire::PodTemplateSpec) -> Result<PodTemplate, FieldError> {
+    let parts = spec_parts(&format!("{path}.spec"), &t.spec)?;
+    Ok(PodTemplate {
+        labels: t.metadata.labels.clone(),
+        annotations: t.metadata.annotations.clone(),
+        containers: parts.containers,
+        init_containers: parts.init_containers,
+        node_selector: t.spec.node_selector.clone(),
+        node_affinity: parts.node_affinity,
+        tolerations: t.spec.tolerations.clone(),
+        priority_class_name: t.spec.priority_class_name.clone(),
+    })
+}
+
+fn workload(kind: WorkloadKind, w: wire::Workload) -> Result<Workload, FieldError> {
+    let spec = &w.spec;
+    let (template_path, template_spec, replicas) = match kind {
+        WorkloadKind::CronJob => {
+            let job = spec.job_template.as_ref().map(|j| &j.spec);
+            (
+                "spec.jobTemplate.spec.template",
+                job.and_then(|j| j.template.as_ref()),
+                None,
+            )
+        }
+        WorkloadKind::Job => ("spec.template", spec.template.as_ref(), spec.parallelism),
+        WorkloadKind::DaemonSet => ("spec.template", spec.template.as_ref(), None),
+        _ => ("spec.template", spec.template.as_ref(), spec.replicas),
+    };
+    let replicas_path = if kind == WorkloadKind::Job {
+        "spec.parallelism"
+    } else {
+        "spec.replicas"
+    };
+    let ready = match kind {
+        WorkloadKind::DaemonSet => w.status.number_ready,
+        WorkloadKind::Job | WorkloadKind::CronJob => None,
+        _ => w.status.ready_replicas,
+    };
+    Ok(Workload {
+        kind,
+        namespace: namespace(&w.metadata),
+        name: required_name(&w.metadata)?,
+        owner: owner(&w.metadata.owner_references),
+        replicas: replicas.map(|r| count(replicas_path, r)).transpose()?,
+        ready_replicas: ready.map(|r| count("status", r)).transpose()?,
+        selector: spec.selector.clone().unwrap_or_default(),
+        template: template_spec
+            .map(|t| template(template_path, t))
+            .transpose()?
+            .unwrap_or_default(),
+        labels: w.metadata.labels,
+        annotations: w.metadata.annotations,
+        schedule: spec.schedule.clone(),
+        suspend: spec.suspend.unwrap_or(false),
+        created_at: w.metadata.creation_timestamp,
+    })
+}

@@ -1,0 +1,68 @@
+//! Snapshots from `kubectl` output, and back.
+//!
+//! [`read_list`] turns the JSON printed by
+//!
+//! ```text
+//! kubectl get nodes,pods,pdb,pv,pvc,deploy,rs,sts,ds,job,cronjob -A -o json
+//! ```
+//!
+//! (a `v1 List`) into a [`ClusterSnapshot`]. Items of other kinds are skipped
+//! and counted; a malformed object is an error naming its position, kind,
+//! name and the field that was wrong. [`write_list`] does the reverse, so a
+//! snapshot (the demo cluster, say) can be saved for `kubectl`-style tools
+//! and read back unchanged.
+
+mod export;
+mod import;
+mod wire;
+
+use std::collections::BTreeMap;
+
+pub use export::write_list;
+pub use import::read_list;
+
+use crate::snapshot::ClusterSnapshot;
+
+/// What [`read_list`] produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KubectlImport {
+    /// The snapshot.
+    pub snapshot: ClusterSnapshot,
+    /// Items of kinds CloudOptim does not read, counted by `apiVersion/kind`.
+    pub skipped_kinds: BTreeMap<String, usize>,
+}
+
+/// Why `kubectl` output could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KubectlError {
+    /// The input is not JSON.
+    #[error("not valid JSON at line {line}, column {column}: {message}")]
+    Json {
+        /// Line of the error.
+        line: usize,
+        /// Column of the error.
+        column: usize,
+        /// What the JSON parser said.
+        message: String,
+    },
+    /// The input is JSON but not a `List` or a single object.
+    #[error("expected a kubectl `List` with `items` (or a single object), found {found}")]
+    NotAList {
+        /// What was found instead.
+        found: String,
+    },
+    /// One item is malformed.
+    #[error("item {index} ({kind} {name}): field `{field}`: {message}")]
+    Object {
+        /// Position in `items`.
+        index: usize,
+        /// Its kind.
+        kind: String,
+        /// `namespace/name`, or the name of a cluster-scoped object.
+        name: String,
+        /// Path of the offending field (`spec.containers[0].resources.requests.cpu`).
+        field: String,
+        /// What was wrong.
+        message: String,
+    },
+}

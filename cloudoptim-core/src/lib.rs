@@ -1,0 +1,30 @@
+//! # cloudoptim-core
+//!
+//! The pure heart of CloudOptim: the domain model (resources, money, the
+//! instance catalog, cluster snapshots, AWS inventories, plans) and the
+//! engines that turn them into decisions.
+//!
+//! Nothing in this crate performs I/O, reads the clock or the environment,
+//! spawns threads or needs an async runtime: every input, including "now",
+//! is passed in, so every decision is reproducible in a test. The adapters
+//! (`cloudoptim-aws`, `cloudoptim-k8s`) observe the world into these types
+//! and execute the plans that come out.
+
+pub mod catalog;
+pub mod demo;
+pub mod eks;
+pub mod inventory;
+pub mod kubectl;
+pub mod money;
+pub mod plan;
+pub mod quantity;
+pub mod resources;
+pub mod snapshot;
+pub mod summary;
+pub mod traffic;
+pub mod usage;
+
+pub use money::UsdPerHour;
+pub use plan::{Action, Plan, Precondition, SavingsReport, Step};
+pub use resources::{Dimension, Resources};
+pub use snapshot::ClusterSnapshot;

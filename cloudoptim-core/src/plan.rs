@@ -1,0 +1,396 @@
+//! Plans: what an engine decided, as ordered steps an executor carries out.
+//!
+//! Every [`Step`] says what to do ([`Action`]), why (`reason`), what must
+//! still be true when it is executed ([`Precondition`]s, re-checked by the
+//! executor at that moment) and what it does to the bill (`usd_per_hour_delta`,
+//! negative for a saving). A [`SavingsReport`] adds them up.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::inventory::Tags;
+use crate::money::UsdPerHour;
+use crate::snapshot::{CapacityType, WorkloadKind};
+
+/// A workload controller, by kind, namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WorkloadRef {
+    /// Kind.
+    pub kind: WorkloadKind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// New requests and limits for one container; `None` leaves a value unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResourcePatch {
+    /// New CPU request, millicores.
+    pub cpu_request_millis: Option<u64>,
+    /// New memory request, bytes.
+    pub memory_request_bytes: Option<u64>,
+    /// New CPU limit, millicores.
+    pub cpu_limit_millis: Option<u64>,
+    /// New memory limit, bytes.
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// One thing to do to the cluster or the account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Mark a node unschedulable.
+    Cordon {
+        /// Node name.
+        node: String,
+    },
+    /// Mark a node schedulable again.
+    Uncordon {
+        /// Node name.
+        node: String,
+    },
+    /// Evict a pod through the Eviction API (PDBs apply).
+    Evict {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// The node it is evicted from.
+        node: String,
+    },
+    /// Launch EC2 instances.
+    LaunchInstance {
+        /// Instance type.
+        instance_type: String,
+        /// Availability zone.
+        zone: String,
+        /// On-demand or spot.
+        capacity_type: CapacityType,
+        /// How many.
+        count: u32,
+        /// Tags to set at launch.
+        tags: Tags,
+    },
+    /// Terminate an EC2 instance.
+    TerminateInstance {
+        /// Instance id.
+        instance_id: String,
+        /// The node it backs, if any.
+        node: Option<String>,
+    },
+    /// Delete a Node object whose instance is gone.
+    DeleteNode {
+        /// Node name.
+        node: String,
+    },
+    /// Change a container's requests/limits on the owning controller's template.
+    PatchResources {
+        /// The controller.
+        workload: WorkloadRef,
+        /// Container name.
+        container: String,
+        /// New values.
+        patch: ResourcePatch,
+    },
+    /// Change a controller's replica count.
+    ScaleReplicas {
+        /// The controller.
+        workload: WorkloadRef,
+        /// Replicas expected now (a precondition).
+        from: u32,
+        /// Replicas wanted.
+        to: u32,
+    },
+    /// Set tags on an AWS resource.
+    TagResource {
+        /// Resource id (`i-…`, `vol-…`).
+        resource_id: String,
+        /// Tags to set.
+        tags: Tags,
+    },
+    /// Snapshot an EBS volume before anything destructive happens to it.
+    SnapshotVolume {
+        /// Volume id.
+        volume_id: String,
+    },
+    /// Delete an EBS volume.
+    DeleteVolume {
+        /// Volume id.
+        volume_id: String,
+    },
+}
+
+impl Action {
+    /// Whether the action loses capacity or data if it is wrong (evict,
+    /// terminate, delete, scale down). Executors run these in dry-run unless
+    /// told otherwise.
+    pub fn is_destructive(&self) -> bool {
+        match self {
+            Action::Evict { .. }
+            | Action::TerminateInstance { .. }
+            | Action::DeleteNode { .. }
+            | Action::DeleteVolume { .. } => true,
+            Action::ScaleReplicas { from, to, .. } => to < from,
+            Action::Cordon { .. }
+            | Action::Uncordon { .. }
+            | Action::LaunchInstance { .. }
+            | Action::PatchResources { .. }
+            | Action::TagResource { .. }
+            | Action::SnapshotVolume { .. } => false,
+        }
+    }
+
+    /// A short name of the kind of action (`cordon`, `evict`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Cordon { .. } => "cordon",
+            Action::Uncordon { .. } => "uncordon",
+            Action::Evict { .. } => "evict",
+            Action::LaunchInstance { .. } => "launch_instance",
+            Action::TerminateInstance { .. } => "terminate_instance",
+            Action::DeleteNode { .. } => "delete_node",
+            Action::PatchResources { .. } => "patch_resources",
+            Action::ScaleReplicas { .. } => "scale_replicas",
+            Action::TagResource { .. } => "tag_resource",
+            Action::SnapshotVolume { .. } => "snapshot_volume",
+            Action::DeleteVolume { .. } => "delete_volume",
+        }
+    }
+}
+
+/// Something that must still hold when a step is executed; the executor
+/// re-checks it and skips the step (reporting why) when it does not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum Precondition {
+    /// The node exists and runs this instance.
+    NodeExists {
+        /// Node name.
+        node: String,
+    },
+    /// The pod is still on this node.
+    PodOnNode {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+        /// Node name.
+        node: String,
+    },
+    /// No do-not-disrupt annotation on the pod.
+    PodDisruptable {
+        /// Pod namespace.
+        namespace: String,
+        /// Pod name.
+        pod: String,
+    },
+    /// The PDB allows at least one more disruption.
+    PdbAllows {
+        /// PDB namespace.
+        namespace: String,
+        /// PDB name.
+        name: String,
+    },
+    /// No non-DaemonSet pod is left on the node.
+    NodeDrained {
+        /// Node name.
+        node: String,
+    },
+    /// The instance backs no node of the cluster.
+    InstanceNotInCluster {
+        /// Instance id.
+        instance_id: String,
+    },
+    /// The volume is attached to nothing.
+    VolumeUnattached {
+        /// Volume id.
+        volume_id: String,
+    },
+    /// No PVC in the cluster refers to the volume.
+    VolumeUnclaimed {
+        /// Volume id.
+        volume_id: String,
+    },
+    /// A snapshot of the volume has completed.
+    VolumeSnapshotted {
+        /// Volume id.
+        volume_id: String,
+    },
+    /// The resource does not carry `cloudoptim.io/protect=true`.
+    NotProtected {
+        /// Resource id or `namespace/name`.
+        resource: String,
+    },
+    /// A grace period has elapsed since the condition was first seen.
+    GracePeriodElapsed {
+        /// When it was first seen.
+        since: Timestamp,
+        /// The grace period, seconds.
+        grace_seconds: u64,
+    },
+    /// The controller still has this many replicas.
+    ReplicasAre {
+        /// The controller.
+        workload: WorkloadRef,
+        /// Expected replicas.
+        replicas: u32,
+    },
+}
+
+/// One step of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// What to do.
+    pub action: Action,
+    /// Why, for a person reading the plan.
+    pub reason: String,
+    /// What must still hold when it runs.
+    pub preconditions: Vec<Precondition>,
+    /// Change to the hourly bill once done; negative is a saving.
+    pub usd_per_hour_delta: UsdPerHour,
+}
+
+/// An ordered list of steps produced by one engine at one instant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The engine that made it (`consolidation`, `spot-interruption`, …).
+    pub engine: String,
+    /// The "now" the engine was given.
+    pub created_at: Timestamp,
+    /// Steps, in execution order.
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    /// An empty plan.
+    pub fn new(engine: impl Into<String>, created_at: Timestamp) -> Plan {
+        Plan {
+            engine: engine.into(),
+            created_at,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Append a step.
+    pub fn push(
+        &mut self,
+        action: Action,
+        reason: impl Into<String>,
+        preconditions: Vec<Precondition>,
+        usd_per_hour_delta: UsdPerHour,
+    ) {
+        self.steps.push(Step {
+            action,
+            reason: reason.into(),
+            preconditions,
+            usd_per_hour_delta,
+        });
+    }
+
+    /// What the plan does to the bill.
+    pub fn savings(&self) -> SavingsReport {
+        SavingsReport::from_steps(&self.steps)
+    }
+}
+
+/// Costs and savings of one or more plans, added up.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SavingsReport {
+    /// Sum of negative deltas, as a positive figure.
+    pub saved_usd_per_hour: UsdPerHour,
+    /// Sum of positive deltas (replacement capacity, …).
+    pub added_usd_per_hour: UsdPerHour,
+    /// `saved − added`: what the bill goes down by (negative if it goes up).
+    pub net_saved_usd_per_hour: UsdPerHour,
+    /// Net saving by kind of action.
+    pub net_saved_by_action: BTreeMap<String, UsdPerHour>,
+    /// Steps counted.
+    pub steps: usize,
+    /// Of which destructive.
+    pub destructive_steps: usize,
+}
+
+impl SavingsReport {
+    /// Add up steps.
+    pub fn from_steps<'a>(steps: impl IntoIterator<Item = &'a Step>) -> SavingsReport {
+        let mut report = SavingsReport::default();
+        for step in steps {
+            report.add(step);
+        }
+        report
+    }
+
+    fn add(&mut self, step: &Step) {
+        let delta = step.usd_per_hour_delta;
+        if delta < UsdPerHour::ZERO {
+            self.saved_usd_per_hour += -delta;
+        } else {
+            self.added_usd_per_hour += delta;
+        }
+        self.net_saved_usd_per_hour -= delta;
+        *self
+            .net_saved_by_action
+            .entry(step.action.kind().to_owned())
+            .or_default() -= delta;
+        self.steps += 1;
+        self.destructive_steps += usize::from(step.action.is_destructive());
+    }
+
+    /// Combine with another report (for example the reports of several plans).
+    pub fn merge(&mut self, other: &SavingsReport) {
+        self.saved_usd_per_hour += other.saved_usd_per_hour;
+        self.added_usd_per_hour += other.added_usd_per_hour;
+        self.net_saved_usd_per_hour += other.net_saved_usd_per_hour;
+        for (kind, v) in &other.net_saved_by_action {
+            *self.net_saved_by_action.entry(kind.clone()).or_default() += *v;
+        }
+        self.steps += other.steps;
+        self.destructive_steps += other.destructive_steps;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn savings_add_up_by_kind() {
+        let now: Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
+        let mut plan = Plan::new("test", now);
+        plan.push(
+            Action::LaunchInstance {
+                instance_type: "m5.large".into(),
+                zone: "us-east-1a".into(),
+                capacity_type: CapacityType::Spot,
+                count: 1,
+                tags: Tags::new(),
+            },
+            "replacement",
+            vec![],
+            UsdPerHour::from_micro_usd(40_000),
+        );
+        plan.push(
+            Action::TerminateInstance {
+                instance_id: "i-1".into(),
+                node: Some("n1".into()),
+            },
+            "replaced",
+            vec![Precondition::NodeDrained { node: "n1".into() }],
+            UsdPerHour::from_micro_usd(-192_000),
+        );
+        let r = plan.savings();
+        assert_eq!(r.saved_usd_per_hour.micro_usd(), 192_000);
+        assert_eq!(r.added_usd_per_hour.micro_usd(), 40_000);
+        assert_eq!(r.net_saved_usd_per_hour.micro_usd(), 152_000);
+        assert_eq!(
+            r.net_saved_by_action["launch_instance"].micro_usd(),
+            -40_000
+        );
+        assert_eq!(r.destructive_steps, 1);
+        let json = serde_json::to_string(&plan).unwrap();
+        assert_eq!(serde_json::from_str::<Plan>(&json).unwrap(), plan);
+    }
+}

@@ -1,0 +1,75 @@
+//! Pod disruption budgets.
+
+use serde::{Deserialize, Serialize};
+
+use super::scheduling::{LabelSelector, Labels};
+
+/// An absolute number or a percentage (`2` or `"50%"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntOrPercent {
+    /// An absolute count.
+    Count(i32),
+    /// A percentage of the expected pods.
+    Percent(u32),
+}
+
+impl IntOrPercent {
+    /// The absolute value for `total` pods; percentages round up, as the
+    /// disruption controller does for `minAvailable` and `maxUnavailable`.
+    pub fn resolve(self, total: u32) -> u32 {
+        match self {
+            IntOrPercent::Count(n) => u32::try_from(n).unwrap_or(0),
+            IntOrPercent::Percent(p) => {
+                let scaled = u64::from(total) * u64::from(p);
+                u32::try_from(scaled.div_ceil(100)).unwrap_or(u32::MAX)
+            }
+        }
+    }
+}
+
+/// A PodDisruptionBudget (policy/v1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodDisruptionBudget {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// Which pods it protects.
+    pub selector: LabelSelector,
+    /// `spec.minAvailable`.
+    pub min_available: Option<IntOrPercent>,
+    /// `spec.maxUnavailable`.
+    pub max_unavailable: Option<IntOrPercent>,
+    /// `status.disruptionsAllowed`: evictions the API server admits now.
+    pub disruptions_allowed: u32,
+    /// `status.currentHealthy`.
+    pub current_healthy: u32,
+    /// `status.desiredHealthy`.
+    pub desired_healthy: u32,
+    /// `status.expectedPods`.
+    pub expected_pods: u32,
+    /// Labels.
+    pub labels: Labels,
+}
+
+impl PodDisruptionBudget {
+    /// Whether the budget covers a pod in `namespace` with `labels`
+    /// (an empty selector in policy/v1 matches every pod of the namespace).
+    pub fn covers(&self, namespace: &str, labels: &Labels) -> bool {
+        self.namespace == namespace && self.selector.matches(labels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_round_up() {
+        assert_eq!(IntOrPercent::Percent(50).resolve(3), 2);
+        assert_eq!(IntOrPercent::Percent(0).resolve(3), 0);
+        assert_eq!(IntOrPercent::Count(-1).resolve(3), 0);
+        assert_eq!(IntOrPercent::Count(2).resolve(3), 2);
+    }
+}

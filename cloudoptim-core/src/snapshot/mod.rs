@@ -1,0 +1,139 @@
+//! Cluster snapshots: everything CloudOptim knows about a cluster at one
+//! instant, as plain data.
+//!
+//! A snapshot is built by the Kubernetes adapter from the live API, or
+//! offline from `kubectl get … -o json` output with [`crate::kubectl`].
+
+mod disruption;
+mod node;
+mod pod;
+mod scheduling;
+mod storage;
+mod workload;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use disruption::{IntOrPercent, PodDisruptionBudget};
+pub use node::{labels as node_labels, CapacityType, Node};
+pub use pod::{
+    Container, ContainerStatus, Limits, OwnerRef, Pod, PodPhase, PodVolume, Termination,
+    VolumeSource, DO_NOT_DISRUPT_ANNOTATIONS,
+};
+pub use scheduling::{
+    tolerates_all, LabelSelector, Labels, NodeAffinity, NodeSelectorTerm, PodAffinity,
+    PodAffinityTerm, SelectorOperator, SelectorRequirement, Taint, TaintEffect, Toleration,
+    TolerationOperator, TopologySpreadConstraint, WeightedNodeSelectorTerm, WhenUnsatisfiable,
+};
+pub use storage::{
+    ClaimPhase, ObjectRef, PersistentVolume, PersistentVolumeClaim, ReclaimPolicy, VolumePhase,
+};
+pub use workload::{PodTemplate, Workload, WorkloadKind};
+
+use crate::resources::Resources;
+
+/// The state of a cluster at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSnapshot {
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Pods.
+    pub pods: Vec<Pod>,
+    /// Pod disruption budgets.
+    pub pdbs: Vec<PodDisruptionBudget>,
+    /// Persistent volumes.
+    pub persistent_volumes: Vec<PersistentVolume>,
+    /// Persistent volume claims.
+    pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
+    /// Workload controllers.
+    pub workloads: Vec<Workload>,
+}
+
+impl ClusterSnapshot {
+    /// The node with this name.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// The node running the EC2 instance with this id.
+    pub fn node_by_instance_id(&self, instance_id: &str) -> Option<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.instance_id.as_deref() == Some(instance_id))
+    }
+
+    /// Pods bound to `node_name` that still hold resources there.
+    pub fn pods_on<'a>(&'a self, node_name: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.pods
+            .iter()
+            .filter(move |p| p.is_active_on_node() && p.node_name.as_deref() == Some(node_name))
+    }
+
+    /// Sum of the requests of the active pods on each node, by node name.
+    pub fn requested_by_node(&self) -> BTreeMap<&str, Resources> {
+        let mut out: BTreeMap<&str, Resources> = self
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), Resources::ZERO))
+            .collect();
+        for pod in self.pods.iter().filter(|p| p.is_active_on_node()) {
+            if let Some(total) = pod.node_name.as_deref().and_then(|n| out.get_mut(n)) {
+                *total = total.saturating_add(pod.requests());
+            }
+        }
+        out
+    }
+
+    /// The workload of this kind and name.
+    pub fn workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Option<&Workload> {
+        self.workloads
+            .iter()
+            .find(|w| w.kind == kind && w.namespace == namespace && w.name == name)
+    }
+
+    /// PDBs covering a pod.
+    pub fn pdbs_for<'a>(&'a self, pod: &'a Pod) -> impl Iterator<Item = &'a PodDisruptionBudget> {
+        self.pdbs
+            .iter()
+            .filter(move |b| b.covers(&pod.namespace, &pod.labels))
+    }
+
+    /// Set every pod's top-level [`Pod::owner`] by following its controller
+    /// through ReplicaSets and Jobs to the Deployment or CronJob that owns
+    /// them, as far as the snapshot knows them.
+    pub fn resolve_owners(&mut self) {
+        let parents: BTreeMap<(&str, &str, &str), &OwnerRef> = self
+            .workloads
+            .iter()
+            .filter_map(|w| {
+                w.owner
+                    .as_ref()
+                    .map(|o| ((w.kind.as_str(), w.namespace.as_str(), w.name.as_str()), o))
+            })
+            .collect();
+        let resolved: Vec<Option<OwnerRef>> = self
+            .pods
+            .iter()
+            .map(|pod| {
+                let mut owner = pod.controller.clone()?;
+                // Owner chains are short (Pod → ReplicaSet → Deployment); the
+                // bound guards against cycles in malformed input.
+                for _ in 0..8 {
+                    match parents.get(&(
+                        owner.kind.as_str(),
+                        pod.namespace.as_str(),
+                        owner.name.as_str(),
+                    )) {
+                        Some(parent) => owner = (*parent).clone(),
+                        None => break,
+                    }
+                }
+                Some(owner)
+            })
+            .collect();
+        for (pod, owner) in self.pods.iter_mut().zip(resolved) {
+            pod.owner = owner;
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Nodes of a cluster.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::scheduling::{Labels, Taint};
+use crate::resources::Resources;
+
+/// Well-known node labels CloudOptim reads and writes.
+pub mod labels {
+    /// Node name label.
+    pub const HOSTNAME: &str = "kubernetes.io/hostname";
+    /// EC2 instance type.
+    pub const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
+    /// Legacy instance type label.
+    pub const INSTANCE_TYPE_BETA: &str = "beta.kubernetes.io/instance-type";
+    /// Availability zone.
+    pub const ZONE: &str = "topology.kubernetes.io/zone";
+    /// Legacy availability zone label.
+    pub const ZONE_BETA: &str = "failure-domain.beta.kubernetes.io/zone";
+    /// Region.
+    pub const REGION: &str = "topology.kubernetes.io/region";
+    /// CPU architecture (`amd64`, `arm64`).
+    pub const ARCH: &str = "kubernetes.io/arch";
+    /// Operating system (`linux`, `windows`).
+    pub const OS: &str = "kubernetes.io/os";
+    /// EKS managed node group capacity type (`ON_DEMAND`, `SPOT`).
+    pub const EKS_CAPACITY_TYPE: &str = "eks.amazonaws.com/capacityType";
+    /// Karpenter capacity type (`on-demand`, `spot`).
+    pub const KARPENTER_CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
+    /// Karpenter's instance family label.
+    pub const INSTANCE_FAMILY: &str = "karpenter.k8s.aws/instance-family";
+}
+
+/// How an instance is bought.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapacityType {
+    /// On-demand.
+    OnDemand,
+    /// Spot.
+    Spot,
+    /// Not told by the node's labels.
+    #[default]
+    Unknown,
+}
+
+impl CapacityType {
+    /// From the EKS (`ON_DEMAND`/`SPOT`) or Karpenter (`on-demand`/`spot`) label value.
+    pub fn from_label(value: &str) -> CapacityType {
+        match value.to_ascii_lowercase().replace('_', "-").as_str() {
+            "on-demand" => CapacityType::OnDemand,
+            "spot" => CapacityType::Spot,
+            _ => CapacityType::Unknown,
+        }
+    }
+
+    /// The label value EKS writes (`ON_DEMAND`, `SPOT`).
+    pub fn eks_label(self) -> &'static str {
+        match self {
+            CapacityType::OnDemand => "ON_DEMAND",
+            CapacityType::Spot => "SPOT",
+            CapacityType::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl std::fmt::Display for CapacityType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CapacityType::OnDemand => "on-demand",
+            CapacityType::Spot => "spot",
+            CapacityType::Unknown => "unknown",
+        })
+    }
+}
+
+/// A Kubernetes node, with what CloudOptim derives from it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Node name.
+    pub name: String,
+    /// `spec.providerID`, e.g. `aws:///us-east-1a/i-0abc…`.
+    pub provider_id: Option<String>,
+    /// EC2 instance id derived from the provider id.
+    pub instance_id: Option<String>,
+    /// EC2 instance type from the node's labels.
+    pub instance_type: Option<String>,
+    /// Availability zone from the node's labels.
+    pub zone: Option<String>,
+    /// Region from the node's labels.
+    pub region: Option<String>,
+    /// On-demand or spot, from the EKS or Karpenter label.
+    pub capacity_type: CapacityType,
+    /// All labels.
+    pub labels: Labels,
+    /// All annotations.
+    pub annotations: Labels,
+    /// Taints.
+    pub taints: Vec<Taint>,
+    /// `status.capacity`.
+    pub capacity: Resources,
+    /// `status.allocatable`: what pods can request.
+    pub allocatable: Resources,
+    /// Creation time.
+    pub created_at: Option<Timestamp>,
+    /// Cordoned (`spec.unschedulable`).
+    pub unschedulable: bool,
+    /// The `Ready` condition is `True`.
+    pub ready: bool,
+}
+
+impl Node {
+    /// The EC2 instance id in an AWS provider id
+    /// (`aws:///us-east-1a/i-0abc` or `aws:///i-0abc`), if it has one.
+    pub fn instance_id_from_provider_id(provider_id: &str) -> Option<String> {
+        let rest = provider_id.strip_prefix("aws://")?;
+        let id = rest.rsplit('/').next()?;
+        (id.starts_with("i-") && id.len() > 2).then(|| id.to_owned())
+    }
+
+    /// Fill the fields derived from labels and provider id.
+    pub(crate) fn derive_fields(&mut self) {
+        let label = |keys: &[&str]| keys.iter().find_map(|k| self.labels.get(*k).cloned());
+        self.instance_type = label(&[labels::INSTANCE_TYPE, labels::INSTANCE_TYPE_BETA]);
+        self.zone = label(&[labels::ZONE, labels::ZONE_BETA]);
+        self.region = label(&[labels::REGION]);
+        self.capacity_type = label(&[labels::EKS_CAPACITY_TYPE, labels::KARPENTER_CAPACITY_TYPE])
+            .map(|v| CapacityType::from_label(&v))
+            .unwrap_or_default();
+        self.instance_id = self
+            .provider_id
+            .as_deref()
+            .and_then(Node::instance_id_from_provider_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_id_from_provider_id() {
+        assert_eq!(
+            Node::instance_id_from_provider_id("aws:///us-east-1a/i-0abc123").as_deref(),
+            Some("i-0abc123")
+        );
+        assert_eq!(
+            Node::instance_id_from_provider_id("aws:///i-0abc123").as_deref(),
+            Some("i-0abc123")
+        );
+        assert_eq!(Node::instance_id_from_provider_id("gce://p/z/n"), None);
+        assert_eq!(
+            Node::instance_id_from_provider_id("aws:///us-east-1a/"),
+            None
+        );
+        assert_eq!(
+            CapacityType::from_label("ON_DEMAND"),
+            CapacityType::OnDemand
+        );
+        assert_eq!(CapacityType::from_label("spot"), CapacityType::Spot);
+    }
+}

@@ -1,0 +1,334 @@
+//! Pods, their containers and what they need from a node.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::scheduling::{Labels, NodeAffinity, PodAffinity, Toleration, TopologySpreadConstraint};
+use crate::resources::Resources;
+
+/// Annotations that forbid CloudOptim (or Karpenter) from disrupting a pod.
+pub const DO_NOT_DISRUPT_ANNOTATIONS: [&str; 2] = [
+    "cloudoptim.io/do-not-disrupt",
+    "karpenter.sh/do-not-disrupt",
+];
+
+/// The kind and name of an object's owner.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct OwnerRef {
+    /// Owner kind (`ReplicaSet`, `Deployment`, `Job`, …).
+    pub kind: String,
+    /// Owner name, in the same namespace.
+    pub name: String,
+}
+
+/// Pod phase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PodPhase {
+    /// Accepted, not all containers running (includes unscheduled pods).
+    Pending,
+    /// Bound to a node, at least one container running.
+    Running,
+    /// All containers exited successfully.
+    Succeeded,
+    /// All containers exited, at least one failed.
+    Failed,
+    /// State unknown (or a phase this version does not know).
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+impl PodPhase {
+    /// Whether the pod is finished and no longer holds node resources.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+/// Resource limits; a dimension without a limit is `None` (unbounded).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// CPU limit in millicores.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_millis: Option<u64>,
+    /// Memory limit in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// GPU limit in thousandths of a GPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_millis: Option<u64>,
+    /// Ephemeral storage limit in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ephemeral_storage_bytes: Option<u64>,
+}
+
+/// A container's name and resources.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Container {
+    /// Container name.
+    pub name: String,
+    /// Requests (a request left out but limited defaults to the limit, as in
+    /// Kubernetes). `pods` is always 0 here.
+    pub requests: Resources,
+    /// Limits.
+    pub limits: Limits,
+    /// For init containers: `restartPolicy: Always`, a native sidecar that
+    /// keeps running beside the app containers.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sidecar: bool,
+}
+
+/// How a container last terminated, or is terminated now.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Termination {
+    /// Reason, e.g. `OOMKilled`, `Error`, `Completed`.
+    pub reason: Option<String>,
+    /// Exit code.
+    pub exit_code: i32,
+    /// When it finished.
+    pub finished_at: Option<Timestamp>,
+}
+
+/// Observed state of one container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContainerStatus {
+    /// Container name.
+    pub name: String,
+    /// Restarts so far.
+    pub restart_count: u32,
+    /// Readiness.
+    pub ready: bool,
+    /// The state now, when it is terminated.
+    pub terminated: Option<Termination>,
+    /// The reason it is waiting, when it is (`CrashLoopBackOff`, …).
+    pub waiting_reason: Option<String>,
+    /// How it terminated last time (`lastState.terminated`).
+    pub last_termination: Option<Termination>,
+}
+
+impl ContainerStatus {
+    /// Whether the container's current or last termination was an OOM kill.
+    pub fn was_oom_killed(&self) -> bool {
+        [&self.terminated, &self.last_termination]
+            .into_iter()
+            .flatten()
+            .any(|t| t.reason.as_deref() == Some("OOMKilled"))
+    }
+}
+
+/// Where a pod volume comes from, as far as scheduling and disruption care.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum VolumeSource {
+    /// Node-local scratch space that is lost when the pod moves.
+    EmptyDir {
+        /// `medium: Memory` (tmpfs, counted against memory).
+        in_memory: bool,
+        /// `sizeLimit` in bytes.
+        size_limit_bytes: Option<u64>,
+    },
+    /// A claim; the data lives in the PV.
+    PersistentVolumeClaim {
+        /// Claim name, in the pod's namespace.
+        claim_name: String,
+    },
+    /// A directory on the node.
+    HostPath {
+        /// The path.
+        path: String,
+    },
+    /// A generic ephemeral volume (a claim created for the pod).
+    Ephemeral,
+    /// ConfigMap, Secret, projected, downward API or another source that
+    /// does not tie the pod to a node.
+    Other {
+        /// The source's field name (`configMap`, `secret`, …).
+        kind: String,
+    },
+}
+
+/// A pod volume.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PodVolume {
+    /// Volume name.
+    pub name: String,
+    /// Its source.
+    pub source: VolumeSource,
+}
+
+/// A pod: where it runs, what it needs and who owns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pod {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// The direct controller (`metadata.ownerReferences` with `controller: true`).
+    pub controller: Option<OwnerRef>,
+    /// The top-level owner: the controller resolved through ReplicaSets and
+    /// Jobs to their Deployment or CronJob when those are known.
+    pub owner: Option<OwnerRef>,
+    /// The node it is bound to, if scheduled.
+    pub node_name: Option<String>,
+    /// Phase.
+    pub phase: PodPhase,
+    /// Scheduling priority (`spec.priority`).
+    pub priority: i32,
+    /// Priority class name.
+    pub priority_class_name: Option<String>,
+    /// App containers.
+    pub containers: Vec<Container>,
+    /// Init containers (including native sidecars).
+    pub init_containers: Vec<Container>,
+    /// Pod overhead (`spec.overhead`, from the RuntimeClass).
+    pub overhead: Resources,
+    /// Labels.
+    pub labels: Labels,
+    /// Annotations.
+    pub annotations: Labels,
+    /// Tolerations.
+    pub tolerations: Vec<Toleration>,
+    /// `spec.nodeSelector`.
+    pub node_selector: Labels,
+    /// Node affinity.
+    pub node_affinity: NodeAffinity,
+    /// Pod affinity and anti-affinity.
+    pub pod_affinity: PodAffinity,
+    /// Topology spread constraints.
+    pub topology_spread: Vec<TopologySpreadConstraint>,
+    /// Volumes.
+    pub volumes: Vec<PodVolume>,
+    /// Container statuses (app containers).
+    pub container_statuses: Vec<ContainerStatus>,
+    /// Creation time.
+    pub created_at: Option<Timestamp>,
+}
+
+impl Pod {
+    /// `namespace/name`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// What the scheduler reserves for this pod on a node, as Kubernetes
+    /// computes it: the larger of the app containers plus native sidecars and
+    /// the peak of the init sequence, plus the pod overhead, plus one pod slot.
+    pub fn requests(&self) -> Resources {
+        let mut sidecars = Resources::ZERO;
+        let mut init_peak = Resources::ZERO;
+        for init in &self.init_containers {
+            if init.sidecar {
+                sidecars = sidecars.saturating_add(init.requests);
+                init_peak = init_peak.max(sidecars);
+            } else {
+                init_peak = init_peak.max(sidecars.saturating_add(init.requests));
+            }
+        }
+        let running = self
+            .containers
+            .iter()
+            .fold(sidecars, |acc, c| acc.saturating_add(c.requests));
+        let mut total = running.max(init_peak).saturating_add(self.overhead);
+        total.pods = 1;
+        total
+    }
+
+    /// Whether the pod is annotated not to be disrupted.
+    pub fn do_not_disrupt(&self) -> bool {
+        DO_NOT_DISRUPT_ANNOTATIONS
+            .iter()
+            .any(|a| self.annotations.get(*a).is_some_and(|v| v == "true"))
+    }
+
+    /// Whether the pod belongs to a DaemonSet.
+    pub fn is_daemonset_pod(&self) -> bool {
+        self.controller
+            .as_ref()
+            .is_some_and(|c| c.kind == "DaemonSet")
+    }
+
+    /// Whether the pod is a static (mirror) pod managed by a kubelet.
+    pub fn is_mirror_pod(&self) -> bool {
+        self.annotations.contains_key("kubernetes.io/config.mirror")
+    }
+
+    /// Whether the pod keeps data on its node (`emptyDir` on disk or `hostPath`)
+    /// that is lost if it moves.
+    pub fn has_local_storage(&self) -> bool {
+        self.volumes.iter().any(|v| {
+            matches!(
+                v.source,
+                VolumeSource::EmptyDir {
+                    in_memory: false,
+                    ..
+                } | VolumeSource::HostPath { .. }
+            )
+        })
+    }
+
+    /// Whether any container was OOM killed (now or last time).
+    pub fn was_oom_killed(&self) -> bool {
+        self.container_statuses
+            .iter()
+            .any(ContainerStatus::was_oom_killed)
+    }
+
+    /// Whether the pod holds resources on a node (bound and not finished).
+    pub fn is_active_on_node(&self) -> bool {
+        self.node_name.is_some() && !self.phase.is_terminal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(cpu_millis: u64, memory_bytes: u64, sidecar: bool) -> Container {
+        Container {
+            name: "c".into(),
+            requests: Resources {
+                cpu_millis,
+                memory_bytes,
+                ..Resources::ZERO
+            },
+            limits: Limits::default(),
+            sidecar,
+        }
+    }
+
+    #[test]
+    fn requests_follow_kubernetes_init_and_sidecar_rules() {
+        let pod = Pod {
+            namespace: "ns".into(),
+            name: "p".into(),
+            controller: None,
+            owner: None,
+            node_name: None,
+            phase: PodPhase::Pending,
+            priority: 0,
+            priority_class_name: None,
+            containers: vec![container(100, 100, false), container(200, 50, false)],
+            init_containers: vec![container(50, 10, true), container(500, 20, false)],
+            overhead: Resources {
+                cpu_millis: 10,
+                ..Resources::ZERO
+            },
+            labels: Labels::new(),
+            annotations: Labels::new(),
+            tolerations: vec![],
+            node_selector: Labels::new(),
+            node_affinity: NodeAffinity::default(),
+            pod_affinity: PodAffinity::default(),
+            topology_spread: vec![],
+            volumes: vec![],
+            container_statuses: vec![],
+            created_at: None,
+        };
+        let r = pod.requests();
+        // cpu: max(50 + 500, 50 + 100 + 200) + 10; memory: max(10 + 20, 10 + 150)
+        assert_eq!(r.cpu_millis, 560);
+        assert_eq!(r.memory_bytes, 160);
+        assert_eq!(r.pods, 1);
+    }
+}

@@ -1,0 +1,133 @@
+//! What a cluster is made of and what it costs: the inventory section of
+//! every report.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, OperatingSystem};
+use crate::money::UsdPerHour;
+use crate::resources::Resources;
+use crate::snapshot::{CapacityType, ClusterSnapshot, Node, PodPhase};
+
+/// Nodes of one group and what they cost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeGroupCost {
+    /// Node count.
+    pub nodes: usize,
+    /// Their hourly cost (unpriced nodes count as zero).
+    pub usd_per_hour: UsdPerHour,
+}
+
+/// Where a node's price came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriceSource {
+    /// The on-demand list price.
+    OnDemand,
+    /// The Spot Advisor's average discount applied to the on-demand price.
+    SpotEstimate,
+}
+
+/// Inventory, cost and utilization of a cluster.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    /// Region used for prices.
+    pub region: String,
+    /// Nodes.
+    pub nodes: usize,
+    /// Cordoned nodes.
+    pub cordoned_nodes: usize,
+    /// By instance type.
+    pub by_instance_type: BTreeMap<String, NodeGroupCost>,
+    /// By availability zone.
+    pub by_zone: BTreeMap<String, NodeGroupCost>,
+    /// By capacity type (`on-demand`, `spot`, `unknown`).
+    pub by_capacity_type: BTreeMap<String, NodeGroupCost>,
+    /// Total hourly cost of the nodes.
+    pub usd_per_hour: UsdPerHour,
+    /// Nodes whose spot price is an estimate from the Spot Advisor discount.
+    pub spot_estimated_nodes: usize,
+    /// Nodes that could not be priced (unknown instance type, or no price in the region).
+    pub unpriced_nodes: Vec<String>,
+    /// Pods by phase.
+    pub pods_by_phase: BTreeMap<String, usize>,
+    /// Pods bound to no node and not finished.
+    pub unscheduled_pods: usize,
+    /// Sum of active pod requests.
+    pub requested: Resources,
+    /// Sum of node allocatable.
+    pub allocatable: Resources,
+}
+
+impl ClusterSummary {
+    /// Summarize a snapshot, pricing nodes from `catalog` in `region`
+    /// (each node's own region label wins when present).
+    pub fn new(snapshot: &ClusterSnapshot, catalog: &Catalog, region: &str) -> ClusterSummary {
+        let mut s = ClusterSummary {
+            region: region.to_owned(),
+            nodes: snapshot.nodes.len(),
+            ..Default::default()
+        };
+        for node in &snapshot.nodes {
+            let price = node_price(node, catalog, region);
+            let usd = match price {
+                Some((usd, source)) => {
+                    s.spot_estimated_nodes += usize::from(source == PriceSource::SpotEstimate);
+                    usd
+                }
+                None => {
+                    s.unpriced_nodes.push(node.name.clone());
+                    UsdPerHour::ZERO
+                }
+            };
+            let add = |map: &mut BTreeMap<String, NodeGroupCost>, key: String| {
+                let entry = map.entry(key).or_default();
+                entry.nodes += 1;
+                entry.usd_per_hour += usd;
+            };
+            add(
+                &mut s.by_instance_type,
+                node.instance_type
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            );
+            add(
+                &mut s.by_zone,
+                node.zone.clone().unwrap_or_else(|| "unknown".into()),
+            );
+            add(&mut s.by_capacity_type, node.capacity_type.to_string());
+            s.usd_per_hour += usd;
+            s.cordoned_nodes += usize::from(node.unschedulable);
+            s.allocatable = s.allocatable.saturating_add(node.allocatable);
+        }
+        for pod in &snapshot.pods {
+            *s.pods_by_phase
+                .entry(format!("{:?}", pod.phase))
+                .or_default() += 1;
+            if pod.is_active_on_node() {
+                s.requested = s.requested.saturating_add(pod.requests());
+            } else if pod.node_name.is_none() && pod.phase == PodPhase::Pending {
+                s.unscheduled_pods += 1;
+            }
+        }
+        s
+    }
+}
+
+/// A node's hourly price: on-demand list price, or for spot nodes the Spot
+/// Advisor estimate (falling back to on-demand when there is no advice).
+pub fn node_price(
+    node: &Node,
+    catalog: &Catalog,
+    region: &str,
+) -> Option<(UsdPerHour, PriceSource)> {
+    let it = catalog.get(node.instance_type.as_deref()?)?;
+    let region = node.region.as_deref().unwrap_or(region);
+    if node.capacity_type == CapacityType::Spot {
+        if let Some(spot) = it.spot_usd_per_hour_estimate(region, OperatingSystem::Linux) {
+            return Some((spot, PriceSource::SpotEstimate));
+        }
+    }
+    Some((it.on_demand_usd_per_hour(region)?, PriceSource::OnDemand))
+}

@@ -1,0 +1,276 @@
+//! The CloudOptim tour: what a cluster is made of, what it costs, and what
+//! each optimization finds in it.
+//!
+//! ```text
+//! cargo run --release --example tour                         # embedded demo cluster, no network
+//! cargo run --release --example tour -- --snapshot FILE.json # kubectl get … -A -o json output
+//! cargo run --release --example tour -- --export-demo FILE   # write the demo as kubectl JSON
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cloudoptim::catalog::Catalog;
+use cloudoptim::demo::{DemoConfig, DemoEnvironment};
+use cloudoptim::inventory::{AwsInventory, InstanceState, VolumeState};
+use cloudoptim::kubectl;
+use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
+use cloudoptim::{ClusterSnapshot, Dimension, UsdPerHour};
+
+const USAGE: &str =
+    "usage: tour [--snapshot FILE.json] [--region REGION] [--seed N] [--export-demo FILE]";
+
+struct Args {
+    snapshot: Option<PathBuf>,
+    export_demo: Option<PathBuf>,
+    region: String,
+    seed: Option<u64>,
+}
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        snapshot: None,
+        export_demo: None,
+        region: "us-east-1".into(),
+        seed: None,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("snapshot") => args.snapshot = Some(parser.value()?.into()),
+            Long("export-demo") => args.export_demo = Some(parser.value()?.into()),
+            Long("region") => args.region = parser.value()?.string()?,
+            Long("seed") => args.seed = Some(parser.value()?.parse()?),
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tour: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tour: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let catalog = Catalog::embedded()?;
+    let (snapshot, source, aws) = match &args.snapshot {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let import =
+                kubectl::read_list(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut source = format!("kubectl snapshot {}", path.display());
+            if !import.skipped_kinds.is_empty() {
+                let skipped: Vec<String> = import
+                    .skipped_kinds
+                    .iter()
+                    .map(|(k, n)| format!("{n} {k}"))
+                    .collect();
+                source += &format!(" (skipped: {})", skipped.join(", "));
+            }
+            (import.snapshot, source, None)
+        }
+        None => {
+            let mut config = DemoConfig::default();
+            if let Some(seed) = args.seed {
+                config.seed = seed;
+            }
+            let demo = DemoEnvironment::generate(&config, catalog)?;
+            if let Some(path) = &args.export_demo {
+                std::fs::write(path, kubectl::write_list(&demo.snapshot)?)?;
+                println!(
+                    "wrote the demo cluster as kubectl JSON to {}",
+                    path.display()
+                );
+            }
+            let source = format!(
+                "embedded demo cluster {} (seed {}, taken {})",
+                config.cluster_name,
+                config.seed,
+                config.now.strftime("%Y-%m-%d %H:%M UTC")
+            );
+            (demo.snapshot, source, Some(demo.aws))
+        }
+    };
+    let summary = ClusterSummary::new(&snapshot, catalog, &args.region);
+    println!("CloudOptim tour — {source}");
+    println!(
+        "Prices: embedded catalog ({} instance types; on-demand Linux, {})",
+        catalog.len(),
+        args.region
+    );
+    inventory(&snapshot, &summary);
+    if let Some(aws) = &aws {
+        account(aws);
+    }
+    features();
+    Ok(())
+}
+
+fn usd(v: UsdPerHour) -> String {
+    format!("${:.2}", v.usd())
+}
+
+fn month(v: UsdPerHour) -> String {
+    let m = v.usd_per_month().round() as i64;
+    let s = m.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{}${out}", if m < 0 { "-" } else { "" })
+}
+
+fn table(title: &str, rows: &BTreeMap<String, NodeGroupCost>, total: UsdPerHour) {
+    println!(
+        "\n  {title:<22} {:>6} {:>10} {:>12} {:>7}",
+        "nodes", "$/hour", "$/month", "share"
+    );
+    let mut rows: Vec<_> = rows.iter().collect();
+    rows.sort_by(|a, b| b.1.usd_per_hour.cmp(&a.1.usd_per_hour).then(a.0.cmp(b.0)));
+    for (key, c) in rows {
+        let share = if total.micro_usd() > 0 {
+            100.0 * c.usd_per_hour.usd() / total.usd()
+        } else {
+            0.0
+        };
+        println!(
+            "  {key:<22} {:>6} {:>10} {:>12} {:>6.1}%",
+            c.nodes,
+            usd(c.usd_per_hour),
+            month(c.usd_per_hour),
+            share
+        );
+    }
+}
+
+fn inventory(snapshot: &ClusterSnapshot, s: &ClusterSummary) {
+    println!("\n== Inventory");
+    let top_level = snapshot
+        .workloads
+        .iter()
+        .filter(|w| w.owner.is_none())
+        .count();
+    let phases: Vec<String> = s
+        .pods_by_phase
+        .iter()
+        .map(|(p, n)| format!("{n} {}", p.to_lowercase()))
+        .collect();
+    println!(
+        "  {} nodes ({} cordoned), {} pods ({}), {} workloads, {} PDBs, {} PVs, {} PVCs",
+        s.nodes,
+        s.cordoned_nodes,
+        snapshot.pods.len(),
+        phases.join(", "),
+        top_level,
+        snapshot.pdbs.len(),
+        snapshot.persistent_volumes.len(),
+        snapshot.persistent_volume_claims.len()
+    );
+    table("instance type", &s.by_instance_type, s.usd_per_hour);
+    table("zone", &s.by_zone, s.usd_per_hour);
+    table("capacity type", &s.by_capacity_type, s.usd_per_hour);
+    println!(
+        "\n  Compute cost: {}/hour, {}/month (730 h)",
+        usd(s.usd_per_hour),
+        month(s.usd_per_hour)
+    );
+    if s.spot_estimated_nodes > 0 {
+        println!(
+            "  ({} spot nodes priced at the Spot Advisor's average discount)",
+            s.spot_estimated_nodes
+        );
+    }
+    if !s.unpriced_nodes.is_empty() {
+        println!(
+            "  {} nodes could not be priced (unknown type or no price in {}): {}",
+            s.unpriced_nodes.len(),
+            s.region,
+            s.unpriced_nodes.join(", ")
+        );
+    }
+    println!("\n  Requested vs allocatable:");
+    for (d, unit, scale) in [
+        (Dimension::Cpu, "cores", 1000.0),
+        (Dimension::Memory, "GiB", (1u64 << 30) as f64),
+        (Dimension::Pods, "pods", 1.0),
+    ] {
+        println!(
+            "    {:<8} {:>9.1} of {:>9.1} {unit:<5} {:>5.1}%",
+            d.to_string(),
+            s.requested.get(d) as f64 / scale,
+            s.allocatable.get(d) as f64 / scale,
+            100.0 * s.requested.fraction_of(&s.allocatable, d)
+        );
+    }
+    if s.unscheduled_pods > 0 {
+        println!("  {} pod(s) waiting for a node", s.unscheduled_pods);
+    }
+    let oom = snapshot.pods.iter().filter(|p| p.was_oom_killed()).count();
+    if oom > 0 {
+        println!("  {oom} pod(s) with an OOMKilled container in their history");
+    }
+}
+
+fn account(aws: &AwsInventory) {
+    println!("\n== AWS account ({}, demo)", aws.region);
+    let running = aws
+        .instances
+        .iter()
+        .filter(|i| i.state == InstanceState::Running)
+        .count();
+    let unattached: Vec<_> = aws
+        .volumes
+        .iter()
+        .filter(|v| v.state == VolumeState::Available)
+        .collect();
+    let unattached_gib: u64 = unattached.iter().map(|v| u64::from(v.size_gib)).sum();
+    println!(
+        "  {running} running instances, {} EBS volumes",
+        aws.volumes.len()
+    );
+    println!(
+        "  {} EBS volumes attached to nothing ({unattached_gib} GiB)",
+        unattached.len()
+    );
+}
+
+fn features() {
+    println!("\n== Optimizations");
+    let not_built = [
+        ("Spot arbitrage with on-demand fallback", "issue #4"),
+        ("Bin packing and consolidation", "issue #3"),
+        ("Rightsizing (nodes and workloads)", "no issue yet"),
+        ("Office-hours scale-down", "no issue yet"),
+        ("Zombie volume cleanup", "no issue yet"),
+        ("Cross-AZ traffic placement", "no issue yet"),
+        ("OOMKilled remediation", "no issue yet"),
+        ("Ghost instance scanner", "no issue yet"),
+    ];
+    for (name, when) in not_built {
+        println!("  {name:<42} not built yet ({when}); no figure is claimed");
+    }
+}
