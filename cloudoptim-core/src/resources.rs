@@ -232,3 +232,97 @@ impl fmt::Display for Resources {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn resources() -> impl Strategy<Value = Resources> {
+        (
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(|(c, m, p, g, e)| Resources {
+                cpu_millis: c,
+                memory_bytes: m,
+                pods: p,
+                gpu_millis: g,
+                ephemeral_storage_bytes: e,
+            })
+    }
+
+    /// Values small enough that sums of a few never overflow.
+    fn small() -> impl Strategy<Value = Resources> {
+        resources().prop_map(|r| Resources {
+            cpu_millis: r.cpu_millis >> 8,
+            memory_bytes: r.memory_bytes >> 8,
+            pods: r.pods >> 8,
+            gpu_millis: r.gpu_millis >> 8,
+            ephemeral_storage_bytes: r.ephemeral_storage_bytes >> 8,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arithmetic_never_panics(a in resources(), b in resources(), k in any::<u64>()) {
+            let _ = (a.checked_add(b), a.checked_sub(b), a.checked_mul(k));
+            let _ = (a.saturating_add(b), a.saturating_sub(b), a.max(b), a.min(b));
+            let _ = (a.fits_within(&b), a.first_exceeding(&b), a.to_string());
+            for d in Dimension::ALL {
+                let f = a.fraction_of(&b, d);
+                prop_assert!(f.is_finite() && f >= 0.0);
+            }
+        }
+
+        #[test]
+        fn checked_errors_name_the_overflowing_dimension(a in resources(), b in resources()) {
+            match a.checked_add(b) {
+                Ok(sum) => for d in Dimension::ALL {
+                    prop_assert_eq!(sum.get(d), a.get(d) + b.get(d));
+                },
+                Err(ResourceOverflow { dimension }) => {
+                    prop_assert!(a.get(dimension).checked_add(b.get(dimension)).is_none());
+                }
+            }
+            match a.checked_sub(b) {
+                Ok(diff) => prop_assert_eq!(diff.checked_add(b), Ok(a)),
+                Err(ResourceOverflow { dimension }) => prop_assert!(a.get(dimension) < b.get(dimension)),
+            }
+        }
+
+        #[test]
+        fn sums_and_fits_agree(a in small(), b in small(), c in small()) {
+            let total = Resources::checked_sum([&a, &b, &c]).unwrap();
+            prop_assert!(a.fits_within(&total) && b.fits_within(&total));
+            prop_assert_eq!(total.saturating_sub(a).saturating_sub(b), c);
+            prop_assert_eq!(a.saturating_add(b), a.checked_add(b).unwrap());
+            prop_assert!(a.min(b).fits_within(&a.max(b)));
+            prop_assert_eq!(a.first_exceeding(&a), None);
+        }
+    }
+
+    #[test]
+    fn saturates_at_the_edges() {
+        let max = Resources {
+            cpu_millis: u64::MAX,
+            ..Resources::ZERO
+        };
+        let one = Resources {
+            cpu_millis: 1,
+            ..Resources::ZERO
+        };
+        assert_eq!(
+            max.checked_add(one),
+            Err(ResourceOverflow {
+                dimension: Dimension::Cpu
+            })
+        );
+        assert_eq!(max.saturating_add(one), max);
+        assert_eq!(Resources::ZERO.saturating_sub(one), Resources::ZERO);
+        assert_eq!(one.first_exceeding(&Resources::ZERO), Some(Dimension::Cpu));
+    }
+}

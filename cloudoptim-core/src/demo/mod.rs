@@ -37,7 +37,6 @@ use self::rng::Rng;
 use crate::catalog::{Catalog, InstanceType};
 use crate::eks;
 use crate::inventory::{tags, AwsInventory, Instance, InstanceState, Tags, Volume, VolumeState};
-use crate::quantity::format_bytes;
 use crate::resources::Resources;
 use crate::snapshot::{
     node_labels, CapacityType, ClaimPhase, ClusterSnapshot, Container, ContainerStatus,
@@ -613,6 +612,7 @@ impl<'a> Generator<'a> {
             .insert(self.snapshot.pods.len(), (0.0, 0.0, false));
         self.snapshot.pods.push(debug);
 
+        self.snapshot.resolve_owners();
         self.orphan_volumes();
         self.other_instances();
         Ok(())
@@ -632,7 +632,7 @@ impl<'a> Generator<'a> {
         let zone_name = ZONES[zone];
         let age_seconds = self.rng.range(86_400 * 2, 86_400 * 60);
         let created_at = ago(self.now, age_seconds);
-        let labels = labels(&[
+        let node_label_map = labels(&[
             (node_labels::HOSTNAME, &name),
             (node_labels::INSTANCE_TYPE, &it.name),
             (node_labels::INSTANCE_TYPE_BETA, &it.name),
@@ -655,8 +655,11 @@ impl<'a> Generator<'a> {
             zone: None,
             region: None,
             capacity_type: CapacityType::Unknown,
-            labels,
-            annotations: labels_of(&[("alpha.kubernetes.io/provided-node-ip", "10.0.0.1")]),
+            labels: node_label_map,
+            annotations: labels(&[(
+                "alpha.kubernetes.io/provided-node-ip",
+                &format!("10.0.{octet}.{host}"),
+            )]),
             taints: Vec::new(),
             capacity: eks::node_capacity(it, ROOT_VOLUME_BYTES),
             allocatable: eks::node_allocatable(it, ROOT_VOLUME_BYTES),
@@ -1084,9 +1087,7 @@ impl<'a> Generator<'a> {
                     restart_count: 0,
                     ready: running,
                     terminated: None,
-                    waiting_reason: (!running && phase == PodPhase::Pending)
-                        .then(|| "ContainerCreating".to_owned())
-                        .filter(|_| false),
+                    waiting_reason: None,
                     last_termination: None,
                 })
                 .filter(|_| phase != PodPhase::Pending)
@@ -1169,7 +1170,7 @@ impl<'a> Generator<'a> {
             }),
             reclaim_policy: ReclaimPolicy::Delete,
             labels: Labels::new(),
-            annotations: labels_of(&[("pv.kubernetes.io/provisioned-by", "ebs.csi.aws.com")]),
+            annotations: labels(&[("pv.kubernetes.io/provisioned-by", "ebs.csi.aws.com")]),
             created_at: created,
         });
         self.snapshot
@@ -1296,7 +1297,7 @@ impl<'a> Generator<'a> {
             capacity_type: CapacityType::OnDemand,
             launched_at: ago(self.now, 86_400 * 300),
             private_dns_name: Some("ip-10-0-250-10.ec2.internal".into()),
-            tags: labels_of(&[("Name", "bastion"), ("team", "platform")]),
+            tags: labels(&[("Name", "bastion"), ("team", "platform")]),
         });
     }
 
@@ -1395,10 +1396,6 @@ impl<'a> Generator<'a> {
     }
 }
 
-fn labels_of(pairs: &[(&str, &str)]) -> Labels {
-    labels(pairs)
-}
-
 /// Requests of one pod of a spec (template semantics, one pod slot).
 fn pod_requests(spec: &Spec) -> Resources {
     let running = spec
@@ -1412,9 +1409,4 @@ fn pod_requests(spec: &Spec) -> Resources {
     let mut r = running.max(init);
     r.pods = 1;
     r
-}
-
-/// Bytes of a GiB figure, for messages.
-pub fn describe_bytes(bytes: u64) -> String {
-    format_bytes(bytes)
 }
