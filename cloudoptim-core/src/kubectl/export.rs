@@ -438,6 +438,7 @@ fn workload(w: &Workload) -> wire::Workload {
         }
         WorkloadKind::Job => {
             spec.parallelism = replicas;
+            spec.suspend = w.suspend.then_some(true);
             spec.template = Some(template(&w.template));
         }
         WorkloadKind::DaemonSet => {

@@ -1,6 +1,7 @@
 //! kubectl JSON → snapshot.
 
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
@@ -134,14 +135,10 @@ fn read_item(import: &mut KubectlImport, kind: &str, item: Value) -> Result<(), 
             Some(kind) => snapshot.workloads.push(workload(kind, decode(item)?)?),
             None => {
                 let api_version = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-                let key = if api_version.is_empty() {
-                    if other.is_empty() {
-                        "<no kind>".to_owned()
-                    } else {
-                        other.to_owned()
-                    }
-                } else {
-                    format!("{api_version}/{other}")
+                let key = match (api_version, other) {
+                    (_, "") => "<no kind>".to_owned(),
+                    ("", kind) => kind.to_owned(),
+                    (api_version, kind) => format!("{api_version}/{kind}"),
                 };
                 *import.skipped_kinds.entry(key).or_default() += 1;
             }
@@ -289,13 +286,16 @@ fn volume(path: &str, v: &wire::Volume) -> Result<PodVolume, FieldError> {
     let source = match kind.as_str() {
         "emptyDir" => VolumeSource::EmptyDir {
             in_memory: str_field("medium") == Some("Memory"),
-            size_limit_bytes: match body.get("sizeLimit") {
-                Some(Value::String(s)) => Some(
-                    parse_units(s)
-                        .map_err(|e| FieldError::new(format!("{path}.emptyDir.sizeLimit"), e))?,
-                ),
-                _ => None,
-            },
+            size_limit_bytes: body
+                .get("sizeLimit")
+                .filter(|v| !v.is_null())
+                .map(|v| {
+                    let field = || format!("{path}.emptyDir.sizeLimit");
+                    let raw =
+                        RawQuantity::deserialize(v).map_err(|e| FieldError::new(field(), e))?;
+                    parse_units(&raw.0).map_err(|e| FieldError::new(field(), e))
+                })
+                .transpose()?,
         },
         "persistentVolumeClaim" => VolumeSource::PersistentVolumeClaim {
             claim_name: str_field("claimName")
@@ -552,10 +552,10 @@ fn workload(kind: WorkloadKind, w: wire::Workload) -> Result<Workload, FieldErro
     } else {
         "spec.replicas"
     };
-    let ready = match kind {
-        WorkloadKind::DaemonSet => w.status.number_ready,
-        WorkloadKind::Job | WorkloadKind::CronJob => None,
-        _ => w.status.ready_replicas,
+    let (ready_path, ready) = match kind {
+        WorkloadKind::DaemonSet => ("status.numberReady", w.status.number_ready),
+        WorkloadKind::Job | WorkloadKind::CronJob => ("status", None),
+        _ => ("status.readyReplicas", w.status.ready_replicas),
     };
     Ok(Workload {
         kind,
@@ -563,7 +563,7 @@ fn workload(kind: WorkloadKind, w: wire::Workload) -> Result<Workload, FieldErro
         name: required_name(&w.metadata)?,
         owner: owner(&w.metadata.owner_references),
         replicas: replicas.map(|r| count(replicas_path, r)).transpose()?,
-        ready_replicas: ready.map(|r| count("status", r)).transpose()?,
+        ready_replicas: ready.map(|r| count(ready_path, r)).transpose()?,
         selector: spec.selector.clone().unwrap_or_default(),
         template: template_spec
             .map(|t| template(template_path, t))

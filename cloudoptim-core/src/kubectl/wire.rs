@@ -65,6 +65,8 @@ pub struct OwnerReference {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
+    /// Defaulted so that a missing name is reported on `metadata.name`.
+    #[serde(default)]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -124,6 +126,7 @@ pub struct NodeStatus {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Node {
+    #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: NodeSpec,
@@ -297,6 +300,7 @@ pub struct PodStatus {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pod {
+    #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: PodSpec,
@@ -340,6 +344,7 @@ pub struct PdbStatus {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodDisruptionBudget {
+    #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: PdbSpec,
@@ -403,6 +408,7 @@ pub struct PvStatus {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PersistentVolume {
+    #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: PvSpec,
@@ -431,6 +437,7 @@ pub struct PvcStatus {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PersistentVolumeClaim {
+    #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: PvcSpec,
@@ -486,6 +493,7 @@ pub struct WorkloadStatus {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Workload {
+    #[serde(default)]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: WorkloadSpec,
