@@ -82,7 +82,10 @@ mod tests {
         let catalog = Catalog::embedded().unwrap();
         let m5 = catalog.get("m5.xlarge").unwrap();
         let alloc = node_allocatable(m5, 20 << 30);
-        assert_eq!(alloc.ephemeral_storage_bytes, (20 << 30) - (20 << 30) / 100 * 10);
+        assert_eq!(
+            alloc.ephemeral_storage_bytes,
+            (20 << 30) - (20 << 30) / 100 * 10
+        );
         assert_eq!(alloc.cpu_millis, 3920);
         assert_eq!(alloc.pods, 58);
         assert!(alloc.memory_bytes > 13 << 30 && alloc.memory_bytes < 15 << 30);
