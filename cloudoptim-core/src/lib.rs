@@ -10,6 +10,7 @@
 //! (`cloudoptim-aws`, `cloudoptim-k8s`) observe the world into these types
 //! and execute the plans that come out.
 
+pub mod binpack;
 pub mod catalog;
 pub mod demo;
 pub mod eks;

@@ -27,6 +27,14 @@ impl OperatingSystem {
             OperatingSystem::Windows => "Windows",
         }
     }
+
+    /// The value of the `kubernetes.io/os` node label (`linux`, `windows`).
+    pub fn kubernetes_name(self) -> &'static str {
+        match self {
+            OperatingSystem::Linux => "linux",
+            OperatingSystem::Windows => "windows",
+        }
+    }
 }
 
 impl fmt::Display for OperatingSystem {

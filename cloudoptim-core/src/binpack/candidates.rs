@@ -1,0 +1,143 @@
+//! The instance types a packing may open, with what they offer and cost.
+
+use serde::{Deserialize, Serialize};
+
+use super::{PackError, PackingPolicy};
+use crate::catalog::{Catalog, InstanceType};
+use crate::eks;
+use crate::money::UsdPerHour;
+use crate::resources::Resources;
+use crate::snapshot::{node_labels, CapacityType, Labels};
+
+/// An instance type the policy allows, priced and sized for packing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Instance type name.
+    pub instance_type: String,
+    /// Price per hour at the policy's capacity type.
+    pub usd_per_hour: UsdPerHour,
+    /// What pods can use: allocatable minus the DaemonSet overhead.
+    pub allocatable: Resources,
+    /// The labels a node of this type carries, zone and hostname aside.
+    pub labels: Labels,
+}
+
+fn matches_entry(it: &InstanceType, entry: &str) -> bool {
+    it.name == entry || it.family == entry
+}
+
+fn check_entries(
+    catalog: &Catalog,
+    list: &'static str,
+    entries: &[String],
+) -> Result<(), PackError> {
+    for entry in entries {
+        if !catalog.instance_types().any(|it| matches_entry(it, entry)) {
+            return Err(PackError::UnknownInstanceType {
+                list,
+                name: entry.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The allowed, priced instance types, cheapest first (ties by name).
+pub(crate) fn candidates(
+    catalog: &Catalog,
+    policy: &PackingPolicy,
+) -> Result<Vec<Candidate>, PackError> {
+    if policy.zones.is_empty() {
+        return Err(PackError::NoZones);
+    }
+    check_entries(
+        catalog,
+        "allowed_instance_types",
+        &policy.allowed_instance_types,
+    )?;
+    check_entries(
+        catalog,
+        "denied_instance_types",
+        &policy.denied_instance_types,
+    )?;
+    let mut out = Vec::new();
+    for it in catalog.instance_types() {
+        let allowed = policy.allowed_instance_types.is_empty()
+            || policy
+                .allowed_instance_types
+                .iter()
+                .any(|e| matches_entry(it, e));
+        let denied = policy
+            .denied_instance_types
+            .iter()
+            .any(|e| matches_entry(it, e));
+        if !allowed
+            || denied
+            || !policy.architectures.contains(&it.architecture)
+            || (it.burstable && !policy.allow_burstable)
+        {
+            continue;
+        }
+        let price = match policy.capacity_type {
+            CapacityType::Spot => it.spot_usd_per_hour_estimate(&policy.region, policy.os),
+            _ => it.on_demand_usd_per_hour(&policy.region),
+        };
+        let Some(usd_per_hour) = price.filter(|p| *p > UsdPerHour::ZERO) else {
+            continue;
+        };
+        let Ok(allocatable) = eks::node_allocatable(it, policy.root_volume_bytes)
+            .checked_sub(policy.daemonset_overhead)
+        else {
+            continue; // The DaemonSets alone do not fit.
+        };
+        if allocatable.cpu_millis == 0 || allocatable.memory_bytes == 0 || allocatable.pods == 0 {
+            continue;
+        }
+        let capacity = if policy.capacity_type == CapacityType::Spot {
+            CapacityType::Spot
+        } else {
+            CapacityType::OnDemand
+        };
+        let labels: Labels = [
+            (node_labels::INSTANCE_TYPE, it.name.as_str()),
+            (node_labels::INSTANCE_TYPE_BETA, it.name.as_str()),
+            (node_labels::INSTANCE_FAMILY, it.family.as_str()),
+            (node_labels::REGION, policy.region.as_str()),
+            (node_labels::ARCH, it.architecture.kubernetes_name()),
+            (node_labels::OS, policy.os.kubernetes_name()),
+            (node_labels::EKS_CAPACITY_TYPE, capacity.eks_label()),
+            (
+                node_labels::KARPENTER_CAPACITY_TYPE,
+                if capacity == CapacityType::Spot {
+                    "spot"
+                } else {
+                    "on-demand"
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        out.push(Candidate {
+            instance_type: it.name.clone(),
+            usd_per_hour,
+            allocatable,
+            labels,
+        });
+    }
+    if out.is_empty() {
+        return Err(PackError::NoInstanceTypes(format!(
+            "none of the catalog's {} types is allowed and priced for {} {} in {}",
+            catalog.len(),
+            policy.capacity_type,
+            policy.os.kubernetes_name(),
+            policy.region
+        )));
+    }
+    out.sort_by(|a, b| {
+        a.usd_per_hour
+            .cmp(&b.usd_per_hour)
+            .then_with(|| a.instance_type.cmp(&b.instance_type))
+    });
+    Ok(out)
+}

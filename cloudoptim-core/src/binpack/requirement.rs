@@ -1,0 +1,82 @@
+//! What one pod needs from the node it lands on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::resources::Resources;
+use crate::snapshot::{node_labels, Labels, NodeAffinity, Pod, WhenUnsatisfiable};
+
+/// The requirements of one pod, as far as packing goes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodRequirement {
+    /// `namespace/name`, for explanations.
+    pub name: String,
+    /// What it requests (one pod slot included).
+    pub requests: Resources,
+    /// `spec.nodeSelector`.
+    pub node_selector: Labels,
+    /// Required node affinity (preferred terms are ignored by the packer).
+    pub node_affinity: NodeAffinity,
+    /// Pods with the same group may not share a node (required pod
+    /// anti-affinity on `kubernetes.io/hostname` that selects its own kind).
+    pub anti_affinity_group: Option<String>,
+    /// Pods with the same group are spread over zones with this maximum skew
+    /// (a `DoNotSchedule` topology spread constraint on the zone).
+    pub zone_spread: Option<(String, u32)>,
+}
+
+impl PodRequirement {
+    /// A pod that only has requests.
+    pub fn new(name: impl Into<String>, requests: Resources) -> PodRequirement {
+        let mut requests = requests;
+        requests.pods = requests.pods.max(1);
+        PodRequirement {
+            name: name.into(),
+            requests,
+            ..Default::default()
+        }
+    }
+
+    /// The requirements of a pod from a snapshot.
+    pub fn from_pod(pod: &Pod) -> PodRequirement {
+        let group = |selector: &crate::snapshot::LabelSelector| {
+            format!(
+                "{}/{}",
+                pod.namespace,
+                serde_json::to_string(selector).unwrap_or_default()
+            )
+        };
+        let anti_affinity_group = pod
+            .pod_affinity
+            .anti_required
+            .iter()
+            .find(|t| {
+                t.topology_key == node_labels::HOSTNAME && t.label_selector.matches(&pod.labels)
+            })
+            .map(|t| group(&t.label_selector));
+        let zone_spread = pod
+            .topology_spread
+            .iter()
+            .find(|c| {
+                c.topology_key == node_labels::ZONE
+                    && c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule
+                    && c.label_selector.matches(&pod.labels)
+            })
+            .map(|c| {
+                (
+                    group(&c.label_selector),
+                    u32::try_from(c.max_skew).unwrap_or(1).max(1),
+                )
+            });
+        PodRequirement {
+            name: pod.key(),
+            requests: pod.requests(),
+            node_selector: pod.node_selector.clone(),
+            node_affinity: NodeAffinity {
+                required: pod.node_affinity.required.clone(),
+                preferred: Vec::new(),
+            },
+            anti_affinity_group,
+            zone_spread,
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Bin packing: the cheapest set of nodes for a list of pods, and how close
+//! to optimal it is.
+//!
+//! ```text
+//! cargo run --release --example binpack -- --pods FILE.csv [--region us-east-1] [--capacity on-demand|spot]
+//! cargo run --release --example binpack                    # the demo cluster's pods, readable
+//! ```
+//!
+//! `--pods` reads the Alibaba openb pod-list format
+//! (`name,cpu_milli,memory_mib,num_gpu,gpu_milli,...`; pods needing GPUs go
+//! only to GPU instance types) and prints one JSON line:
+//! `{"pods":N,"placed":N,"nodes":N,"usd_per_hour":X,"lower_bound_usd_per_hour":Y,"ratio":R,"plan_ms":T}`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use cloudoptim::binpack::{LpGuidedPacker, Packer, Packing, PackingPolicy, PodRequirement};
+use cloudoptim::catalog::Catalog;
+use cloudoptim::demo::{DemoConfig, DemoEnvironment};
+use cloudoptim::snapshot::CapacityType;
+use cloudoptim::summary::ClusterSummary;
+use cloudoptim::Resources;
+
+const USAGE: &str =
+    "usage: binpack [--pods FILE.csv] [--region REGION] [--capacity on-demand|spot]";
+
+struct Args {
+    pods: Option<PathBuf>,
+    snapshot: Option<PathBuf>,
+    region: String,
+    capacity: CapacityType,
+}
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        pods: None,
+        snapshot: None,
+        region: "us-east-1".into(),
+        capacity: CapacityType::OnDemand,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("pods") => args.pods = Some(parser.value()?.into()),
+            Long("snapshot") => args.snapshot = Some(parser.value()?.into()),
+            Long("region") => args.region = parser.value()?.string()?,
+            Long("capacity") => {
+                args.capacity = match parser.value()?.string()?.as_str() {
+                    "on-demand" => CapacityType::OnDemand,
+                    "spot" => CapacityType::Spot,
+                    other => {
+                        return Err(lexopt::Error::Custom(
+                            format!("--capacity must be on-demand or spot, not {other:?}").into(),
+                        ))
+                    }
+                }
+            }
+            Long("help") | Short('h') => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("binpack: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("binpack: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One row of the openb pod list.
+#[derive(serde::Deserialize)]
+struct OpenbPod {
+    name: String,
+    cpu_milli: u64,
+    memory_mib: u64,
+    num_gpu: u64,
+    gpu_milli: u64,
+}
+
+fn read_pods(path: &PathBuf) -> Result<Vec<PodRequirement>, Box<dyn std::error::Error>> {
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut pods = Vec::new();
+    for row in reader.deserialize::<OpenbPod>() {
+        let p = row.map_err(|e| format!("{}: {e}", path.display()))?;
+        pods.push(PodRequirement::new(
+            p.name,
+            Resources {
+                cpu_millis: p.cpu_milli,
+                memory_bytes: p.memory_mib << 20,
+                pods: 1,
+                gpu_millis: p.num_gpu * p.gpu_milli,
+                ephemeral_storage_bytes: 0,
+            },
+        ));
+    }
+    Ok(pods)
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let catalog = Catalog::embedded()?;
+    let policy = PackingPolicy {
+        region: args.region.clone(),
+        capacity_type: args.capacity,
+        ..PackingPolicy::default()
+    };
+    if args.snapshot.is_some() {
+        return Err("--snapshot (consolidation of a running cluster) is not built yet".into());
+    }
+    let packer = LpGuidedPacker::default();
+    match &args.pods {
+        Some(path) => {
+            let pods = read_pods(path)?;
+            let started = Instant::now();
+            let packing = packer.pack(&pods, catalog, &policy)?;
+            let plan_ms = started.elapsed().as_secs_f64() * 1000.0;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "pods": pods.len(),
+                    "placed": packing.placed_pods(),
+                    "nodes": packing.nodes.len(),
+                    "usd_per_hour": round4(packing.usd_per_hour.usd()),
+                    "lower_bound_usd_per_hour": round4(packing.lower_bound.usd_per_hour.usd()),
+                    "ratio": round4(packing.ratio()),
+                    "plan_ms": (plan_ms * 10.0).round() / 10.0,
+                })
+            );
+        }
+        None => demo(&packer, catalog, &policy)?,
+    }
+    Ok(())
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn demo(
+    packer: &LpGuidedPacker,
+    catalog: &Catalog,
+    policy: &PackingPolicy,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog)?;
+    let snapshot = &demo.snapshot;
+    let pods: Vec<PodRequirement> = snapshot
+        .pods
+        .iter()
+        .filter(|p| !p.is_daemonset_pod() && !p.phase.is_terminal())
+        .map(PodRequirement::from_pod)
+        .collect();
+    // The demo's DaemonSets, as every new node would carry them.
+    let daemonsets = snapshot
+        .workloads
+        .iter()
+        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet)
+        .flat_map(|w| w.template.containers.iter())
+        .fold(Resources::ZERO, |a, c| a.saturating_add(c.requests));
+    let policy = PackingPolicy {
+        daemonset_overhead: Resources {
+            pods: 4,
+            ..daemonsets
+        },
+        root_volume_bytes: 80 << 30,
+        ..policy.clone()
+    };
+    let started = Instant::now();
+    let packing = packer.pack(&pods, catalog, &policy)?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let current = ClusterSummary::new(snapshot, catalog, &policy.region);
+    println!(
+        "Bin packing of the demo cluster {} ({} pods, DaemonSets excluded)",
+        demo.config.cluster_name,
+        pods.len()
+    );
+    println!(
+        "  today:     {} nodes, ${:.2}/h (${:.0}/month)",
+        current.nodes,
+        current.usd_per_hour.usd(),
+        current.usd_per_hour.usd_per_month()
+    );
+    report(&packing, &pods, ms);
+    println!(
+        "  This is the cost of placing the same pods on new nodes from scratch;\n  the consolidation planner that gets there step by step is not built yet."
+    );
+    Ok(())
+}
+
+fn report(packing: &Packing, pods: &[PodRequirement], ms: f64) {
+    println!(
+        "  packed:    {} nodes, ${:.2}/h (${:.0}/month), {} of {} pods placed, in {:.1} ms",
+        packing.nodes.len(),
+        packing.usd_per_hour.usd(),
+        packing.usd_per_hour.usd_per_month(),
+        packing.placed_pods(),
+        pods.len(),
+        ms
+    );
+    println!(
+        "  bound:     no packing of these pods costs less than ${:.2}/h ({}); this one is {:.3}× that",
+        packing.lower_bound.usd_per_hour.usd(),
+        packing.lower_bound.method,
+        packing.ratio()
+    );
+    let mut by_type: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for n in &packing.nodes {
+        *by_type
+            .entry((n.instance_type.as_str(), n.zone.as_str()))
+            .or_default() += 1;
+    }
+    println!("  nodes by type and zone:");
+    for ((t, z), n) in by_type {
+        println!("    {n:>4} × {t:<14} {z}");
+    }
+    if std::env::var_os("BINPACK_DEBUG").is_some() {
+        for n in &packing.nodes {
+            println!(
+                "    {} {} pods={} req=[{}] alloc=[{}] ${:.3}",
+                n.instance_type,
+                n.zone,
+                n.pods.len(),
+                n.requested,
+                n.allocatable,
+                n.usd_per_hour.usd()
+            );
+        }
+        println!("  prices: {:?}", packing.lower_bound.resource_prices);
+    }
+    let mut reasons: BTreeMap<String, (usize, &str)> = BTreeMap::new();
+    for u in &packing.unplaced {
+        let name = pods.get(u.pod).map(|p| p.name.as_str()).unwrap_or("?");
+        let entry = reasons.entry(u.reason.to_string()).or_insert((0, name));
+        entry.0 += 1;
+    }
+    for (reason, (count, example)) in reasons {
+        println!("  not placed: {count} pod(s), e.g. {example}: {reason}");
+    }
+}
