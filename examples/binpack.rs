@@ -29,6 +29,7 @@ const USAGE: &str =
 
 struct Args {
     pods: Option<PathBuf>,
+    synthetic: Option<usize>,
     snapshot: Option<PathBuf>,
     region: String,
     capacity: CapacityType,
@@ -38,6 +39,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         pods: None,
+        synthetic: None,
         snapshot: None,
         region: "us-east-1".into(),
         capacity: CapacityType::OnDemand,
@@ -47,6 +49,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         match arg {
             Long("pods") => args.pods = Some(parser.value()?.into()),
             Long("snapshot") => args.snapshot = Some(parser.value()?.into()),
+            Long("synthetic") => args.synthetic = Some(parser.value()?.parse()?),
             Long("region") => args.region = parser.value()?.string()?,
             Long("capacity") => {
                 args.capacity = match parser.value()?.string()?.as_str() {
@@ -126,13 +129,28 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.snapshot.is_some() {
         return Err("--snapshot (consolidation of a running cluster) is not built yet".into());
     }
-    let packer = LpGuidedPacker::default();
-    match &args.pods {
-        Some(path) => {
-            let pods = read_pods(path)?;
+    let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    let defaults = LpGuidedPacker::default();
+    // Tuning knobs, for experiments: BINPACK_TYPES, BINPACK_SCAN, BINPACK_STEPS.
+    let packer = LpGuidedPacker {
+        types_per_node: env("BINPACK_TYPES").unwrap_or(defaults.types_per_node),
+        scan_per_node: env("BINPACK_SCAN").unwrap_or(defaults.scan_per_node),
+        bound_steps: env("BINPACK_STEPS").unwrap_or(defaults.bound_steps),
+        ..defaults
+    };
+    let pods = match (&args.pods, args.synthetic) {
+        (Some(path), _) => Some(read_pods(path)?),
+        (None, Some(n)) => Some(cloudoptim::demo::synthetic_pods(n, 42)),
+        (None, None) => None,
+    };
+    match pods {
+        Some(pods) => {
             let started = Instant::now();
             let packing = packer.pack(&pods, catalog, &policy)?;
             let plan_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if std::env::var_os("BINPACK_DEBUG").is_some() {
+                report(&packing, &pods, plan_ms);
+            }
             println!(
                 "{}",
                 serde_json::json!({
@@ -143,12 +161,22 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     "lower_bound_usd_per_hour": round4(packing.lower_bound.usd_per_hour.usd()),
                     "ratio": round4(packing.ratio()),
                     "plan_ms": (plan_ms * 10.0).round() / 10.0,
+                    "pods_per_second": (pods.len() as f64 / (plan_ms / 1000.0)).round(),
+                    "peak_rss_mib": peak_rss_mib(),
                 })
             );
         }
         None => demo(&packer, catalog, &policy)?,
     }
     Ok(())
+}
+
+/// Peak resident memory of this process, from /proc (Linux), in MiB.
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
 
 fn round4(x: f64) -> f64 {

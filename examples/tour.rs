@@ -136,7 +136,7 @@ fn month(v: UsdPerHour) -> String {
     let s = m.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -202,6 +202,12 @@ fn inventory(snapshot: &ClusterSnapshot, s: &ClusterSummary) {
         println!(
             "  ({} spot nodes priced at the Spot Advisor's average discount)",
             s.spot_estimated_nodes
+        );
+    }
+    if s.spot_priced_at_on_demand_nodes > 0 {
+        println!(
+            "  ({} spot nodes without Spot Advisor advice priced at on-demand: an upper bound)",
+            s.spot_priced_at_on_demand_nodes
         );
     }
     if !s.unpriced_nodes.is_empty() {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use cloudoptim::binpack::PodRequirement;
 use cloudoptim::kubectl::{read_list, write_list, KubectlError, KubectlImport};
 use cloudoptim::snapshot::{
     node_labels, tolerates_all, CapacityType, ClaimPhase, Container, IntOrPercent, LabelSelector,
@@ -353,6 +354,23 @@ fn nodes_carry_instance_zone_capacity_type_and_exact_allocatable() {
 // -------------------------------------------------------------------- pods
 
 #[test]
+fn derive_from_labels_is_public_and_follows_label_edits() {
+    let s = fixture().snapshot;
+    let mut node = s.node(SPOT).expect("node").clone();
+    // `read_list` derived them already.
+    assert_eq!(node.instance_type.as_deref(), Some("m5.large"));
+    assert_eq!(node.capacity_type, CapacityType::Spot);
+    node.labels
+        .insert(node_labels::INSTANCE_TYPE.into(), "m6i.large".into());
+    node.labels
+        .insert(node_labels::EKS_CAPACITY_TYPE.into(), "ON_DEMAND".into());
+    node.derive_from_labels();
+    assert_eq!(node.instance_type.as_deref(), Some("m6i.large"));
+    assert_eq!(node.capacity_type, CapacityType::OnDemand);
+    assert_eq!(node.instance_id.as_deref(), Some("i-04c8f1e2a6b9d3e57"));
+}
+
+#[test]
 fn pods_resolve_to_their_top_level_owner() {
     let s = fixture().snapshot;
 
@@ -398,6 +416,42 @@ fn pods_resolve_to_their_top_level_owner() {
         .map(Pod::key)
         .collect();
     assert_eq!(ownerless, ["dev/debug-shell"]);
+}
+
+#[test]
+fn only_the_controller_owner_reference_is_the_controller() {
+    let with_refs = |refs: Value| {
+        let mut p = fixture_item("Pod", "debug-shell");
+        p["metadata"]["ownerReferences"] = refs;
+        let s = read_list(&list(vec![p])).expect("read").snapshot;
+        (s.pods[0].controller.clone(), s.pods[0].owner.clone())
+    };
+    // A ConfigMap owning a pod (for garbage collection) does not control it.
+    assert_eq!(
+        with_refs(json!([{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "shell-config", "uid": "0f6c"
+        }])),
+        (None, None)
+    );
+    assert_eq!(
+        with_refs(json!([{
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "shell-config",
+            "uid": "0f6c", "controller": false
+        }])),
+        (None, None)
+    );
+    // The reference with `controller: true` wins wherever it is in the list.
+    assert_eq!(
+        with_refs(json!([
+            { "apiVersion": "v1", "kind": "ConfigMap", "name": "shell-config", "uid": "0f6c" },
+            { "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "shell-5d9f",
+              "uid": "7a21", "controller": true }
+        ])),
+        (
+            owner("ReplicaSet", "shell-5d9f"),
+            owner("ReplicaSet", "shell-5d9f")
+        )
+    );
 }
 
 #[test]
@@ -626,8 +680,9 @@ fn anti_affinity_and_topology_spread_are_parsed() {
         assert_eq!(
             p.pod_affinity.anti_required,
             [PodAffinityTerm {
-                label_selector: match_labels(&[("app.kubernetes.io/name", "postgres")]),
+                label_selector: Some(match_labels(&[("app.kubernetes.io/name", "postgres")])),
                 namespaces: vec![],
+                namespace_selector: None,
                 topology_key: "kubernetes.io/hostname".into(),
                 weight: None,
             }],
@@ -649,15 +704,16 @@ fn anti_affinity_and_topology_spread_are_parsed() {
     assert_eq!(
         coredns.pod_affinity.anti_preferred,
         [PodAffinityTerm {
-            label_selector: LabelSelector {
+            label_selector: Some(LabelSelector {
                 match_labels: BTreeMap::new(),
                 match_expressions: vec![SelectorRequirement {
                     key: "k8s-app".into(),
                     operator: SelectorOperator::In,
                     values: vec!["kube-dns".into()],
                 }],
-            },
+            }),
             namespaces: vec![],
+            namespace_selector: None,
             topology_key: "kubernetes.io/hostname".into(),
             weight: Some(100),
         }]
@@ -676,7 +732,7 @@ fn anti_affinity_and_topology_spread_are_parsed() {
                 max_skew: 1,
                 topology_key: node_labels::ZONE.into(),
                 when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
-                label_selector: match_labels(&[("app", "checkout")]),
+                label_selector: Some(match_labels(&[("app", "checkout")])),
                 min_domains: None,
             }],
             "{}",
@@ -684,6 +740,82 @@ fn anti_affinity_and_topology_spread_are_parsed() {
         );
         assert!(p.pod_affinity.is_empty());
     }
+}
+
+#[test]
+fn affinity_terms_keep_missing_and_empty_selectors_apart() {
+    let mut p = fixture_item("Pod", "postgres-0");
+    let anti = &mut p["spec"]["affinity"]["podAntiAffinity"];
+    anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["namespaceSelector"] = json!({});
+    anti["preferredDuringSchedulingIgnoredDuringExecution"] = json!([{
+        "weight": 10,
+        "podAffinityTerm": {
+            "topologyKey": "topology.kubernetes.io/zone",
+            "namespaceSelector": { "matchLabels": { "team": "data" } }
+        }
+    }]);
+    p["spec"]["topologySpreadConstraints"] = json!([{
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "DoNotSchedule"
+    }]);
+    let original = read_list(&list(vec![p])).expect("read").snapshot;
+    let pod = &original.pods[0];
+
+    let required = &pod.pod_affinity.anti_required[0];
+    assert_eq!(
+        required.label_selector,
+        Some(match_labels(&[("app.kubernetes.io/name", "postgres")]))
+    );
+    // `{}`: every namespace.
+    assert_eq!(required.namespace_selector, Some(LabelSelector::default()));
+    let preferred = &pod.pod_affinity.anti_preferred[0];
+    assert_eq!(
+        preferred.label_selector, None,
+        "no labelSelector selects no pod"
+    );
+    assert_eq!(
+        preferred.namespace_selector,
+        Some(match_labels(&[("team", "data")]))
+    );
+    assert_eq!(preferred.weight, Some(10));
+    assert_eq!(pod.topology_spread[0].label_selector, None);
+
+    let text = write_list(&original).expect("write");
+    let written: Value = serde_json::from_str(&text).expect("JSON");
+    let anti = &written["items"][0]["spec"]["affinity"]["podAntiAffinity"];
+    assert_eq!(
+        anti["requiredDuringSchedulingIgnoredDuringExecution"][0]["namespaceSelector"],
+        json!({})
+    );
+    let term = &anti["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
+    assert_eq!(term.get("labelSelector"), None);
+    assert_eq!(
+        written["items"][0]["spec"]["topologySpreadConstraints"][0].get("labelSelector"),
+        None
+    );
+    assert_eq!(read_list(&text).expect("read back").snapshot, original);
+}
+
+#[test]
+fn packing_groups_come_only_from_terms_with_a_selector() {
+    let s = fixture().snapshot;
+    let postgres = pod(&s, "prod", "postgres-0").clone();
+    let checkout = pod(&s, "prod", "checkout-7c9d8f6b5d-zlcvj").clone();
+    assert!(PodRequirement::from_pod(&postgres)
+        .anti_affinity_group
+        .is_some());
+    assert!(PodRequirement::from_pod(&checkout).zone_spread.is_some());
+
+    let mut postgres = postgres;
+    postgres.pod_affinity.anti_required[0].label_selector = None;
+    assert_eq!(
+        PodRequirement::from_pod(&postgres).anti_affinity_group,
+        None
+    );
+    let mut checkout = checkout;
+    checkout.topology_spread[0].label_selector = None;
+    assert_eq!(PodRequirement::from_pod(&checkout).zone_spread, None);
 }
 
 #[test]
@@ -788,7 +920,10 @@ fn pdbs_are_read_with_their_budgets_and_selectors() {
         .find(|b| b.name == "checkout-pdb")
         .expect("checkout-pdb");
     assert_eq!(checkout.namespace, "prod");
-    assert_eq!(checkout.selector, match_labels(&[("app", "checkout")]));
+    assert_eq!(
+        checkout.selector,
+        Some(match_labels(&[("app", "checkout")]))
+    );
     assert_eq!(checkout.min_available, Some(IntOrPercent::Count(2)));
     assert_eq!(checkout.max_unavailable, None);
     assert_eq!(checkout.disruptions_allowed, 1);
@@ -806,14 +941,14 @@ fn pdbs_are_read_with_their_budgets_and_selectors() {
     assert_eq!(postgres.disruptions_allowed, 0);
     assert_eq!(
         postgres.selector,
-        LabelSelector {
+        Some(LabelSelector {
             match_labels: labels(&[("app.kubernetes.io/name", "postgres")]),
             match_expressions: vec![SelectorRequirement {
                 key: "app.kubernetes.io/component".into(),
                 operator: SelectorOperator::In,
                 values: vec!["database".into()],
             }],
-        }
+        })
     );
 
     let covering = |ns: &str, name: &str| -> Vec<String> {
@@ -827,6 +962,54 @@ fn pdbs_are_read_with_their_budgets_and_selectors() {
     );
     assert_eq!(covering("prod", "postgres-1"), ["postgres-pdb"]);
     assert!(covering("prod", "notifier-75c8b6f9d4-jv24s").is_empty());
+}
+
+#[test]
+fn a_pdb_without_selector_covers_nothing_and_an_empty_one_its_namespace() {
+    let with_selector = |selector: Option<Value>| {
+        let mut b = fixture_item("PodDisruptionBudget", "checkout-pdb");
+        match selector {
+            Some(v) => b["spec"]["selector"] = v,
+            None => {
+                b["spec"].as_object_mut().expect("spec").remove("selector");
+            }
+        }
+        let p = fixture_item("Pod", "checkout-7c9d8f6b5d-zlcvj");
+        let s = read_list(&list(vec![b, p])).expect("read").snapshot;
+        (
+            s.pdbs[0].selector.clone(),
+            s.pdbs_for(&s.pods[0]).count(),
+            s,
+        )
+    };
+
+    let (selector, covering, none) = with_selector(None);
+    assert_eq!(selector, None);
+    assert_eq!(covering, 0, "a PDB without a selector covers no pod");
+    let (null_selector, _, _) = with_selector(Some(Value::Null));
+    assert_eq!(null_selector, None);
+
+    let (selector, covering, empty) = with_selector(Some(json!({})));
+    assert_eq!(selector, Some(LabelSelector::default()));
+    assert_eq!(
+        covering, 1,
+        "an empty selector covers every pod of the namespace"
+    );
+
+    // The round trip keeps "no selector" and "empty selector" apart.
+    for original in [none, empty] {
+        let text = write_list(&original).expect("write");
+        let written: Value = serde_json::from_str(&text).expect("JSON");
+        let pdb = written["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|i| i["kind"] == "PodDisruptionBudget"))
+            .expect("the PDB is written");
+        assert_eq!(
+            pdb["spec"].get("selector").cloned(),
+            original.pdbs[0].selector.as_ref().map(|_| json!({})),
+        );
+        assert_eq!(read_list(&text).expect("read back").snapshot, original);
+    }
 }
 
 #[test]
@@ -1057,6 +1240,52 @@ fn write_then_read_gives_the_same_snapshot() {
     // Deterministic: writing twice, or writing what was read back, is byte-identical.
     assert_eq!(write_list(&original).expect("write again"), text);
     assert_eq!(write_list(&again.snapshot).expect("write read-back"), text);
+}
+
+#[test]
+fn exported_owner_references_carry_the_owner_api_version() {
+    let mut s = fixture().snapshot;
+    let bare = s
+        .pods
+        .iter_mut()
+        .find(|p| p.name == "debug-shell")
+        .expect("debug-shell");
+    bare.controller = owner("Node", GENERAL);
+    let written: Value = serde_json::from_str(&write_list(&s).expect("write")).expect("JSON");
+    let item = |kind: &str, name: &str| -> (Value, Value) {
+        let i = written["items"]
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|i| i["kind"] == kind && i["metadata"]["name"] == name)
+            })
+            .unwrap_or_else(|| panic!("{kind} {name} is written"));
+        (
+            i["apiVersion"].clone(),
+            i["metadata"]["ownerReferences"][0]["apiVersion"].clone(),
+        )
+    };
+    let v = |s: &str| json!(s);
+    assert_eq!(
+        item("Pod", "checkout-7c9d8f6b5d-n7wh5"),
+        (v("v1"), v("apps/v1"))
+    );
+    assert_eq!(
+        item("Pod", "report-29925240-5xs7p"),
+        (v("v1"), v("batch/v1"))
+    );
+    // Owners that are not workloads are in the core group.
+    assert_eq!(item("Pod", "debug-shell"), (v("v1"), v("v1")));
+    assert_eq!(
+        item("ReplicaSet", "checkout-7c9d8f6b5d"),
+        (v("apps/v1"), v("apps/v1"))
+    );
+    assert_eq!(
+        item("Job", "report-29925240"),
+        (v("batch/v1"), v("batch/v1"))
+    );
+    assert_eq!(item("Deployment", "checkout"), (v("apps/v1"), Value::Null));
 }
 
 #[test]

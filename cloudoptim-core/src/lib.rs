@@ -9,6 +9,11 @@
 //! is passed in, so every decision is reproducible in a test. The adapters
 //! (`cloudoptim-aws`, `cloudoptim-k8s`) observe the world into these types
 //! and execute the plans that come out.
+//!
+//! The same holds for output: nothing here prints. `clippy.toml` in this
+//! crate disallows the file, environment, clock and thread functions.
+
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod binpack;
 pub mod catalog;

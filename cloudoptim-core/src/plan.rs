@@ -166,7 +166,7 @@ impl Action {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "check", rename_all = "snake_case")]
 pub enum Precondition {
-    /// The node exists and runs this instance.
+    /// The node still exists (by name).
     NodeExists {
         /// Node name.
         node: String,

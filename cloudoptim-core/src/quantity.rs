@@ -58,7 +58,8 @@ pub enum QuantityError {
     },
 }
 
-/// The suffix a quantity was written with; kept so it prints back the same way.
+/// The notation a quantity was written with, kept so it prints back in the
+/// same one (the binary suffix itself, or decimal SI vs exponent notation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Suffix {
     /// Powers of 1024 (`Ki` = 1, … `Ei` = 6), or none.
@@ -72,7 +73,10 @@ enum Suffix {
 /// An exactly represented Kubernetes quantity.
 ///
 /// `value = ±mantissa × 10^exp10 × 1024^binary_power`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Equality and hashing are by value: `1Ki == 1024` and `250m == 0.25`,
+/// whatever suffix each was written with.
+#[derive(Clone, Debug)]
 pub struct Quantity {
     negative: bool,
     mantissa: u128,
@@ -165,6 +169,35 @@ impl Quantity {
         self.negative
     }
 
+    /// The value as `±odd × 2^twos × 5^fives`, with `odd` coprime to 10: one
+    /// spelling per value, so two quantities are equal exactly when their keys are.
+    fn value_key(&self) -> (bool, u128, i64, i64) {
+        if self.mantissa == 0 {
+            return (false, 0, 0, 0);
+        }
+        let mut odd = self.mantissa;
+        let (mut twos, mut fives) = (0i64, 0i64);
+        while odd.is_multiple_of(2) {
+            odd /= 2;
+            twos += 1;
+        }
+        while odd.is_multiple_of(5) {
+            odd /= 5;
+            fives += 1;
+        }
+        let binary_power = match self.suffix {
+            Suffix::Binary(p) => i64::from(p),
+            _ => 0,
+        };
+        let exp10 = i64::from(self.exp10);
+        (
+            self.negative,
+            odd,
+            twos + exp10 + 10 * binary_power,
+            fives + exp10,
+        )
+    }
+
     /// `ceil(value × scale)` as an `i64`, the way apimachinery rounds.
     fn scaled_ceil(&self, scale: u128) -> Option<i64> {
         let binary_power = match self.suffix {
@@ -197,6 +230,8 @@ impl Quantity {
     }
 
     /// The value in thousandths, rounded up (`MilliValue` in apimachinery).
+    /// An error names the quantity's canonical spelling; [`parse_millis`]
+    /// names the input as written.
     pub fn to_millis(&self) -> Result<i64, QuantityError> {
         self.scaled_ceil(1000)
             .ok_or_else(|| QuantityError::OutOfRange {
@@ -205,6 +240,8 @@ impl Quantity {
     }
 
     /// The value in whole units, rounded up (`Value` in apimachinery).
+    /// An error names the quantity's canonical spelling; [`parse_units`]
+    /// names the input as written.
     pub fn to_units(&self) -> Result<i64, QuantityError> {
         self.scaled_ceil(1)
             .ok_or_else(|| QuantityError::OutOfRange {
@@ -242,10 +279,44 @@ fn parse_suffix(s: &str) -> Option<Suffix> {
     })
 }
 
+impl PartialEq for Quantity {
+    fn eq(&self, other: &Quantity) -> bool {
+        self.value_key() == other.value_key()
+    }
+}
+
+impl Eq for Quantity {}
+
+impl std::hash::Hash for Quantity {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.value_key().hash(state);
+    }
+}
+
+/// Decimal SI suffixes by power of ten, `n` (10⁻⁹) to `E` (10¹⁸).
+const DECIMAL_SI: [(i64, &str); 10] = [
+    (-9, "n"),
+    (-6, "u"),
+    (-3, "m"),
+    (0, ""),
+    (3, "k"),
+    (6, "M"),
+    (9, "G"),
+    (12, "T"),
+    (15, "P"),
+    (18, "E"),
+];
+
 impl fmt::Display for Quantity {
-    /// A canonical spelling that parses back to the same quantity: the
-    /// decimal digits, then the binary suffix it was written with, or an
-    /// exponent for decimal scales (`1.5Gi`, `25e-2`, `3e3`).
+    /// A canonical spelling, as Kubernetes prints quantities, that parses
+    /// back to the same quantity:
+    ///
+    /// - binary quantities keep the suffix they were written with (`1.5Gi`);
+    /// - decimal quantities take the largest power of ten that is a multiple
+    ///   of 3 and keeps the digits whole, as an SI suffix (`250m`, `1k`,
+    ///   `1500M`, `20E`), or as an exponent (`100e-12`, `1e21`) beyond `n`..`E`;
+    /// - quantities written with an exponent keep that notation, with a
+    ///   multiple of 3 (`1e3`, `250e-3`, and `1500` for `1.5e3`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.negative {
             f.write_str("-")?;
@@ -274,8 +345,21 @@ impl fmt::Display for Quantity {
                     write!(f, "0.{:0>point$}{suffix}", digits)
                 }
             }
-            None if self.exp10 == 0 => write!(f, "{}", self.mantissa),
-            None => write!(f, "{}e{}", self.mantissa, self.exp10),
+            None => {
+                // value = mantissa × 10^exp10 = (mantissa × 10^pad) × 10^exp3.
+                let exp10 = i64::from(self.exp10);
+                let exp3 = exp10.div_euclid(3) * 3;
+                write!(f, "{}", self.mantissa)?;
+                for _ in 0..exp10 - exp3 {
+                    f.write_str("0")?;
+                }
+                let si = DECIMAL_SI.iter().find(|(e, _)| *e == exp3).map(|(_, s)| s);
+                match (self.suffix, si) {
+                    _ if self.mantissa == 0 || exp3 == 0 => Ok(()),
+                    (Suffix::Decimal(_), Some(suffix)) => f.write_str(suffix),
+                    _ => write!(f, "e{exp3}"),
+                }
+            }
         }
     }
 }
@@ -300,29 +384,32 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
-fn non_negative(input: &str, value: i64) -> Result<u64, QuantityError> {
-    u64::try_from(value).map_err(|_| QuantityError::Negative {
-        input: input.to_owned(),
-    })
+/// A converted value as a `u64`; errors name `input`, the user's own spelling.
+fn non_negative(input: &str, value: Result<i64, QuantityError>) -> Result<u64, QuantityError> {
+    let input = || input.to_owned();
+    let value = value.map_err(|e| match e {
+        QuantityError::OutOfRange { .. } => QuantityError::OutOfRange { input: input() },
+        other => other,
+    })?;
+    u64::try_from(value).map_err(|_| QuantityError::Negative { input: input() })
 }
 
 /// A non-negative quantity in thousandths, rounded up: CPU (`"250m"` → 250,
-/// `"1.5"` → 1500) or GPUs (`"1"` → 1000).
+/// `"1.5"` → 1500) or GPUs (`"1"` → 1000). Errors name `input` as given.
 pub fn parse_millis(input: &str) -> Result<u64, QuantityError> {
-    let q = Quantity::parse(input)?;
-    non_negative(input, q.to_millis()?)
+    non_negative(input, Quantity::parse(input)?.to_millis())
 }
 
 /// A non-negative quantity in whole units, rounded up: bytes of memory or
-/// storage (`"1.5Gi"` → 1610612736), or a count (`"110"` pods).
+/// storage (`"1.5Gi"` → 1610612736), or a count (`"110"` pods). Errors name
+/// `input` as given.
 pub fn parse_units(input: &str) -> Result<u64, QuantityError> {
-    let q = Quantity::parse(input)?;
-    non_negative(input, q.to_units()?)
+    non_negative(input, Quantity::parse(input)?.to_units())
 }
 
 /// Millicores as Kubernetes writes them: `"2"` for whole cores, else `"250m"`.
 pub fn format_millis(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
         format!("{millis}m")
@@ -459,9 +546,79 @@ mod tests {
         assert_eq!(format_bytes(16 << 30), "16Gi");
         assert_eq!(format_bytes(1000), "1000");
         assert_eq!(format_bytes(0), "0");
-        assert_eq!(Quantity::parse("1.5Gi").unwrap().to_string(), "1.5Gi");
-        assert_eq!(Quantity::parse("250m").unwrap().to_string(), "25e-2");
-        assert_eq!(Quantity::parse("0.001Ki").unwrap().to_string(), "0.001Ki");
+        let display = |s: &str| Quantity::parse(s).unwrap().to_string();
+        assert_eq!(display("1.5Gi"), "1.5Gi");
+        assert_eq!(display("0.001Ki"), "0.001Ki");
+        // Decimal SI: the largest SI suffix whose power of ten keeps the digits whole.
+        for (input, shown) in [
+            ("250m", "250m"),
+            ("0.25", "250m"),
+            ("0.1", "100m"),
+            ("1000", "1k"),
+            ("1k", "1k"),
+            ("1500", "1500"),
+            ("2M", "2M"),
+            ("1.5G", "1500M"),
+            ("0.5k", "500"),
+            ("3T", "3T"),
+            ("7P", "7P"),
+            ("2E", "2E"),
+            ("20E", "20E"),
+            ("100n", "100n"),
+            ("1.5u", "1500n"),
+            ("-250m", "-250m"),
+            ("0", "0"),
+            ("0.000k", "0"),
+            // Beyond `n` and `E`: the exponent form, with a multiple of 3.
+            ("0.1n", "100e-12"),
+            ("1000E", "1e21"),
+        ] {
+            assert_eq!(display(input), shown, "{input}");
+        }
+        // Exponent notation stays exponent notation, as in Kubernetes.
+        for (input, shown) in [
+            ("1e3", "1e3"),
+            ("25e-2", "250e-3"),
+            ("1.5e3", "1500"),
+            ("1E6", "1e6"),
+            ("12e-10", "1200e-12"),
+        ] {
+            assert_eq!(display(input), shown, "{input}");
+        }
+    }
+
+    #[test]
+    fn conversion_errors_name_the_original_input() {
+        for input in ["10000000000000000k", "9.3e18", "+8Ei", "0008Ei"] {
+            let out_of_range = Err(QuantityError::OutOfRange {
+                input: input.to_owned(),
+            });
+            assert_eq!(parse_units(input), out_of_range, "{input}");
+            assert_eq!(parse_millis(input), out_of_range, "{input}");
+        }
+    }
+
+    #[test]
+    fn equality_and_hash_are_by_value() {
+        use std::collections::HashSet;
+        let q = |s: &str| Quantity::parse(s).unwrap();
+        for same in [
+            &["1Ki", "1024", "1.024k", "1024e0", "0.0009765625Mi"][..],
+            &["250m", "0.25", "25e-2", "250000u"],
+            &["1k", "1e3", "1000", "0.001M"],
+            &["0", "-0", "0Gi", "0e7"],
+            &["-1.5Gi", "-1536Mi"],
+        ] {
+            let set: HashSet<Quantity> = same.iter().map(|s| q(s)).collect();
+            assert_eq!(set.len(), 1, "{same:?}");
+            for s in same {
+                assert_eq!(q(s), q(same[0]), "{s} = {}", same[0]);
+            }
+        }
+        assert_ne!(q("1Ki"), q("1k"));
+        assert_ne!(q("1"), q("-1"));
+        assert_ne!(q("250m"), q("251m"));
+        assert_ne!(q("1Mi"), q("1Ki"));
     }
 
     fn suffix() -> impl Strategy<Value = String> {
@@ -496,6 +653,7 @@ mod tests {
             let s = format!("{sign}{int}{frac}{suffix}");
             if let Ok(q) = Quantity::parse(&s) {
                 let again = Quantity::parse(&q.to_string()).unwrap();
+                prop_assert_eq!(&again, &q);
                 prop_assert_eq!(again.to_millis(), q.to_millis());
                 prop_assert_eq!(again.to_units(), q.to_units());
                 prop_assert_eq!(again.to_string(), q.to_string());

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, OperatingSystem};
 use crate::money::UsdPerHour;
 use crate::resources::Resources;
-use crate::snapshot::{CapacityType, ClusterSnapshot, Node, PodPhase};
+use crate::snapshot::{node_labels, CapacityType, ClusterSnapshot, Node, PodPhase};
 
 /// Nodes of one group and what they cost.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -20,13 +20,21 @@ pub struct NodeGroupCost {
 }
 
 /// Where a node's price came from.
+///
+/// The catalog's on-demand prices are Linux prices, the only on-demand table
+/// it has: Windows nodes are priced from it too, so their figures are low.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PriceSource {
-    /// The on-demand list price.
+    /// The on-demand list price, for a node that is not spot.
     OnDemand,
-    /// The Spot Advisor's average discount applied to the on-demand price.
+    /// A spot node: the Spot Advisor's average discount for the node's
+    /// operating system (`kubernetes.io/os`) applied to the on-demand price.
     SpotEstimate,
+    /// A spot node the Spot Advisor has no advice for (type, region or
+    /// operating system missing from the feed), priced at the on-demand
+    /// price: an upper bound, not its real price.
+    SpotAtOnDemand,
 }
 
 /// Inventory, cost and utilization of a cluster.
@@ -46,8 +54,12 @@ pub struct ClusterSummary {
     pub by_capacity_type: BTreeMap<String, NodeGroupCost>,
     /// Total hourly cost of the nodes.
     pub usd_per_hour: UsdPerHour,
-    /// Nodes whose spot price is an estimate from the Spot Advisor discount.
+    /// Spot nodes whose price is an estimate from the Spot Advisor discount
+    /// ([`PriceSource::SpotEstimate`]).
     pub spot_estimated_nodes: usize,
+    /// Spot nodes without Spot Advisor advice, priced at the on-demand price
+    /// ([`PriceSource::SpotAtOnDemand`]): the total overstates their cost.
+    pub spot_priced_at_on_demand_nodes: usize,
     /// Nodes that could not be priced (unknown instance type, or no price in the region).
     pub unpriced_nodes: Vec<String>,
     /// Pods by phase.
@@ -73,7 +85,11 @@ impl ClusterSummary {
             let price = node_price(node, catalog, region);
             let usd = match price {
                 Some((usd, source)) => {
-                    s.spot_estimated_nodes += usize::from(source == PriceSource::SpotEstimate);
+                    match source {
+                        PriceSource::OnDemand => {}
+                        PriceSource::SpotEstimate => s.spot_estimated_nodes += 1,
+                        PriceSource::SpotAtOnDemand => s.spot_priced_at_on_demand_nodes += 1,
+                    }
                     usd
                 }
                 None => {
@@ -115,8 +131,14 @@ impl ClusterSummary {
     }
 }
 
-/// A node's hourly price: on-demand list price, or for spot nodes the Spot
-/// Advisor estimate (falling back to on-demand when there is no advice).
+/// A node's hourly price in its region (its region label, else `region`):
+/// the on-demand list price; for spot nodes the Spot Advisor estimate for
+/// the node's operating system (the `kubernetes.io/os` label: `windows`, else
+/// Linux), or the on-demand price marked [`PriceSource::SpotAtOnDemand`]
+/// when the feed has no advice. `None` when the instance type is unknown or
+/// has no on-demand price in the region.
+///
+/// The on-demand table is the catalog's Linux one, for Windows nodes too.
 pub fn node_price(
     node: &Node,
     catalog: &Catalog,
@@ -124,10 +146,23 @@ pub fn node_price(
 ) -> Option<(UsdPerHour, PriceSource)> {
     let it = catalog.get(node.instance_type.as_deref()?)?;
     let region = node.region.as_deref().unwrap_or(region);
-    if node.capacity_type == CapacityType::Spot {
-        if let Some(spot) = it.spot_usd_per_hour_estimate(region, OperatingSystem::Linux) {
-            return Some((spot, PriceSource::SpotEstimate));
-        }
+    let on_demand = it.on_demand_usd_per_hour(region)?;
+    if node.capacity_type != CapacityType::Spot {
+        return Some((on_demand, PriceSource::OnDemand));
     }
-    Some((it.on_demand_usd_per_hour(region)?, PriceSource::OnDemand))
+    Some(
+        match it.spot_usd_per_hour_estimate(region, operating_system(node)) {
+            Some(spot) => (spot, PriceSource::SpotEstimate),
+            None => (on_demand, PriceSource::SpotAtOnDemand),
+        },
+    )
+}
+
+/// The node's operating system from its `kubernetes.io/os` label; Linux
+/// unless it says `windows`.
+fn operating_system(node: &Node) -> OperatingSystem {
+    match node.labels.get(node_labels::OS).map(String::as_str) {
+        Some(os) if os == OperatingSystem::Windows.kubernetes_name() => OperatingSystem::Windows,
+        _ => OperatingSystem::Linux,
+    }
 }

@@ -11,7 +11,7 @@ pub const CROSS_AZ_USD_PER_GB_EACH_WAY: f64 = 0.01;
 /// Average traffic from one workload to another.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrafficFlow {
-    /// Namespace of both ends (cross-namespace flows name each side's namespace).
+    /// Sending namespace (the namespace of `from`).
     pub from_namespace: String,
     /// Sending workload.
     pub from: OwnerRef,

@@ -1,5 +1,5 @@
-//! Python bindings for CloudOptim (thin for now): quantity parsing, the
-//! embedded instance catalog and kubectl snapshot summaries.
+//! Python bindings for CloudOptim (thin for now): quantity parsing and the
+//! embedded instance catalog.
 //!
 //! All logic lives in `cloudoptim-core`; this crate only converts types.
 

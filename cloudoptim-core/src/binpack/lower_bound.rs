@@ -243,3 +243,164 @@ pub(crate) fn value(prices: &[f64; 5], r: &Resources) -> f64 {
         .map(|(d, p)| p * r.get(*d) as f64 / unit(*d))
         .sum()
 }
+
+/// Round each dimension down to its 8 most significant bits, so pods of
+/// nearly equal size share one bucket. Rounding down keeps a bound valid.
+fn bucket(r: &Resources) -> Resources {
+    let mut out = *r;
+    for d in Dimension::ALL {
+        let v = r.get(d);
+        let bits = 64 - v.leading_zeros();
+        let keep = if bits > 8 {
+            !((1u64 << (bits - 8)) - 1)
+        } else {
+            u64::MAX
+        };
+        *out.get_mut(d) = v & keep;
+    }
+    out
+}
+
+/// The per-pod bound: for any weights `w_t` on the simplex, one per type,
+/// a node of type `t` holding pods `P` satisfies `Σ_p Σ_d w_t,d · r_p,d / a_t,d ≤ 1`,
+/// so its price is at least `Σ_p price_t · ⟨w_t, r_p / a_t⟩`, and every
+/// packing costs at least `Σ_p min_{t that can hold p} price_t · ⟨w_t, r_p / a_t⟩`.
+/// Unlike the aggregate relaxation it knows that a pod's CPU, memory and
+/// GPUs must come from the *same* node. The weights start from the LP dual
+/// (which reproduces its bound) and improve by projected supergradient
+/// ascent; every iterate is a valid bound, the best is kept.
+///
+/// `pods` are `(requests, candidate types that may hold them)`.
+pub(crate) fn per_pod_bound<'a>(
+    pods: impl Iterator<Item = (&'a Resources, &'a [usize])>,
+    candidates: &[Candidate],
+    start_weights: &[[f64; 5]],
+    steps: usize,
+) -> f64 {
+    // Buckets of equal (rounded-down) requests and allowed types.
+    let mut buckets: std::collections::HashMap<(Resources, &[usize]), f64> =
+        std::collections::HashMap::new();
+    for (r, types) in pods {
+        *buckets.entry((bucket(r), types)).or_default() += 1.0;
+    }
+    // For each bucket, its pod count and, for each type that holds it,
+    // price_t · r / a_t per dimension.
+    type Options = Vec<(usize, [f64; 5])>;
+    let mut groups: Vec<(f64, Options)> = Vec::with_capacity(buckets.len());
+    for ((r, types), count) in buckets {
+        let mut options = Vec::new();
+        for &t in types {
+            let Some(c) = candidates.get(t) else { continue };
+            if !r.fits_within(&c.allocatable) {
+                continue;
+            }
+            let price = c.usd_per_hour.usd();
+            let q: [f64; 5] = std::array::from_fn(|i| {
+                let d = Dimension::ALL.get(i).copied().unwrap_or(Dimension::Pods);
+                let a = c.allocatable.get(d);
+                if a == 0 {
+                    0.0
+                } else {
+                    price * r.get(d) as f64 / a as f64
+                }
+            });
+            options.push((t, q));
+        }
+        if !options.is_empty() {
+            groups.push((count, options));
+        }
+    }
+    groups.sort_by(|a, b| a.1.first().map(|x| x.0).cmp(&b.1.first().map(|x| x.0)));
+
+    let mut w: Vec<[f64; 5]> = start_weights.to_vec();
+    w.resize(candidates.len(), [0.2; 5]);
+    let dot = |a: &[f64; 5], b: &[f64; 5]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut best: f64 = 0.0;
+    let mut grad = vec![[0.0f64; 5]; candidates.len()];
+    for step in 0..=steps {
+        grad.iter_mut().for_each(|g| *g = [0.0; 5]);
+        let mut bound = 0.0;
+        for (count, options) in &groups {
+            let mut min = f64::INFINITY;
+            let mut arg = None;
+            for (t, q) in options {
+                let share = w.get(*t).map(|wt| dot(wt, q)).unwrap_or(0.0);
+                if share < min {
+                    min = share;
+                    arg = Some((*t, q));
+                }
+            }
+            if let Some((t, q)) = arg {
+                bound += count * min;
+                if let Some(g) = grad.get_mut(t) {
+                    for (gi, qi) in g.iter_mut().zip(q) {
+                        *gi += count * qi;
+                    }
+                }
+            }
+        }
+        if bound.is_finite() {
+            best = best.max(bound);
+        }
+        if step == steps {
+            break;
+        }
+        let eta = 0.5 / ((step + 1) as f64).sqrt();
+        for (wt, g) in w.iter_mut().zip(&grad) {
+            let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                for (wi, gi) in wt.iter_mut().zip(g) {
+                    *wi += eta * gi / norm;
+                }
+                project_to_simplex(wt);
+            }
+        }
+    }
+    best
+}
+
+/// Euclidean projection onto `{w ≥ 0, Σ w = 1}`.
+fn project_to_simplex(w: &mut [f64; 5]) {
+    let mut sorted = *w;
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    let mut cumulative = 0.0;
+    let mut theta = 0.0;
+    for (i, v) in sorted.iter().enumerate() {
+        cumulative += v;
+        let t = (cumulative - 1.0) / (i + 1) as f64;
+        if v - t > 0.0 {
+            theta = t;
+        }
+    }
+    for x in w.iter_mut() {
+        *x = (*x - theta).max(0.0);
+    }
+}
+
+/// Starting weights for [`per_pod_bound`]: each type's share of its price
+/// that the LP dual attributes to each dimension, normalized to sum 1.
+pub(crate) fn dual_weights(rows: &[Row], duals: &[f64], candidates: &[Candidate]) -> Vec<[f64; 5]> {
+    candidates
+        .iter()
+        .enumerate()
+        .map(|(t, c)| {
+            let mut w = [0.0; 5];
+            for (row, y) in rows.iter().zip(duals) {
+                if let Row::Resource { dimension, .. } = row {
+                    if let Some(i) = Dimension::ALL.iter().position(|d| d == dimension) {
+                        if let Some(slot) = w.get_mut(i) {
+                            *slot += coefficient(row, t, c) * y / c.usd_per_hour.usd();
+                        }
+                    }
+                }
+            }
+            let sum: f64 = w.iter().sum();
+            if sum > 0.0 {
+                w.iter_mut().for_each(|x| *x /= sum);
+            } else {
+                w = [0.2; 5];
+            }
+            w
+        })
+        .collect()
+}

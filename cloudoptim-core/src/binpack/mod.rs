@@ -127,6 +127,12 @@ pub enum Unschedulable {
     /// The pod needs GPUs and no allowed instance type has any.
     #[error("needs GPUs and no allowed instance type has any")]
     NoGpuInstanceType,
+    /// The pod's zone spread put it in a zone where no matching type holds it.
+    #[error("no matching instance type that holds it is offered in {zone}, the zone its topology spread requires")]
+    NoFitInZone {
+        /// The zone.
+        zone: String,
+    },
     /// Matching types exist, but none is large enough.
     #[error("requests {requested} of {dimension}, the largest matching node offers {largest}")]
     TooLarge {

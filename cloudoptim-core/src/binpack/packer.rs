@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use super::candidates::{candidates, Candidate};
 use super::classes::{classify, slot_labels, too_large, Class};
-use super::lower_bound::{lower_bound, value, Row};
+use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row};
 use super::requirement::PodRequirement;
-use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced};
+use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced, Unschedulable};
 use crate::catalog::Catalog;
 use crate::money::UsdPerHour;
 use crate::resources::{Dimension, Resources};
@@ -16,9 +16,13 @@ use crate::snapshot::CapacityType;
 /// of [`crate::binpack`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LpGuidedPacker {
-    /// How many of the most recently opened, not yet full nodes each pod
-    /// tries before a new node is opened. Larger is slower and tighter.
-    pub search_window: usize,
+    /// How many instance types are tried for each new node (the most
+    /// LP-efficient ones that hold its first pod).
+    pub types_per_node: usize,
+    /// How many unplaced pods are looked at while filling one trial node.
+    pub scan_per_node: usize,
+    /// Supergradient steps spent on the per-pod lower bound.
+    pub bound_steps: usize,
     /// Try to empty this share (per mille) of the least-filled nodes into
     /// the others after packing.
     pub repack_per_mille: usize,
@@ -27,7 +31,9 @@ pub struct LpGuidedPacker {
 impl Default for LpGuidedPacker {
     fn default() -> Self {
         LpGuidedPacker {
-            search_window: 48,
+            types_per_node: 12,
+            scan_per_node: 256,
+            bound_steps: 60,
             repack_per_mille: 100,
         }
     }
@@ -105,24 +111,6 @@ impl Problem<'_> {
                 node.classes.push(k);
             }
         }
-    }
-
-    /// The node among `window` where `pod` leaves the least value free.
-    fn best_fit(&self, pod: usize, nodes: &[Open], window: &[usize]) -> Option<usize> {
-        let prices = self.prices_of(pod);
-        let req = self.pods.get(pod)?.requests;
-        let mut best: Option<(usize, f64)> = None;
-        for &n in window {
-            let Some(node) = nodes.get(n) else { continue };
-            if !self.fits(pod, node) {
-                continue;
-            }
-            let left = value(&prices, &node.free.saturating_sub(req));
-            if best.is_none_or(|(_, b)| left < b) {
-                best = Some((n, left));
-            }
-        }
-        best.map(|(n, _)| n)
     }
 }
 
@@ -231,7 +219,24 @@ impl Packer for LpGuidedPacker {
                 });
             }
         }
-        let solved = lower_bound(&rows, &cands);
+        let mut solved = lower_bound(&rows, &cands);
+        let weights = dual_weights(&rows, &solved.duals, &cands);
+        let per_pod = per_pod_bound(
+            placeable.iter().filter_map(|&i| {
+                let req = &pods.get(i)?.requests;
+                let class = classified.of_pod.get(i).and_then(|&k| classes.get(k))?;
+                Some((req, class.types.as_slice()))
+            }),
+            &cands,
+            &weights,
+            self.bound_steps,
+        );
+        let per_pod_micro = (per_pod * 1_000_000.0).floor();
+        if per_pod_micro.is_finite() && per_pod_micro as i64 > solved.bound.usd_per_hour.micro_usd()
+        {
+            solved.bound.usd_per_hour = UsdPerHour::from_micro_usd(per_pod_micro as i64);
+            solved.bound.method = "per-pod".into();
+        }
         let global: [f64; 5] = std::array::from_fn(|d| solved.duals.get(d).copied().unwrap_or(0.0));
         let prices: Vec<[f64; 5]> = class_rows
             .iter()
@@ -331,35 +336,36 @@ impl Packer for LpGuidedPacker {
             prices,
         };
 
-        let mut nodes: Vec<Open> = Vec::new();
-        let mut open: Vec<usize> = Vec::new();
-        let mut next_zone = 0usize;
-        for &(_, i) in &order {
-            let start = open.len().saturating_sub(self.search_window.max(1));
-            let target = open
-                .get(start..)
-                .and_then(|w| problem.best_fit(i, &nodes, w));
-            let n = match target {
-                Some(n) => n,
-                None => {
-                    let Some(node) = new_node(&problem, &open_order, i, &mut next_zone) else {
-                        continue;
-                    };
-                    nodes.push(node);
-                    open.push(nodes.len() - 1);
-                    nodes.len() - 1
-                }
-            };
-            if let Some(node) = nodes.get_mut(n) {
-                problem.place(i, node);
-            }
-            // Retire nodes that cannot take even a tiny pod any more.
-            if nodes
-                .get(n)
-                .is_some_and(|node| node.free.pods == 0 || node.free.cpu_millis < 10)
-            {
-                open.retain(|&x| x != n);
-            }
+        let pod_values: Vec<f64> = (0..pods.len())
+            .map(|i| {
+                let p = problem.prices_of(i);
+                pods.get(i)
+                    .map(|pod| value(&p, &pod.requests))
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        let sorted: Vec<usize> = order.iter().map(|&(_, i)| i).collect();
+        let (mut nodes, stuck) = fill_by_patterns(
+            &problem,
+            &sorted,
+            &open_order,
+            &pod_values,
+            self.types_per_node.max(1),
+            self.scan_per_node.max(2),
+        );
+        for i in stuck {
+            let zone = problem
+                .zone_of
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|z| policy.zones.get(z))
+                .cloned()
+                .unwrap_or_default();
+            unplaced.push(Unplaced {
+                pod: i,
+                reason: Unschedulable::NoFitInZone { zone },
+            });
         }
 
         repack(&problem, &mut nodes, self.repack_per_mille);
@@ -409,53 +415,149 @@ impl Packer for LpGuidedPacker {
     }
 }
 
-/// Open a node for `pod`: the first type in its class's order that fits it
-/// in an allowed zone.
-fn new_node(
+/// Marker for "no position" in the linked list of unplaced pods.
+const NONE: usize = usize::MAX;
+
+/// Build nodes one at a time, largest unplaced pod first: for each of the
+/// pod's `types_per_node` most LP-efficient instance types, simulate filling
+/// a node with that pod, then the following unplaced pods and the smallest
+/// ones (`scan` pods looked at in all), and keep the node that packs the
+/// most LP value per dollar. Returns the nodes and the pods that fit no
+/// type in the zone their spread constraint assigned.
+fn fill_by_patterns(
     problem: &Problem<'_>,
+    sorted: &[usize],
     open_order: &[Vec<usize>],
-    pod: usize,
-    next_zone: &mut usize,
-) -> Option<Open> {
-    let k = *problem.of_pod.get(pod)?;
-    let class = problem.classes.get(k)?;
-    let req = problem.pods.get(pod)?.requests;
-    let fixed_zone = problem.zone_of.get(pod).copied().flatten();
-    for &t in open_order.get(k)? {
-        let c = problem.candidates.get(t)?;
-        if !req.fits_within(&c.allocatable) {
-            continue;
-        }
-        let zone = match fixed_zone {
-            Some(z) => class
-                .compatible
-                .get(t * problem.zones + z)
-                .copied()
-                .unwrap_or(false)
-                .then_some(z),
-            None => (0..problem.zones)
-                .map(|o| (*next_zone + o) % problem.zones)
-                .find(|&z| {
-                    class
-                        .compatible
-                        .get(t * problem.zones + z)
-                        .copied()
-                        .unwrap_or(false)
-                }),
-        };
-        if let Some(zone) = zone {
-            *next_zone = (zone + 1) % problem.zones.max(1);
-            return Some(Open {
+    pod_values: &[f64],
+    types_per_node: usize,
+    scan: usize,
+) -> (Vec<Open>, Vec<usize>) {
+    let n = sorted.len();
+    // A doubly linked list over positions in `sorted` of the unplaced pods.
+    let mut next: Vec<usize> = (1..=n).map(|i| if i == n { NONE } else { i }).collect();
+    let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
+    let mut head = if n == 0 { NONE } else { 0 };
+    let mut tail = if n == 0 { NONE } else { n - 1 };
+    let mut stamp = vec![0u32; n];
+    let mut generation = 0u32;
+    let mut nodes = Vec::new();
+    let mut stuck = Vec::new();
+    let mut next_zone = 0usize;
+    let mut taken: Vec<usize> = Vec::new();
+    let mut best_taken: Vec<usize> = Vec::new();
+
+    let get = |v: &[usize], i: usize| v.get(i).copied().unwrap_or(NONE);
+
+    while head != NONE {
+        let Some(&p0) = sorted.get(head) else { break };
+        let k = problem.of_pod.get(p0).copied().unwrap_or(0);
+        let req0 = problem.pods.get(p0).map(|p| p.requests).unwrap_or_default();
+        let fixed_zone = problem.zone_of.get(p0).copied().flatten();
+        let class = problem.classes.get(k);
+        let mut best: Option<(f64, Open)> = None;
+        let mut tried = 0usize;
+        for &t in open_order.get(k).map(Vec::as_slice).unwrap_or(&[]) {
+            if tried >= types_per_node {
+                break;
+            }
+            let Some(c) = problem.candidates.get(t) else {
+                continue;
+            };
+            if !req0.fits_within(&c.allocatable) {
+                continue;
+            }
+            let compatible = |z: usize| {
+                class
+                    .and_then(|cl| cl.compatible.get(t * problem.zones + z))
+                    .copied()
+                    .unwrap_or(false)
+            };
+            let zone = match fixed_zone {
+                Some(z) => compatible(z).then_some(z),
+                None => (0..problem.zones)
+                    .map(|o| (next_zone + o) % problem.zones)
+                    .find(|&z| compatible(z)),
+            };
+            let Some(zone) = zone else { continue };
+            tried += 1;
+
+            generation = generation.wrapping_add(1);
+            taken.clear();
+            let mut node = Open {
                 candidate: t,
                 zone,
                 free: c.allocatable,
                 pods: Vec::new(),
                 groups: Vec::new(),
                 classes: Vec::new(),
-            });
+            };
+            let mut packed_value = 0.0;
+            let mut take = |pos: usize, node: &mut Open, taken: &mut Vec<usize>| {
+                let Some(&p) = sorted.get(pos) else { return };
+                if stamp.get(pos).copied() == Some(generation) {
+                    return; // Already in this trial node.
+                }
+                if problem.fits(p, node) {
+                    problem.place(p, node);
+                    taken.push(pos);
+                    packed_value += pod_values.get(p).copied().unwrap_or(0.0);
+                    if let Some(s) = stamp.get_mut(pos) {
+                        *s = generation;
+                    }
+                }
+            };
+            take(head, &mut node, &mut taken);
+            // The largest pods after it, then the smallest ones as filler.
+            let mut pos = get(&next, head);
+            let mut looked = 0;
+            while pos != NONE && looked < scan / 2 && node.free.pods > 0 {
+                take(pos, &mut node, &mut taken);
+                looked += 1;
+                pos = get(&next, pos);
+            }
+            let mut pos = tail;
+            while pos != NONE && looked < scan && node.free.pods > 0 {
+                take(pos, &mut node, &mut taken);
+                looked += 1;
+                pos = get(&prev, pos);
+            }
+            let score = packed_value / c.usd_per_hour.usd();
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                best = Some((score, node));
+                std::mem::swap(&mut best_taken, &mut taken);
+            }
+        }
+        match best {
+            Some((_, node)) => {
+                next_zone = (node.zone + 1) % problem.zones.max(1);
+                for &pos in &best_taken {
+                    unlink(pos, &mut next, &mut prev, &mut head, &mut tail);
+                }
+                nodes.push(node);
+            }
+            None => {
+                stuck.push(p0);
+                unlink(head, &mut next, &mut prev, &mut head, &mut tail);
+            }
         }
     }
-    None
+    (nodes, stuck)
+}
+
+/// Remove `pos` from the linked list.
+fn unlink(pos: usize, next: &mut [usize], prev: &mut [usize], head: &mut usize, tail: &mut usize) {
+    let (p, n) = (
+        prev.get(pos).copied().unwrap_or(NONE),
+        next.get(pos).copied().unwrap_or(NONE),
+    );
+    match next.get_mut(p) {
+        Some(slot) => *slot = n,
+        None => *head = n,
+    }
+    match prev.get_mut(n) {
+        Some(slot) => *slot = p,
+        None => *tail = p,
+    }
 }
 
 /// Empty the least-filled nodes into the others where every pod fits.

@@ -45,27 +45,31 @@ impl PodRequirement {
                 serde_json::to_string(selector).unwrap_or_default()
             )
         };
+        // A term or constraint without a label selector selects no pod: no group.
         let anti_affinity_group = pod
             .pod_affinity
             .anti_required
             .iter()
-            .find(|t| {
-                t.topology_key == node_labels::HOSTNAME && t.label_selector.matches(&pod.labels)
-            })
-            .map(|t| group(&t.label_selector));
+            .filter(|t| t.topology_key == node_labels::HOSTNAME)
+            .find_map(|t| {
+                let selector = t.label_selector.as_ref()?;
+                selector.matches(&pod.labels).then(|| group(selector))
+            });
         let zone_spread = pod
             .topology_spread
             .iter()
-            .find(|c| {
+            .filter(|c| {
                 c.topology_key == node_labels::ZONE
                     && c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule
-                    && c.label_selector.matches(&pod.labels)
             })
-            .map(|c| {
-                (
-                    group(&c.label_selector),
-                    u32::try_from(c.max_skew).unwrap_or(1).max(1),
-                )
+            .find_map(|c| {
+                let selector = c.label_selector.as_ref()?;
+                selector.matches(&pod.labels).then(|| {
+                    (
+                        group(selector),
+                        u32::try_from(c.max_skew).unwrap_or(1).max(1),
+                    )
+                })
             });
         PodRequirement {
             name: pod.key(),

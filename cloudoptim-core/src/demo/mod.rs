@@ -27,6 +27,9 @@
 //! Same [`DemoConfig`], same environment, byte for byte.
 
 mod rng;
+mod synthetic;
+
+pub use synthetic::synthetic_pods;
 
 use std::collections::BTreeMap;
 
@@ -667,7 +670,7 @@ impl<'a> Generator<'a> {
             unschedulable: false,
             ready: true,
         };
-        node.derive_fields();
+        node.derive_from_labels();
         self.snapshot.nodes.push(node);
 
         let mut instance_tags = self.cluster_tags();
@@ -1036,11 +1039,12 @@ impl<'a> Generator<'a> {
         let mut pod_affinity = PodAffinity::default();
         if spec.anti_affinity_hostname {
             pod_affinity.anti_required.push(PodAffinityTerm {
-                label_selector: LabelSelector {
+                label_selector: Some(LabelSelector {
                     match_labels: labels(&[("app", &spec.name)]),
                     match_expressions: vec![],
-                },
+                }),
                 namespaces: vec![],
+                namespace_selector: None,
                 topology_key: node_labels::HOSTNAME.into(),
                 weight: None,
             });
@@ -1050,10 +1054,10 @@ impl<'a> Generator<'a> {
                 max_skew: 1,
                 topology_key: node_labels::ZONE.into(),
                 when_unsatisfiable: WhenUnsatisfiable::DoNotSchedule,
-                label_selector: LabelSelector {
+                label_selector: Some(LabelSelector {
                     match_labels: labels(&[("app", &spec.name)]),
                     match_expressions: vec![],
-                },
+                }),
                 min_domains: None,
             }]
         } else {
@@ -1123,10 +1127,10 @@ impl<'a> Generator<'a> {
         self.snapshot.pdbs.push(PodDisruptionBudget {
             namespace: spec.namespace.into(),
             name: format!("{}-pdb", spec.name),
-            selector: LabelSelector {
+            selector: Some(LabelSelector {
                 match_labels: labels(&[("app", &spec.name)]),
                 match_expressions: vec![],
-            },
+            }),
             min_available,
             max_unavailable,
             disruptions_allowed: expected.saturating_sub(desired),

@@ -7,10 +7,9 @@ use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
 use crate::quantity::{format_bytes, format_millis};
 use crate::resources::{Dimension, Resources};
 use crate::snapshot::{
-    ClusterSnapshot, Container, IntOrPercent, Limits, Node, NodeAffinity, OwnerRef,
-    PersistentVolume, PersistentVolumeClaim, Pod, PodAffinity, PodAffinityTerm,
-    PodDisruptionBudget, PodTemplate, SelectorOperator, SelectorRequirement, Termination,
-    VolumeSource, Workload, WorkloadKind,
+    ClusterSnapshot, Container, IntOrPercent, Node, NodeAffinity, OwnerRef, PersistentVolume,
+    PersistentVolumeClaim, Pod, PodAffinity, PodAffinityTerm, PodDisruptionBudget, PodTemplate,
+    SelectorOperator, SelectorRequirement, Termination, VolumeSource, Workload, WorkloadKind,
 };
 
 /// Write a snapshot as the `v1 List` that
@@ -34,11 +33,7 @@ pub fn write_list(snapshot: &ClusterSnapshot) -> Result<String, serde_json::Erro
         items.push(item("v1", "PersistentVolumeClaim", pvc(c))?);
     }
     for w in &snapshot.workloads {
-        items.push(item(
-            api_version(w.kind.as_str()),
-            w.kind.as_str(),
-            workload(w),
-        )?);
+        items.push(item(w.kind.api_version(), w.kind.as_str(), workload(w))?);
     }
     serde_json::to_string_pretty(&json!({
         "apiVersion": "v1",
@@ -58,19 +53,17 @@ fn item(api_version: &str, kind: &str, body: impl Serialize) -> Result<Value, se
     Ok(Value::Object(map))
 }
 
-fn api_version(kind: &str) -> &'static str {
-    match kind {
-        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => "apps/v1",
-        "Job" | "CronJob" => "batch/v1",
-        _ => "v1",
-    }
+/// The `apiVersion` of an owner's kind: a workload's, else `v1` (the core
+/// group, where the other owners CloudOptim meets, such as Nodes, live).
+fn owner_api_version(kind: &str) -> &'static str {
+    WorkloadKind::from_kind(kind).map_or("v1", WorkloadKind::api_version)
 }
 
 fn owner_refs(owner: &Option<OwnerRef>) -> Vec<wire::OwnerReference> {
     owner
         .iter()
         .map(|o| wire::OwnerReference {
-            api_version: api_version(&o.kind).to_owned(),
+            api_version: owner_api_version(&o.kind).to_owned(),
             kind: o.kind.clone(),
             name: o.name.clone(),
             uid: None,
@@ -101,17 +94,10 @@ fn node_resources(r: &Resources) -> ResourceMap {
 }
 
 fn container(c: &Container) -> wire::Container {
-    let limit_of = |l: &Limits, d: Dimension| match d {
-        Dimension::Cpu => l.cpu_millis,
-        Dimension::Memory => l.memory_bytes,
-        Dimension::Gpu => l.gpu_millis,
-        Dimension::EphemeralStorage => l.ephemeral_storage_bytes,
-        Dimension::Pods => None,
-    };
     let mut requests = ResourceMap::new();
     let mut limits = ResourceMap::new();
     for d in Dimension::ALL.into_iter().filter(|&d| d != Dimension::Pods) {
-        let limit = limit_of(&c.limits, d);
+        let limit = c.limits.get(d);
         let request = c.requests.get(d);
         // A zero request is written only when a limit exists (else it would default to it).
         if request > 0 || limit.is_some() {
@@ -307,7 +293,7 @@ fn pdb(b: &PodDisruptionBudget) -> wire::PodDisruptionBudget {
             ..Default::default()
         },
         spec: wire::PdbSpec {
-            selector: Some(b.selector.clone()),
+            selector: b.selector.clone(),
             min_available: int_or_string(b.min_available),
             max_unavailable: int_or_string(b.max_unavailable),
         },

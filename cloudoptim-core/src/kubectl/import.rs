@@ -191,15 +191,17 @@ fn resources(path: &str, map: &ResourceMap) -> Result<Resources, FieldError> {
     Ok(out)
 }
 
+/// Whether `map` names dimension `d` (any GPU resource counts for GPUs).
+fn names(map: &ResourceMap, d: Dimension) -> bool {
+    map.keys().any(|k| match d {
+        Dimension::Gpu => GPU_RESOURCES.contains(&k.as_str()),
+        _ => k == d.kubernetes_name(),
+    })
+}
+
 fn limits(path: &str, map: &ResourceMap) -> Result<Limits, FieldError> {
     let r = resources(path, map)?;
-    let present = |d: Dimension| {
-        map.keys().any(|k| match d {
-            Dimension::Gpu => GPU_RESOURCES.contains(&k.as_str()),
-            _ => k == d.kubernetes_name(),
-        })
-    };
-    let pick = |d: Dimension| present(d).then(|| r.get(d));
+    let pick = |d: Dimension| names(map, d).then(|| r.get(d));
     Ok(Limits {
         cpu_millis: pick(Dimension::Cpu),
         memory_bytes: pick(Dimension::Memory),
@@ -217,18 +219,12 @@ fn containers(path: &str, wire: &[wire::Container]) -> Result<Vec<Container>, Fi
             let mut requests = resources(&format!("{base}.requests"), &c.resources.requests)?;
             requests.pods = 0;
             // As the API server defaults: a limit without a request is the request.
-            let has = |k: &str| c.resources.requests.contains_key(k);
-            if !has("cpu") {
-                requests.cpu_millis = limits.cpu_millis.unwrap_or(0);
-            }
-            if !has("memory") {
-                requests.memory_bytes = limits.memory_bytes.unwrap_or(0);
-            }
-            if !has("ephemeral-storage") {
-                requests.ephemeral_storage_bytes = limits.ephemeral_storage_bytes.unwrap_or(0);
-            }
-            if !GPU_RESOURCES.iter().any(|g| has(g)) {
-                requests.gpu_millis = limits.gpu_millis.unwrap_or(0);
+            for d in Dimension::ALL {
+                if !names(&c.resources.requests, d) {
+                    if let Some(limit) = limits.get(d) {
+                        *requests.get_mut(d) = limit;
+                    }
+                }
             }
             Ok(Container {
                 name: c.name.clone(),
@@ -240,10 +236,11 @@ fn containers(path: &str, wire: &[wire::Container]) -> Result<Vec<Container>, Fi
         .collect()
 }
 
+/// The controller among the owner references: the one with `controller: true`
+/// (an owner without it, such as a ConfigMap, does not control the object).
 fn owner(refs: &[wire::OwnerReference]) -> Option<OwnerRef> {
     refs.iter()
         .find(|r| r.controller == Some(true))
-        .or_else(|| refs.first())
         .map(|r| OwnerRef {
             kind: r.kind.clone(),
             name: r.name.clone(),
@@ -272,7 +269,7 @@ fn node(n: wire::Node) -> Result<Node, FieldError> {
             .iter()
             .any(|c| c.type_ == "Ready" && c.status == "True"),
     };
-    node.derive_fields();
+    node.derive_from_labels();
     Ok(node)
 }
 
@@ -446,7 +443,7 @@ fn pdb(b: wire::PodDisruptionBudget) -> Result<PodDisruptionBudget, FieldError> 
     Ok(PodDisruptionBudget {
         namespace: namespace(&b.metadata),
         name: required_name(&b.metadata)?,
-        selector: b.spec.selector.unwrap_or_default(),
+        selector: b.spec.selector,
         min_available: int_or_percent("spec.minAvailable", &b.spec.min_available)?,
         max_unavailable: int_or_percent("spec.maxUnavailable", &b.spec.max_unavailable)?,
         disruptions_allowed: count("status.disruptionsAllowed", b.status.disruptions_allowed)?,

@@ -35,8 +35,10 @@ pub struct PodDisruptionBudget {
     pub namespace: String,
     /// Name.
     pub name: String,
-    /// Which pods it protects.
-    pub selector: LabelSelector,
+    /// Which pods it protects: `None` (no `spec.selector`) covers no pod,
+    /// while an empty selector (`{}`) covers every pod of the namespace, as
+    /// in policy/v1.
+    pub selector: Option<LabelSelector>,
     /// `spec.minAvailable`.
     pub min_available: Option<IntOrPercent>,
     /// `spec.maxUnavailable`.
@@ -54,10 +56,10 @@ pub struct PodDisruptionBudget {
 }
 
 impl PodDisruptionBudget {
-    /// Whether the budget covers a pod in `namespace` with `labels`
-    /// (an empty selector in policy/v1 matches every pod of the namespace).
+    /// Whether the budget covers a pod in `namespace` with `labels`: never
+    /// without a selector; every pod of the namespace with an empty one.
     pub fn covers(&self, namespace: &str, labels: &Labels) -> bool {
-        self.namespace == namespace && self.selector.matches(labels)
+        self.namespace == namespace && self.selector.as_ref().is_some_and(|s| s.matches(labels))
     }
 }
 
@@ -71,5 +73,33 @@ mod tests {
         assert_eq!(IntOrPercent::Percent(0).resolve(3), 0);
         assert_eq!(IntOrPercent::Count(-1).resolve(3), 0);
         assert_eq!(IntOrPercent::Count(2).resolve(3), 2);
+    }
+
+    #[test]
+    fn a_missing_selector_covers_nothing_and_an_empty_one_everything() {
+        let pdb = |selector| PodDisruptionBudget {
+            namespace: "prod".into(),
+            name: "web".into(),
+            selector,
+            min_available: Some(IntOrPercent::Count(1)),
+            max_unavailable: None,
+            disruptions_allowed: 0,
+            current_healthy: 0,
+            desired_healthy: 0,
+            expected_pods: 0,
+            labels: Labels::new(),
+        };
+        let web: Labels = [("app".to_owned(), "web".to_owned())].into();
+        assert!(!pdb(None).covers("prod", &web));
+        assert!(!pdb(None).covers("prod", &Labels::new()));
+        assert!(pdb(Some(LabelSelector::default())).covers("prod", &web));
+        assert!(pdb(Some(LabelSelector::default())).covers("prod", &Labels::new()));
+        assert!(!pdb(Some(LabelSelector::default())).covers("dev", &web));
+        let app = LabelSelector {
+            match_labels: web.clone(),
+            match_expressions: vec![],
+        };
+        assert!(pdb(Some(app.clone())).covers("prod", &web));
+        assert!(!pdb(Some(app)).covers("prod", &Labels::new()));
     }
 }

@@ -78,21 +78,31 @@ impl std::fmt::Display for CapacityType {
 }
 
 /// A Kubernetes node, with what CloudOptim derives from it.
+///
+/// `instance_id`, `instance_type`, `zone`, `region` and `capacity_type` are
+/// derived from `labels` and `provider_id` by [`Node::derive_from_labels`],
+/// which [`crate::kubectl::read_list`] calls for every node it reads; code
+/// that builds or edits a `Node` otherwise calls it after setting those.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     /// Node name.
     pub name: String,
     /// `spec.providerID`, e.g. `aws:///us-east-1a/i-0abc…`.
     pub provider_id: Option<String>,
-    /// EC2 instance id derived from the provider id.
+    /// EC2 instance id, derived from `provider_id` by
+    /// [`derive_from_labels`](Node::derive_from_labels).
     pub instance_id: Option<String>,
-    /// EC2 instance type from the node's labels.
+    /// EC2 instance type, derived from the `node.kubernetes.io/instance-type`
+    /// label (or its beta form) by [`derive_from_labels`](Node::derive_from_labels).
     pub instance_type: Option<String>,
-    /// Availability zone from the node's labels.
+    /// Availability zone, derived from the `topology.kubernetes.io/zone`
+    /// label (or its beta form) by [`derive_from_labels`](Node::derive_from_labels).
     pub zone: Option<String>,
-    /// Region from the node's labels.
+    /// Region, derived from the `topology.kubernetes.io/region` label by
+    /// [`derive_from_labels`](Node::derive_from_labels).
     pub region: Option<String>,
-    /// On-demand or spot, from the EKS or Karpenter label.
+    /// On-demand or spot, derived from the EKS or Karpenter capacity-type
+    /// label by [`derive_from_labels`](Node::derive_from_labels).
     pub capacity_type: CapacityType,
     /// All labels.
     pub labels: Labels,
@@ -121,8 +131,17 @@ impl Node {
         (id.starts_with("i-") && id.len() > 2).then(|| id.to_owned())
     }
 
-    /// Fill the fields derived from labels and provider id.
-    pub(crate) fn derive_fields(&mut self) {
+    /// Set the derived fields from `labels` and `provider_id`, overwriting
+    /// them: `instance_type` (`node.kubernetes.io/instance-type`, else
+    /// `beta.kubernetes.io/instance-type`), `zone` (`topology.kubernetes.io/zone`,
+    /// else `failure-domain.beta.kubernetes.io/zone`), `region`
+    /// (`topology.kubernetes.io/region`), `capacity_type` (the EKS label, else
+    /// the Karpenter one; `Unknown` without either) and `instance_id` (from an
+    /// AWS provider id). A field whose source is missing becomes `None`.
+    ///
+    /// [`crate::kubectl::read_list`] calls this for every node; adapters that
+    /// build nodes from the Kubernetes API call it too.
+    pub fn derive_from_labels(&mut self) {
         let label = |keys: &[&str]| keys.iter().find_map(|k| self.labels.get(*k).cloned());
         self.instance_type = label(&[labels::INSTANCE_TYPE, labels::INSTANCE_TYPE_BETA]);
         self.zone = label(&[labels::ZONE, labels::ZONE_BETA]);
@@ -161,5 +180,50 @@ mod tests {
             CapacityType::OnDemand
         );
         assert_eq!(CapacityType::from_label("spot"), CapacityType::Spot);
+    }
+
+    #[test]
+    fn derive_from_labels_fills_and_clears_the_derived_fields() {
+        let mut node = Node {
+            name: "n1".into(),
+            provider_id: Some("aws:///us-east-1c/i-04c8f1e2a6b9d3e57".into()),
+            instance_id: None,
+            instance_type: None,
+            zone: Some("stale".into()),
+            region: None,
+            capacity_type: CapacityType::OnDemand,
+            labels: [
+                (labels::INSTANCE_TYPE_BETA, "m5.large"),
+                (labels::ZONE, "us-east-1c"),
+                (labels::ZONE_BETA, "us-east-1a"),
+                (labels::REGION, "us-east-1"),
+                (labels::KARPENTER_CAPACITY_TYPE, "spot"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            annotations: Labels::new(),
+            taints: vec![],
+            capacity: Resources::ZERO,
+            allocatable: Resources::ZERO,
+            created_at: None,
+            unschedulable: false,
+            ready: true,
+        };
+        node.derive_from_labels();
+        assert_eq!(node.instance_id.as_deref(), Some("i-04c8f1e2a6b9d3e57"));
+        assert_eq!(node.instance_type.as_deref(), Some("m5.large"));
+        assert_eq!(node.zone.as_deref(), Some("us-east-1c"));
+        assert_eq!(node.region.as_deref(), Some("us-east-1"));
+        assert_eq!(node.capacity_type, CapacityType::Spot);
+
+        node.labels.clear();
+        node.provider_id = None;
+        node.derive_from_labels();
+        assert_eq!(node.instance_id, None);
+        assert_eq!(node.instance_type, None);
+        assert_eq!(node.zone, None);
+        assert_eq!(node.region, None);
+        assert_eq!(node.capacity_type, CapacityType::Unknown);
     }
 }

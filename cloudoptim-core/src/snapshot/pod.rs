@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::scheduling::{Labels, NodeAffinity, PodAffinity, Toleration, TopologySpreadConstraint};
-use crate::resources::Resources;
+use crate::resources::{Dimension, Resources};
 
 /// Annotations that forbid CloudOptim (or Karpenter) from disrupting a pod.
 pub const DO_NOT_DISRUPT_ANNOTATIONS: [&str; 2] = [
@@ -61,6 +61,19 @@ pub struct Limits {
     /// Ephemeral storage limit in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage_bytes: Option<u64>,
+}
+
+impl Limits {
+    /// The limit in `dimension`, in its unit, if one is set (`pods` never has one).
+    pub fn get(&self, dimension: Dimension) -> Option<u64> {
+        match dimension {
+            Dimension::Cpu => self.cpu_millis,
+            Dimension::Memory => self.memory_bytes,
+            Dimension::Gpu => self.gpu_millis,
+            Dimension::EphemeralStorage => self.ephemeral_storage_bytes,
+            Dimension::Pods => None,
+        }
+    }
 }
 
 /// A container's name and resources.
@@ -295,6 +308,24 @@ mod tests {
             limits: Limits::default(),
             sidecar,
         }
+    }
+
+    #[test]
+    fn limits_get_reads_each_dimension() {
+        let limits = Limits {
+            cpu_millis: Some(500),
+            memory_bytes: None,
+            gpu_millis: Some(1000),
+            ephemeral_storage_bytes: Some(1 << 30),
+        };
+        assert_eq!(limits.get(Dimension::Cpu), Some(500));
+        assert_eq!(limits.get(Dimension::Memory), None);
+        assert_eq!(limits.get(Dimension::Gpu), Some(1000));
+        assert_eq!(limits.get(Dimension::EphemeralStorage), Some(1 << 30));
+        assert_eq!(limits.get(Dimension::Pods), None);
+        assert!(Dimension::ALL
+            .into_iter()
+            .all(|d| Limits::default().get(d).is_none()));
     }
 
     #[test]

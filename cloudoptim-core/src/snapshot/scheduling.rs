@@ -68,7 +68,9 @@ impl SelectorRequirement {
 
 /// A label selector (`matchLabels` and `matchExpressions`, ANDed).
 ///
-/// An empty selector matches everything, as in Kubernetes.
+/// An empty selector matches everything, as in Kubernetes. Where Kubernetes
+/// gives a missing selector its own meaning (it selects nothing in PDBs, pod
+/// affinity terms and topology spread constraints), the field is an `Option`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
@@ -179,6 +181,9 @@ pub fn tolerates_all(tolerations: &[Toleration], taints: &[Taint]) -> bool {
 }
 
 /// One term of a node selector: all requirements must hold.
+///
+/// A term with neither `matchExpressions` nor `matchFields` matches no node,
+/// as in Kubernetes (`nodeSelectorTerms: [{}]` selects nothing).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
@@ -192,11 +197,20 @@ pub struct NodeSelectorTerm {
 }
 
 impl NodeSelectorTerm {
-    /// Whether a node with this name and these labels satisfies the term.
+    /// Whether a node with this name and these labels satisfies the term
+    /// (never, for an empty term).
     pub fn matches(&self, node_name: &str, labels: &Labels) -> bool {
+        if self.is_empty() {
+            return false;
+        }
         let fields: Labels = [("metadata.name".to_owned(), node_name.to_owned())].into();
         self.match_expressions.iter().all(|r| r.matches(labels))
             && self.match_fields.iter().all(|r| r.matches(&fields))
+    }
+
+    /// Whether the term has no requirement at all (and so matches no node).
+    pub fn is_empty(&self) -> bool {
+        self.match_expressions.is_empty() && self.match_fields.is_empty()
     }
 }
 
@@ -214,7 +228,7 @@ pub struct WeightedNodeSelectorTerm {
 #[serde(default)]
 pub struct NodeAffinity {
     /// Required terms, ORed (`requiredDuringSchedulingIgnoredDuringExecution`);
-    /// empty means no requirement.
+    /// no term at all means no requirement, while an empty term matches no node.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub required: Vec<NodeSelectorTerm>,
     /// Preferred terms with weights.
@@ -229,17 +243,26 @@ impl NodeAffinity {
     }
 }
 
-/// A pod (anti-)affinity term: pods matching `label_selector` in
-/// `namespaces`, counted per `topology_key` domain.
+/// A pod (anti-)affinity term: pods matching `label_selector` in the
+/// namespaces of `namespaces` and `namespace_selector`, counted per
+/// `topology_key` domain.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 #[serde(rename_all = "camelCase")]
 pub struct PodAffinityTerm {
-    /// Which pods the term is about.
-    pub label_selector: LabelSelector,
-    /// Namespaces of those pods; empty means the pod's own namespace.
+    /// Which pods the term is about; `None` (no `labelSelector`) selects no
+    /// pod, while an empty selector (`{}`) selects every pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
+    /// Namespaces of those pods, added to those `namespace_selector` picks;
+    /// empty, with no `namespace_selector`, means the pod's own namespace.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// Labels of the namespaces of those pods (`namespaceSelector`), in
+    /// addition to `namespaces`: `None` adds no namespace, while an empty
+    /// selector (`Some({})`) means all namespaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
     /// The node label defining a domain (`kubernetes.io/hostname`, `topology.kubernetes.io/zone`).
     pub topology_key: String,
     /// For preferred terms, the weight (1–100); `None` for required terms.
@@ -296,8 +319,10 @@ pub struct TopologySpreadConstraint {
     pub topology_key: String,
     /// Hard or soft.
     pub when_unsatisfiable: WhenUnsatisfiable,
-    /// Which pods are counted.
-    pub label_selector: LabelSelector,
+    /// Which pods are counted; `None` (no `labelSelector`) counts no pod,
+    /// while an empty selector (`{}`) counts every pod of the namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<LabelSelector>,
     /// Minimum number of eligible domains, if set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_domains: Option<i32>,
@@ -376,5 +401,32 @@ mod tests {
         assert!(affinity.required_matches("n1", &node));
         assert!(!affinity.required_matches("n1", &labels(&[("gen", "7")])));
         assert!(LabelSelector::default().matches(&node));
+    }
+
+    #[test]
+    fn an_empty_node_selector_term_matches_no_node() {
+        let node = labels(&[("topology.kubernetes.io/zone", "us-east-1a")]);
+        assert!(!NodeSelectorTerm::default().matches("n1", &node));
+        let affinity = NodeAffinity {
+            required: vec![NodeSelectorTerm::default()],
+            preferred: vec![],
+        };
+        assert!(!affinity.required_matches("n1", &node));
+        // An empty term beside a matching one does not stop the other from matching.
+        let zone = NodeSelectorTerm {
+            match_expressions: vec![SelectorRequirement {
+                key: "topology.kubernetes.io/zone".into(),
+                operator: SelectorOperator::Exists,
+                values: vec![],
+            }],
+            match_fields: vec![],
+        };
+        let either = NodeAffinity {
+            required: vec![NodeSelectorTerm::default(), zone],
+            preferred: vec![],
+        };
+        assert!(either.required_matches("n1", &node));
+        // No required terms at all is no requirement.
+        assert!(NodeAffinity::default().required_matches("n1", &node));
     }
 }

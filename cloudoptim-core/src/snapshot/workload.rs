@@ -37,6 +37,17 @@ impl WorkloadKind {
         }
     }
 
+    /// The `apiVersion` of this kind (`apps/v1`, `batch/v1`).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment
+            | WorkloadKind::ReplicaSet
+            | WorkloadKind::StatefulSet
+            | WorkloadKind::DaemonSet => "apps/v1",
+            WorkloadKind::Job | WorkloadKind::CronJob => "batch/v1",
+        }
+    }
+
     /// From the Kubernetes kind name.
     pub fn from_kind(kind: &str) -> Option<WorkloadKind> {
         Some(match kind {
@@ -114,5 +125,36 @@ impl Workload {
     /// `Kind namespace/name`.
     pub fn key(&self) -> String {
         format!("{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_know_their_api_version() {
+        let versions: Vec<(&str, &str)> = [
+            WorkloadKind::Deployment,
+            WorkloadKind::ReplicaSet,
+            WorkloadKind::StatefulSet,
+            WorkloadKind::DaemonSet,
+            WorkloadKind::Job,
+            WorkloadKind::CronJob,
+        ]
+        .into_iter()
+        .map(|k| (k.as_str(), k.api_version()))
+        .collect();
+        assert_eq!(
+            versions,
+            [
+                ("Deployment", "apps/v1"),
+                ("ReplicaSet", "apps/v1"),
+                ("StatefulSet", "apps/v1"),
+                ("DaemonSet", "apps/v1"),
+                ("Job", "batch/v1"),
+                ("CronJob", "batch/v1"),
+            ]
+        );
     }
 }
