@@ -270,19 +270,43 @@ fn bucket(r: &Resources) -> Resources {
 /// (which reproduces its bound) and improve by projected supergradient
 /// ascent; every iterate is a valid bound, the best is kept.
 ///
-/// `pods` are `(requests, candidate types that may hold them)`.
+/// `pods` are `(requests, class)`; `class_types[class]` are the candidate
+/// types pods of that class may use.
 pub(crate) fn per_pod_bound<'a>(
-    pods: impl Iterator<Item = (&'a Resources, &'a [usize])>,
+    pods: impl Iterator<Item = (&'a Resources, usize)>,
+    class_types: &[&[usize]],
     candidates: &[Candidate],
     start_weights: &[[f64; 5]],
     steps: usize,
 ) -> f64 {
-    // Buckets of equal (rounded-down) requests and allowed types.
-    let mut buckets: std::collections::HashMap<(Resources, &[usize]), f64> =
+    // Buckets of equal (rounded-down) requests and class.
+    let mut counts: std::collections::HashMap<(Resources, usize), f64> =
         std::collections::HashMap::new();
-    for (r, types) in pods {
-        *buckets.entry((bucket(r), types)).or_default() += 1.0;
+    for (r, class) in pods {
+        *counts.entry((bucket(r), class)).or_default() += 1.0;
     }
+    let mut buckets: Vec<((Resources, &[usize]), f64)> = counts
+        .into_iter()
+        .map(|((r, k), n)| ((r, class_types.get(k).copied().unwrap_or(&[])), n))
+        .collect();
+    // Deterministic order (the sum is order-sensitive in floating point).
+    buckets.sort_by(|a, b| {
+        let ka = (
+            a.0 .0.cpu_millis,
+            a.0 .0.memory_bytes,
+            a.0 .0.gpu_millis,
+            a.0 .1.len(),
+        );
+        let kb = (
+            b.0 .0.cpu_millis,
+            b.0 .0.memory_bytes,
+            b.0 .0.gpu_millis,
+            b.0 .1.len(),
+        );
+        ka.cmp(&kb)
+            .then(a.0 .1.cmp(b.0 .1))
+            .then(a.0 .0.pods.cmp(&b.0 .0.pods))
+    });
     // For each bucket, its pod count and, for each type that holds it,
     // price_t · r / a_t per dimension.
     type Options = Vec<(usize, [f64; 5])>;

@@ -62,6 +62,8 @@ struct Problem<'a> {
     zone_of: Vec<Option<usize>>,
     /// Dual resource prices per class.
     prices: Vec<[f64; 5]>,
+    /// Dual prices of the cluster-wide rows.
+    global: [f64; 5],
 }
 
 impl Problem<'_> {
@@ -221,12 +223,12 @@ impl Packer for LpGuidedPacker {
         }
         let mut solved = lower_bound(&rows, &cands);
         let weights = dual_weights(&rows, &solved.duals, &cands);
+        let class_types: Vec<&[usize]> = classes.iter().map(|c| c.types.as_slice()).collect();
         let per_pod = per_pod_bound(
-            placeable.iter().filter_map(|&i| {
-                let req = &pods.get(i)?.requests;
-                let class = classified.of_pod.get(i).and_then(|&k| classes.get(k))?;
-                Some((req, class.types.as_slice()))
-            }),
+            placeable
+                .iter()
+                .filter_map(|&i| Some((&pods.get(i)?.requests, *classified.of_pod.get(i)?))),
+            &class_types,
             &cands,
             &weights,
             self.bound_steps,
@@ -334,6 +336,7 @@ impl Packer for LpGuidedPacker {
             group,
             zone_of,
             prices,
+            global,
         };
 
         let pod_values: Vec<f64> = (0..pods.len())
@@ -415,13 +418,85 @@ impl Packer for LpGuidedPacker {
     }
 }
 
-/// Marker for "no position" in the linked list of unplaced pods.
-const NONE: usize = usize::MAX;
+/// Shape buckets: pods are sorted into this many groups by the angle of
+/// their (CPU value, memory value) vector, so a node can be filled with
+/// pods whose shape complements what it has left.
+const SHAPES: usize = 6;
 
-/// Build nodes one at a time, largest unplaced pod first: for each of the
-/// pod's `types_per_node` most LP-efficient instance types, simulate filling
-/// a node with that pod, then the following unplaced pods and the smallest
-/// ones (`scan` pods looked at in all), and keep the node that packs the
+/// The shape bucket of a resource vector at the given prices.
+fn shape(prices: &[f64; 5], r: &Resources) -> usize {
+    let cpu = prices.first().copied().unwrap_or(0.0) * r.cpu_millis as f64;
+    let memory = prices.get(1).copied().unwrap_or(0.0)
+        * (r.memory_bytes as f64 / (1u64 << 30) as f64)
+        * 1000.0;
+    let angle = memory.atan2(cpu); // 0 = all CPU, π/2 = all memory.
+    let b = (angle / std::f64::consts::FRAC_PI_2 * SHAPES as f64) as usize;
+    b.min(SHAPES - 1)
+}
+
+/// The unplaced pods of one shape, largest first, with their LP values, so
+/// a node can jump straight to the largest pods that could still fit.
+struct ShapeList {
+    pods: Vec<usize>,
+    values: Vec<f64>,
+    /// Union-find "next unplaced position at or after i" (`len` = none).
+    next_alive: Vec<usize>,
+}
+
+impl ShapeList {
+    fn new(pods: Vec<usize>, pod_values: &[f64]) -> ShapeList {
+        let values: Vec<f64> = pods
+            .iter()
+            .map(|&p| pod_values.get(p).copied().unwrap_or(0.0))
+            .collect();
+        ShapeList {
+            next_alive: (0..=pods.len()).collect(),
+            pods,
+            values,
+        }
+    }
+
+    /// The first unplaced position at or after `pos`.
+    fn alive_from(&mut self, pos: usize) -> usize {
+        let len = self.pods.len();
+        let mut root = pos.min(len);
+        while let Some(&n) = self.next_alive.get(root) {
+            if n == root {
+                break;
+            }
+            root = n;
+        }
+        // Path compression.
+        let mut cur = pos.min(len);
+        while let Some(&n) = self.next_alive.get(cur) {
+            if n == cur {
+                break;
+            }
+            if let Some(slot) = self.next_alive.get_mut(cur) {
+                *slot = root;
+            }
+            cur = n;
+        }
+        root
+    }
+
+    fn remove(&mut self, pos: usize) {
+        if let Some(slot) = self.next_alive.get_mut(pos) {
+            *slot = pos + 1;
+        }
+    }
+
+    /// The first position whose value is at most `value` (values descend).
+    fn first_at_most(&self, value: f64) -> usize {
+        self.values.partition_point(|&v| v > value)
+    }
+}
+
+/// Build nodes one at a time for the largest unplaced pod: for each of its
+/// `types_per_node` most LP-efficient instance types, simulate a node
+/// holding it, then fill the node from the shape buckets that best match
+/// the room it has left, starting in each at the largest pods small enough
+/// to fit (`scan` pods looked at in all), and keep the node that packs the
 /// most LP value per dollar. Returns the nodes and the pods that fit no
 /// type in the zone their spread constraint assigned.
 fn fill_by_patterns(
@@ -432,24 +507,52 @@ fn fill_by_patterns(
     types_per_node: usize,
     scan: usize,
 ) -> (Vec<Open>, Vec<usize>) {
-    let n = sorted.len();
-    // A doubly linked list over positions in `sorted` of the unplaced pods.
-    let mut next: Vec<usize> = (1..=n).map(|i| if i == n { NONE } else { i }).collect();
-    let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
-    let mut head = if n == 0 { NONE } else { 0 };
-    let mut tail = if n == 0 { NONE } else { n - 1 };
-    let mut stamp = vec![0u32; n];
+    let global = problem.global;
+    // One list per (shape, zone the pod is pinned to, or none).
+    let slots = problem.zones + 1;
+    let list_of = |p: usize| {
+        let req = problem.pods.get(p).map(|x| x.requests).unwrap_or_default();
+        let zone = problem
+            .zone_of
+            .get(p)
+            .copied()
+            .flatten()
+            .unwrap_or(problem.zones);
+        shape(&global, &req) * slots + zone
+    };
+    let mut by_list: Vec<Vec<usize>> = vec![Vec::new(); SHAPES * slots];
+    for &p in sorted {
+        if let Some(l) = by_list.get_mut(list_of(p)) {
+            l.push(p);
+        }
+    }
+    let mut lists: Vec<ShapeList> = by_list
+        .into_iter()
+        .map(|pods| ShapeList::new(pods, pod_values))
+        .collect();
+    let mut stamp: Vec<Vec<u32>> = lists.iter().map(|l| vec![0u32; l.pods.len()]).collect();
     let mut generation = 0u32;
     let mut nodes = Vec::new();
     let mut stuck = Vec::new();
     let mut next_zone = 0usize;
-    let mut taken: Vec<usize> = Vec::new();
-    let mut best_taken: Vec<usize> = Vec::new();
+    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut best_taken: Vec<(usize, usize)> = Vec::new();
+    let per_round = (scan / SHAPES).max(1);
 
-    let get = |v: &[usize], i: usize| v.get(i).copied().unwrap_or(NONE);
-
-    while head != NONE {
-        let Some(&p0) = sorted.get(head) else { break };
+    loop {
+        // The largest unplaced pod over all shapes.
+        let mut first: Option<(usize, usize, usize, f64)> = None;
+        for (b, l) in lists.iter_mut().enumerate() {
+            let pos = l.alive_from(0);
+            if let (Some(&p), Some(&v)) = (l.pods.get(pos), l.values.get(pos)) {
+                if first.is_none_or(|(_, _, q, w)| v > w || (v == w && p < q)) {
+                    first = Some((b, pos, p, v));
+                }
+            }
+        }
+        let Some((b0, pos0, p0, _)) = first else {
+            break;
+        };
         let k = problem.of_pod.get(p0).copied().unwrap_or(0);
         let req0 = problem.pods.get(p0).map(|p| p.requests).unwrap_or_default();
         let fixed_zone = problem.zone_of.get(p0).copied().flatten();
@@ -492,34 +595,66 @@ fn fill_by_patterns(
                 classes: Vec::new(),
             };
             let mut packed_value = 0.0;
-            let mut take = |pos: usize, node: &mut Open, taken: &mut Vec<usize>| {
-                let Some(&p) = sorted.get(pos) else { return };
-                if stamp.get(pos).copied() == Some(generation) {
-                    return; // Already in this trial node.
+            let mut take = |lists: &[ShapeList],
+                            b: usize,
+                            pos: usize,
+                            node: &mut Open,
+                            taken: &mut Vec<(usize, usize)>| {
+                let Some(&p) = lists.get(b).and_then(|l| l.pods.get(pos)) else {
+                    return false;
+                };
+                let Some(s) = stamp.get_mut(b).and_then(|s| s.get_mut(pos)) else {
+                    return false;
+                };
+                if *s == generation || !problem.fits(p, node) {
+                    return false;
                 }
-                if problem.fits(p, node) {
-                    problem.place(p, node);
-                    taken.push(pos);
-                    packed_value += pod_values.get(p).copied().unwrap_or(0.0);
-                    if let Some(s) = stamp.get_mut(pos) {
-                        *s = generation;
+                *s = generation;
+                problem.place(p, node);
+                taken.push((b, pos));
+                packed_value += pod_values.get(p).copied().unwrap_or(0.0);
+                true
+            };
+            take(&lists, b0, pos0, &mut node, &mut taken);
+            // Fill from the shape that best matches the room left, largest
+            // pods that could still fit first.
+            let mut looked = 0;
+            // Lists this node can take from: its zone's and the unpinned ones.
+            let mut exhausted: Vec<bool> = (0..lists.len())
+                .map(|l| {
+                    let z = l % slots;
+                    z != node.zone && z != problem.zones
+                })
+                .collect();
+            while looked < scan && node.free.pods > 0 {
+                let room = shape(&global, &node.free);
+                let room_value = value(&global, &node.free);
+                let Some(b) = (0..lists.len())
+                    .filter(|&l| !exhausted.get(l).copied().unwrap_or(true))
+                    .min_by_key(|&l| ((l / slots) as isize - room as isize).unsigned_abs())
+                else {
+                    break;
+                };
+                let (mut pos, len) = match lists.get_mut(b) {
+                    Some(list) => {
+                        let start = list.first_at_most(room_value * (1.0 + 1e-9));
+                        (list.alive_from(start), list.pods.len())
+                    }
+                    None => break,
+                };
+                let mut n = 0;
+                let mut took = false;
+                while pos < len && n < per_round {
+                    took |= take(&lists, b, pos, &mut node, &mut taken);
+                    n += 1;
+                    pos = lists.get_mut(b).map_or(len, |l| l.alive_from(pos + 1));
+                }
+                looked += n.max(1);
+                if !took {
+                    if let Some(e) = exhausted.get_mut(b) {
+                        *e = true;
                     }
                 }
-            };
-            take(head, &mut node, &mut taken);
-            // The largest pods after it, then the smallest ones as filler.
-            let mut pos = get(&next, head);
-            let mut looked = 0;
-            while pos != NONE && looked < scan / 2 && node.free.pods > 0 {
-                take(pos, &mut node, &mut taken);
-                looked += 1;
-                pos = get(&next, pos);
-            }
-            let mut pos = tail;
-            while pos != NONE && looked < scan && node.free.pods > 0 {
-                take(pos, &mut node, &mut taken);
-                looked += 1;
-                pos = get(&prev, pos);
             }
             let score = packed_value / c.usd_per_hour.usd();
             if best.as_ref().is_none_or(|(s, _)| score > *s) {
@@ -530,34 +665,22 @@ fn fill_by_patterns(
         match best {
             Some((_, node)) => {
                 next_zone = (node.zone + 1) % problem.zones.max(1);
-                for &pos in &best_taken {
-                    unlink(pos, &mut next, &mut prev, &mut head, &mut tail);
+                for &(b, pos) in &best_taken {
+                    if let Some(l) = lists.get_mut(b) {
+                        l.remove(pos);
+                    }
                 }
                 nodes.push(node);
             }
             None => {
                 stuck.push(p0);
-                unlink(head, &mut next, &mut prev, &mut head, &mut tail);
+                if let Some(l) = lists.get_mut(b0) {
+                    l.remove(pos0);
+                }
             }
         }
     }
     (nodes, stuck)
-}
-
-/// Remove `pos` from the linked list.
-fn unlink(pos: usize, next: &mut [usize], prev: &mut [usize], head: &mut usize, tail: &mut usize) {
-    let (p, n) = (
-        prev.get(pos).copied().unwrap_or(NONE),
-        next.get(pos).copied().unwrap_or(NONE),
-    );
-    match next.get_mut(p) {
-        Some(slot) => *slot = n,
-        None => *head = n,
-    }
-    match prev.get_mut(n) {
-        Some(slot) => *slot = p,
-        None => *tail = p,
-    }
 }
 
 /// Empty the least-filled nodes into the others where every pod fits.
@@ -581,6 +704,10 @@ fn repack(problem: &Problem<'_>, nodes: &mut [Open], per_mille: usize) {
         .collect();
     by_fill.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let tries = (nodes.len() * per_mille).div_ceil(1000);
+    // Receivers, fullest first: the order is computed once; moving a few
+    // small pods changes it little, and fit is re-checked on every move.
+    let mut receivers: Vec<(f64, usize)> = by_fill.iter().rev().copied().collect();
+    receivers.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     for &(_, victim) in by_fill.iter().take(tries) {
         let pods: Vec<usize> = match nodes.get(victim) {
             Some(n) if !n.pods.is_empty() => n.pods.clone(),
@@ -590,16 +717,9 @@ fn repack(problem: &Problem<'_>, nodes: &mut [Open], per_mille: usize) {
         let mut moves: Vec<(usize, usize)> = Vec::with_capacity(pods.len());
         let mut scratch: Vec<(usize, Resources, Vec<u32>)> = Vec::new();
         let mut ok = true;
-        let mut receivers: Vec<(f64, usize)> = nodes
-            .iter()
-            .enumerate()
-            .filter(|(i, n)| *i != victim && !n.pods.is_empty())
-            .map(|(i, n)| (fill(n), i))
-            .collect();
-        receivers.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         for &p in &pods {
             let mut placed = false;
-            for &(_, r) in &receivers {
+            for &(_, r) in receivers.iter().filter(|(_, r)| *r != victim) {
                 let Some(node) = nodes.get(r) else { continue };
                 // Apply tentative moves already made to this receiver.
                 let (free, groups) = match scratch.iter().find(|(i, _, _)| *i == r) {
