@@ -126,8 +126,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         capacity_type: args.capacity,
         ..PackingPolicy::default()
     };
-    if args.snapshot.is_some() {
-        return Err("--snapshot (consolidation of a running cluster) is not built yet".into());
+    if let Some(path) = &args.snapshot {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let snapshot = cloudoptim::kubectl::read_list(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .snapshot;
+        consolidate(&snapshot, catalog, &args.region);
+        return Ok(());
     }
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
     let defaults = LpGuidedPacker::default();
@@ -227,10 +233,65 @@ fn demo(
         current.usd_per_hour.usd_per_month()
     );
     report(&packing, &pods, ms);
-    println!(
-        "  This is the cost of placing the same pods on new nodes from scratch;\n  the consolidation planner that gets there step by step is not built yet."
-    );
+    println!("  (the cost of placing the same pods on new nodes from scratch)\n");
+    consolidate(snapshot, catalog, &policy.region);
     Ok(())
+}
+
+/// Print the consolidation plan for a running cluster.
+fn consolidate(snapshot: &cloudoptim::ClusterSnapshot, catalog: &Catalog, region: &str) {
+    use cloudoptim::consolidation::{plan_consolidation, ConsolidationPolicy};
+    let policy = ConsolidationPolicy {
+        region: region.to_owned(),
+        ..ConsolidationPolicy::default()
+    };
+    // The snapshot's own time: the newest creation timestamp in it.
+    let now = snapshot
+        .pods
+        .iter()
+        .filter_map(|p| p.created_at)
+        .chain(snapshot.nodes.iter().filter_map(|n| n.created_at))
+        .max()
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let result = plan_consolidation(snapshot, catalog, &policy, now);
+    println!(
+        "Consolidation (removing nodes whose pods fit elsewhere; at most {} nodes or {}% per plan):",
+        policy.max_disrupted_nodes, policy.max_disrupted_percent
+    );
+    println!(
+        "  removes {} node(s), saving ${:.2}/h (${:.0}/month); {} steps, {} destructive (executors run them in dry-run unless told otherwise)",
+        result.removed_nodes.len(),
+        result.savings.net_saved_usd_per_hour.usd(),
+        result.savings.net_saved_usd_per_hour.usd_per_month(),
+        result.savings.steps,
+        result.savings.destructive_steps
+    );
+    for step in result
+        .plan
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.action, cloudoptim::Action::Evict { .. }))
+    {
+        println!("    {:<20} {}", step.action.kind(), step.reason);
+    }
+    let evictions = result
+        .plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, cloudoptim::Action::Evict { .. }))
+        .count();
+    println!("    (+ {evictions} evictions, pods without a PDB first)");
+    let mut reasons: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+    for (node, why) in &result.blocked {
+        let entry = reasons
+            .entry(why.kind())
+            .or_insert_with(|| (0, format!("{node}: {why}")));
+        entry.0 += 1;
+    }
+    println!("  nodes left alone:");
+    for (kind, (n, example)) in reasons {
+        println!("    {n:>3} × {kind:<16} e.g. {example}");
+    }
 }
 
 fn report(packing: &Packing, pods: &[PodRequirement], ms: f64) {

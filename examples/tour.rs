@@ -123,6 +123,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(aws) = &aws {
         account(aws);
     }
+    let now = snapshot
+        .pods
+        .iter()
+        .filter_map(|p| p.created_at)
+        .chain(snapshot.nodes.iter().filter_map(|n| n.created_at))
+        .max()
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    bin_packing(&snapshot, catalog, &summary, now);
     features();
     Ok(())
 }
@@ -264,11 +272,84 @@ fn account(aws: &AwsInventory) {
     );
 }
 
+/// The bin-packing section: consolidation of the running cluster, and what
+/// the same pods would cost packed from scratch.
+fn bin_packing(
+    snapshot: &ClusterSnapshot,
+    catalog: &Catalog,
+    summary: &ClusterSummary,
+    now: jiff::Timestamp,
+) {
+    use cloudoptim::binpack::{LpGuidedPacker, Packer, PackingPolicy, PodRequirement};
+    use cloudoptim::consolidation::{plan_consolidation, ConsolidationPolicy};
+    println!("\n== Bin packing and consolidation");
+    let policy = ConsolidationPolicy {
+        region: summary.region.clone(),
+        ..ConsolidationPolicy::default()
+    };
+    let c = plan_consolidation(snapshot, catalog, &policy, now);
+    let evictions = c
+        .plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, cloudoptim::Action::Evict { .. }))
+        .count();
+    println!(
+        "  Consolidation: remove {} node(s) now ({} pod evictions), saving {}/h, {}/month",
+        c.removed_nodes.len(),
+        evictions,
+        usd(c.savings.net_saved_usd_per_hour),
+        month(c.savings.net_saved_usd_per_hour)
+    );
+    let budget = c
+        .blocked
+        .iter()
+        .filter(|(_, b)| matches!(b, cloudoptim::consolidation::Blocked::Budget))
+        .count();
+    if budget > 0 {
+        println!(
+            "  ({budget} more node(s) could each go on their own but wait for a later plan: at most {} nodes or {}% per plan)",
+            policy.max_disrupted_nodes, policy.max_disrupted_percent
+        );
+    }
+    let pods: Vec<PodRequirement> = snapshot
+        .pods
+        .iter()
+        .filter(|p| !p.is_daemonset_pod() && !p.phase.is_terminal())
+        .map(PodRequirement::from_pod)
+        .collect();
+    let packing_policy = PackingPolicy {
+        region: summary.region.clone(),
+        ..PackingPolicy::default()
+    };
+    match LpGuidedPacker::default().pack(&pods, catalog, &packing_policy) {
+        Ok(p) => {
+            println!(
+                "  From scratch: {} of {} pods on {} new nodes for {}/h ({}/month); no packing costs less than {}/h (ratio {:.2})",
+                p.placed_pods(),
+                pods.len(),
+                p.nodes.len(),
+                usd(p.usd_per_hour),
+                month(p.usd_per_hour),
+                usd(p.lower_bound.usd_per_hour),
+                p.ratio()
+            );
+            if !p.unplaced.is_empty() {
+                println!(
+                    "  ({} pods need labels or sizes new nodes would not have; see `--example binpack`)",
+                    p.unplaced.len()
+                );
+            }
+        }
+        Err(e) => println!("  From scratch: cannot pack: {e}"),
+    }
+    println!("  Replacing nodes by cheaper types is not built yet.");
+}
+
 fn features() {
-    println!("\n== Optimizations");
+    println!("\n== Other optimizations");
     let not_built = [
         ("Spot arbitrage with on-demand fallback", "issue #4"),
-        ("Bin packing and consolidation", "issue #3"),
         ("Rightsizing (nodes and workloads)", "no issue yet"),
         ("Office-hours scale-down", "no issue yet"),
         ("Zombie volume cleanup", "no issue yet"),

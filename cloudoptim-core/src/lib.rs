@@ -17,6 +17,7 @@
 
 pub mod binpack;
 pub mod catalog;
+pub mod consolidation;
 pub mod demo;
 pub mod eks;
 pub mod inventory;

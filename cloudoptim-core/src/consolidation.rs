@@ -1,0 +1,487 @@
+//! Consolidation: remove nodes whose pods fit on the others.
+//!
+//! From a snapshot, the planner finds nodes that are empty (DaemonSet pods
+//! only) or whose movable pods all fit on the remaining nodes, and writes
+//! the plan that removes them: cordon, evict (pods without a PDB first),
+//! terminate the instance, delete the Node object, each step with its
+//! reason, preconditions and $/h effect.
+//!
+//! A node is never touched when one of its pods cannot move: no controller
+//! (a bare pod), a do-not-disrupt annotation (`cloudoptim.io/do-not-disrupt`
+//! or `karpenter.sh/do-not-disrupt`), local storage (`emptyDir` on disk,
+//! `hostPath`) unless the policy allows it, or a PDB with fewer disruptions
+//! left than the node's pods it covers. A destination must satisfy the
+//! pod's node selector, required node affinity, taints, hostname
+//! anti-affinity, and keep zone-spread pods in their zone. At most
+//! `max_disrupted_nodes` (and `max_disrupted_percent` of the nodes) are
+//! removed per plan, and only nodes worth at least `min_savings_usd_per_hour`.
+//!
+//! Replacing nodes by cheaper ones is not done here yet.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::binpack::PodRequirement;
+use crate::catalog::Catalog;
+use crate::money::UsdPerHour;
+use crate::plan::{Action, Plan, Precondition, SavingsReport};
+use crate::resources::Resources;
+use crate::snapshot::{tolerates_all, ClusterSnapshot, Node, Pod};
+use crate::summary::node_price;
+
+/// Node annotation that protects a node from consolidation.
+pub const NODE_DO_NOT_DISRUPT: &str = "cloudoptim.io/do-not-disrupt";
+
+/// Limits on what one consolidation plan may do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConsolidationPolicy {
+    /// Region whose prices apply.
+    pub region: String,
+    /// At most this many nodes removed per plan.
+    pub max_disrupted_nodes: usize,
+    /// And at most this share of the cluster's nodes, percent (rounded up).
+    pub max_disrupted_percent: u32,
+    /// Only remove a node that saves at least this much.
+    pub min_savings_usd_per_hour: UsdPerHour,
+    /// Allow evicting pods with node-local storage (their data is lost).
+    pub allow_local_storage_eviction: bool,
+}
+
+impl Default for ConsolidationPolicy {
+    /// us-east-1; at most 10% of the nodes and no more than 10 per plan
+    /// (Karpenter's default budget is 10%); nodes worth at least $0.01/h;
+    /// pods with local storage stay.
+    fn default() -> Self {
+        ConsolidationPolicy {
+            region: "us-east-1".into(),
+            max_disrupted_nodes: 10,
+            max_disrupted_percent: 10,
+            min_savings_usd_per_hour: UsdPerHour::from_micro_usd(10_000),
+            allow_local_storage_eviction: false,
+        }
+    }
+}
+
+/// Why a node is not consolidated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Blocked {
+    /// A pod has no controller to recreate it.
+    #[error("pod {pod} has no controller")]
+    BarePod {
+        /// `namespace/name`.
+        pod: String,
+    },
+    /// A pod is annotated do-not-disrupt.
+    #[error("pod {pod} is annotated do-not-disrupt")]
+    DoNotDisrupt {
+        /// `namespace/name`.
+        pod: String,
+    },
+    /// The node is annotated do-not-disrupt.
+    #[error("the node is annotated {NODE_DO_NOT_DISRUPT}")]
+    NodeDoNotDisrupt,
+    /// A pod keeps data on the node.
+    #[error("pod {pod} has local storage")]
+    LocalStorage {
+        /// `namespace/name`.
+        pod: String,
+    },
+    /// A PDB allows fewer disruptions than the node's pods it covers.
+    #[error("PDB {pdb} allows {allowed} disruption(s), the node has {needed} of its pods")]
+    Pdb {
+        /// `namespace/name` of the PDB.
+        pdb: String,
+        /// Disruptions it allows.
+        allowed: u32,
+        /// Pods of the node it covers.
+        needed: u32,
+    },
+    /// A pod fits on no other node.
+    #[error("pod {pod} fits on no other node")]
+    NoRoom {
+        /// `namespace/name`.
+        pod: String,
+    },
+    /// The node's price is unknown or below the savings threshold.
+    #[error("removing it saves less than the threshold")]
+    BelowThreshold,
+    /// The node could go (its pods fit elsewhere on their own) but the
+    /// disruption budget of this plan is used up.
+    #[error("the disruption budget is used up")]
+    Budget,
+}
+
+impl Blocked {
+    /// A short name of the reason (`bare_pod`, `pdb`, `no_room`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Blocked::BarePod { .. } => "bare_pod",
+            Blocked::DoNotDisrupt { .. } => "do_not_disrupt",
+            Blocked::NodeDoNotDisrupt => "node_do_not_disrupt",
+            Blocked::LocalStorage { .. } => "local_storage",
+            Blocked::Pdb { .. } => "pdb",
+            Blocked::NoRoom { .. } => "no_room",
+            Blocked::BelowThreshold => "below_threshold",
+            Blocked::Budget => "budget",
+        }
+    }
+}
+
+/// Where a pod is expected to go when its node is removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// `namespace/name`.
+    pub pod: String,
+    /// Node it leaves.
+    pub from: String,
+    /// Node it fits on.
+    pub to: String,
+}
+
+/// A consolidation plan and what it found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Consolidation {
+    /// The steps.
+    pub plan: Plan,
+    /// Nodes the plan removes.
+    pub removed_nodes: Vec<String>,
+    /// Where each evicted pod fits.
+    pub moves: Vec<Move>,
+    /// Nodes left alone, and why.
+    pub blocked: Vec<(String, Blocked)>,
+    /// The plan's effect on the bill.
+    pub savings: SavingsReport,
+}
+
+/// Room left on one node during the simulation.
+#[derive(Clone)]
+struct Room<'a> {
+    node: &'a Node,
+    free: Resources,
+    groups: Vec<String>,
+    removed: bool,
+}
+
+/// Plan the removal of nodes whose pods fit elsewhere.
+pub fn plan_consolidation(
+    snapshot: &ClusterSnapshot,
+    catalog: &Catalog,
+    policy: &ConsolidationPolicy,
+    now: Timestamp,
+) -> Consolidation {
+    let requested = snapshot.requested_by_node();
+    let mut rooms: Vec<Room<'_>> = snapshot
+        .nodes
+        .iter()
+        .map(|n| Room {
+            node: n,
+            free: n
+                .allocatable
+                .saturating_sub(requested.get(n.name.as_str()).copied().unwrap_or_default()),
+            groups: snapshot
+                .pods_on(&n.name)
+                .filter_map(|p| PodRequirement::from_pod(p).anti_affinity_group)
+                .collect(),
+            removed: false,
+        })
+        .collect();
+
+    let budget = policy
+        .max_disrupted_nodes
+        .min((snapshot.nodes.len() * policy.max_disrupted_percent as usize).div_ceil(100));
+    // Cheapest to disrupt first: fewest movable pods, then the most expensive.
+    let mut order: Vec<(usize, UsdPerHour, usize)> = snapshot
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let price = node_price(n, catalog, &policy.region)
+                .map(|(p, _)| p)
+                .unwrap_or(UsdPerHour::ZERO);
+            (movable_pods(snapshot, n).len(), price, i)
+        })
+        .collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+
+    let mut plan = Plan::new("consolidation", now);
+    let mut removed_nodes = Vec::new();
+    let mut moves = Vec::new();
+    let mut blocked = Vec::new();
+    for (_, price, i) in order {
+        let Some(node) = snapshot.nodes.get(i) else {
+            continue;
+        };
+        if price < policy.min_savings_usd_per_hour || price == UsdPerHour::ZERO {
+            blocked.push((node.name.clone(), Blocked::BelowThreshold));
+            continue;
+        }
+        let pods = movable_pods(snapshot, node);
+        if let Some(reason) = why_not(node, &pods, snapshot, policy) {
+            blocked.push((node.name.clone(), reason));
+            continue;
+        }
+        if removed_nodes.len() >= budget {
+            // Say whether it could go on its own, without taking the room.
+            let mut scratch = rooms.clone();
+            let reason = match find_room(i, &pods, &mut scratch) {
+                Ok(_) => Blocked::Budget,
+                Err(pod) => Blocked::NoRoom { pod },
+            };
+            blocked.push((node.name.clone(), reason));
+            continue;
+        }
+        match find_room(i, &pods, &mut rooms) {
+            Err(pod) => blocked.push((node.name.clone(), Blocked::NoRoom { pod })),
+            Ok(targets) => {
+                if let Some(room) = rooms.get_mut(i) {
+                    room.removed = true;
+                }
+                push_steps(&mut plan, node, &pods, snapshot, price);
+                for (pod, to) in pods.iter().zip(targets) {
+                    moves.push(Move {
+                        pod: pod.key(),
+                        from: node.name.clone(),
+                        to,
+                    });
+                }
+                removed_nodes.push(node.name.clone());
+            }
+        }
+    }
+    let savings = plan.savings();
+    Consolidation {
+        plan,
+        removed_nodes,
+        moves,
+        blocked,
+        savings,
+    }
+}
+
+/// The pods a drain would evict: all but DaemonSet and mirror pods.
+fn movable_pods<'a>(snapshot: &'a ClusterSnapshot, node: &Node) -> Vec<&'a Pod> {
+    snapshot
+        .pods
+        .iter()
+        .filter(|p| p.is_active_on_node() && p.node_name.as_deref() == Some(node.name.as_str()))
+        .filter(|p| !p.is_daemonset_pod() && !p.is_mirror_pod())
+        .collect()
+}
+
+/// Why the node's pods cannot all be evicted, if they cannot.
+fn why_not(
+    node: &Node,
+    pods: &[&Pod],
+    snapshot: &ClusterSnapshot,
+    policy: &ConsolidationPolicy,
+) -> Option<Blocked> {
+    if node
+        .annotations
+        .get(NODE_DO_NOT_DISRUPT)
+        .is_some_and(|v| v == "true")
+    {
+        return Some(Blocked::NodeDoNotDisrupt);
+    }
+    for pod in pods {
+        if pod.controller.is_none() {
+            return Some(Blocked::BarePod { pod: pod.key() });
+        }
+        if pod.do_not_disrupt() {
+            return Some(Blocked::DoNotDisrupt { pod: pod.key() });
+        }
+        if pod.has_local_storage() && !policy.allow_local_storage_eviction {
+            return Some(Blocked::LocalStorage { pod: pod.key() });
+        }
+    }
+    let mut per_pdb: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
+    for pod in pods {
+        for pdb in snapshot.pdbs_for(pod) {
+            per_pdb
+                .entry((pdb.namespace.as_str(), pdb.name.as_str()))
+                .or_insert((pdb.disruptions_allowed, 0))
+                .1 += 1;
+        }
+    }
+    per_pdb
+        .into_iter()
+        .find(|(_, (allowed, needed))| needed > allowed)
+        .map(|((ns, name), (allowed, needed))| Blocked::Pdb {
+            pdb: format!("{ns}/{name}"),
+            allowed,
+            needed,
+        })
+}
+
+/// Whether `pod` may run on `room`'s node.
+fn accepts(
+    room: &Room<'_>,
+    pod: &Pod,
+    requirement: &PodRequirement,
+    from_zone: Option<&str>,
+) -> bool {
+    let node = room.node;
+    !room.removed
+        && !node.unschedulable
+        && node.ready
+        && requirement.requests.fits_within(&room.free)
+        && pod
+            .node_selector
+            .iter()
+            .all(|(k, v)| node.labels.get(k) == Some(v))
+        && pod.node_affinity.required_matches(&node.name, &node.labels)
+        && tolerates_all(&pod.tolerations, &node.taints)
+        && requirement
+            .anti_affinity_group
+            .as_ref()
+            .is_none_or(|g| !room.groups.contains(g))
+        && (requirement.zone_spread.is_none() || node.zone.as_deref() == from_zone)
+}
+
+/// Find a node for every pod (largest first); commit the room they take
+/// only if all fit. Returns each pod's destination, in `pods` order.
+fn find_room(victim: usize, pods: &[&Pod], rooms: &mut [Room<'_>]) -> Result<Vec<String>, String> {
+    let from_zone = rooms.get(victim).and_then(|r| r.node.zone.clone());
+    let requirements: Vec<PodRequirement> =
+        pods.iter().map(|p| PodRequirement::from_pod(p)).collect();
+    let mut order: Vec<usize> = (0..pods.len()).collect();
+    order.sort_by_key(|&i| {
+        let r = requirements.get(i).map(|r| r.requests).unwrap_or_default();
+        (
+            std::cmp::Reverse(r.cpu_millis),
+            std::cmp::Reverse(r.memory_bytes),
+            i,
+        )
+    });
+    let mut taken: Vec<(usize, Resources, Option<String>)> = Vec::new();
+    let mut targets = vec![String::new(); pods.len()];
+    for &i in &order {
+        let (Some(pod), Some(req)) = (pods.get(i), requirements.get(i)) else {
+            continue;
+        };
+        // Best fit: the destination with the least CPU left after the move.
+        let mut best: Option<(usize, u64)> = None;
+        for (r, room) in rooms.iter().enumerate() {
+            if r == victim {
+                continue;
+            }
+            let mut probe_free = room.free;
+            let mut probe_groups = room.groups.clone();
+            for (t, used, group) in &taken {
+                if *t == r {
+                    probe_free = probe_free.saturating_sub(*used);
+                    probe_groups.extend(group.clone());
+                }
+            }
+            let probe = Room {
+                node: room.node,
+                free: probe_free,
+                groups: probe_groups,
+                removed: room.removed,
+            };
+            if accepts(&probe, pod, req, from_zone.as_deref()) {
+                let left = probe
+                    .free
+                    .cpu_millis
+                    .saturating_sub(req.requests.cpu_millis);
+                if best.is_none_or(|(_, b)| left < b) {
+                    best = Some((r, left));
+                }
+            }
+        }
+        let Some((r, _)) = best else {
+            return Err(pod.key());
+        };
+        taken.push((r, req.requests, req.anti_affinity_group.clone()));
+        if let (Some(t), Some(room)) = (targets.get_mut(i), rooms.get(r)) {
+            *t = room.node.name.clone();
+        }
+    }
+    for (r, used, group) in taken {
+        if let Some(room) = rooms.get_mut(r) {
+            room.free = room.free.saturating_sub(used);
+            room.groups.extend(group);
+        }
+    }
+    Ok(targets)
+}
+
+/// Cordon, evict (pods without PDBs first, then lowest priority first),
+/// terminate the instance and delete the Node object.
+fn push_steps(
+    plan: &mut Plan,
+    node: &Node,
+    pods: &[&Pod],
+    snapshot: &ClusterSnapshot,
+    price: UsdPerHour,
+) {
+    let name = node.name.clone();
+    let why = if pods.is_empty() {
+        format!("{name} runs only DaemonSet pods")
+    } else {
+        format!("the {} pod(s) on {name} fit on the other nodes", pods.len())
+    };
+    plan.push(
+        Action::Cordon { node: name.clone() },
+        format!("{why}; stop new pods landing there"),
+        vec![Precondition::NodeExists { node: name.clone() }],
+        UsdPerHour::ZERO,
+    );
+    let mut ordered: Vec<&&Pod> = pods.iter().collect();
+    ordered.sort_by_key(|p| (snapshot.pdbs_for(p).next().is_some(), p.priority, p.key()));
+    for pod in ordered {
+        let mut pre = vec![
+            Precondition::PodOnNode {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                node: name.clone(),
+            },
+            Precondition::PodDisruptable {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+            },
+        ];
+        pre.extend(snapshot.pdbs_for(pod).map(|b| Precondition::PdbAllows {
+            namespace: b.namespace.clone(),
+            name: b.name.clone(),
+        }));
+        plan.push(
+            Action::Evict {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                node: name.clone(),
+            },
+            format!("move {} off {name}", pod.key()),
+            pre,
+            UsdPerHour::ZERO,
+        );
+    }
+    if let Some(instance_id) = &node.instance_id {
+        plan.push(
+            Action::TerminateInstance {
+                instance_id: instance_id.clone(),
+                node: Some(name.clone()),
+            },
+            format!("{name} is drained; stop paying for it"),
+            vec![
+                Precondition::NodeDrained { node: name.clone() },
+                Precondition::NotProtected {
+                    resource: instance_id.clone(),
+                },
+            ],
+            -price,
+        );
+    }
+    plan.push(
+        Action::DeleteNode { node: name.clone() },
+        format!("{name}'s instance is gone"),
+        vec![Precondition::NodeDrained { node: name }],
+        if node.instance_id.is_some() {
+            UsdPerHour::ZERO
+        } else {
+            -price
+        },
+    );
+}

@@ -1,0 +1,365 @@
+//! The consolidation planner: never moves what cannot move, never overfills
+//! a node, never breaks a PDB, stays within its budget.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+
+use cloudoptim::catalog::Catalog;
+use cloudoptim::consolidation::{plan_consolidation, Blocked, Consolidation, ConsolidationPolicy};
+use cloudoptim::demo::{DemoConfig, DemoEnvironment};
+use cloudoptim::snapshot::{
+    CapacityType, ClusterSnapshot, Container, LabelSelector, Labels, Limits, Node, NodeAffinity,
+    OwnerRef, Pod, PodAffinity, PodDisruptionBudget, PodPhase, PodVolume, VolumeSource,
+};
+use cloudoptim::summary::node_price;
+use cloudoptim::{Action, Resources};
+
+fn catalog() -> &'static Catalog {
+    Catalog::embedded().unwrap()
+}
+
+fn now() -> jiff::Timestamp {
+    "2026-11-23T15:00:00Z".parse().unwrap()
+}
+
+/// Check every promise of a consolidation against its snapshot.
+fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Consolidation) {
+    let removed: BTreeSet<&str> = c.removed_nodes.iter().map(String::as_str).collect();
+    let budget = policy
+        .max_disrupted_nodes
+        .min((snapshot.nodes.len() * policy.max_disrupted_percent as usize).div_ceil(100));
+    assert!(
+        removed.len() <= budget,
+        "{} removed, budget {budget}",
+        removed.len()
+    );
+
+    // Every evicted pod may move, and has a destination that is not removed.
+    let moves: BTreeMap<&str, &str> = c
+        .moves
+        .iter()
+        .map(|m| (m.pod.as_str(), m.to.as_str()))
+        .collect();
+    let mut requested: BTreeMap<&str, Resources> =
+        snapshot.requested_by_node().into_iter().collect();
+    let mut per_node_pdb: BTreeMap<(&str, String), u32> = BTreeMap::new();
+    for pod in snapshot.pods.iter().filter(|p| p.is_active_on_node()) {
+        let node = pod.node_name.as_deref().unwrap();
+        if !removed.contains(node) || pod.is_daemonset_pod() {
+            continue;
+        }
+        assert!(pod.controller.is_some(), "{} is bare", pod.key());
+        assert!(!pod.do_not_disrupt(), "{} is do-not-disrupt", pod.key());
+        assert!(!pod.has_local_storage(), "{} has local storage", pod.key());
+        let to = moves
+            .get(pod.key().as_str())
+            .copied()
+            .unwrap_or_else(|| panic!("{} has no destination", pod.key()));
+        assert!(
+            !removed.contains(to),
+            "{} moves to a removed node",
+            pod.key()
+        );
+        let dest = snapshot.node(to).unwrap();
+        assert!(!dest.unschedulable);
+        assert!(pod
+            .node_selector
+            .iter()
+            .all(|(k, v)| dest.labels.get(k) == Some(v)));
+        let r = pod.requests();
+        *requested.get_mut(to).unwrap() = requested[to].saturating_add(r);
+        for pdb in snapshot.pdbs_for(pod) {
+            *per_node_pdb
+                .entry((node, format!("{}/{}", pdb.namespace, pdb.name)))
+                .or_default() += 1;
+        }
+    }
+    for ((node, pdb), n) in per_node_pdb {
+        let (ns, name) = pdb.split_once('/').unwrap();
+        let b = snapshot
+            .pdbs
+            .iter()
+            .find(|b| b.namespace == ns && b.name == name)
+            .unwrap();
+        assert!(
+            n <= b.disruptions_allowed,
+            "{node}: {n} pods of {pdb} evicted, {} allowed",
+            b.disruptions_allowed
+        );
+    }
+    for n in snapshot
+        .nodes
+        .iter()
+        .filter(|n| !removed.contains(n.name.as_str()))
+    {
+        assert!(
+            requested[n.name.as_str()].fits_within(&n.allocatable),
+            "{} overfilled: {} > {}",
+            n.name,
+            requested[n.name.as_str()],
+            n.allocatable
+        );
+    }
+
+    // Per node: cordon, then evictions, then terminate and delete.
+    for node in &removed {
+        let positions: Vec<(usize, &str)> = c
+            .plan
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.action {
+                Action::Cordon { node: n } if n == node => Some((i, "cordon")),
+                Action::Evict { node: n, .. } if n == node => Some((i, "evict")),
+                Action::TerminateInstance { node: Some(n), .. } if n == node => {
+                    Some((i, "terminate"))
+                }
+                Action::DeleteNode { node: n } if n == node => Some((i, "delete")),
+                _ => None,
+            })
+            .collect();
+        let kinds: Vec<&str> = positions.iter().map(|(_, k)| *k).collect();
+        assert_eq!(kinds.first(), Some(&"cordon"), "{node}: {kinds:?}");
+        assert_eq!(kinds.last(), Some(&"delete"), "{node}: {kinds:?}");
+        let terminate = kinds.iter().position(|k| *k == "terminate").unwrap();
+        assert!(kinds[..terminate].iter().skip(1).all(|k| *k == "evict"));
+    }
+    // The saving is what the removed nodes cost.
+    let expected: i64 = removed
+        .iter()
+        .map(|n| {
+            node_price(snapshot.node(n).unwrap(), catalog(), &policy.region)
+                .unwrap()
+                .0
+                .micro_usd()
+        })
+        .sum();
+    assert_eq!(c.savings.net_saved_usd_per_hour.micro_usd(), expected);
+    assert!(c.savings.net_saved_usd_per_hour.micro_usd() >= 0);
+    assert!(c.plan.steps.iter().all(|s| !s.reason.is_empty()));
+}
+
+#[test]
+fn demo_cluster_consolidates_safely() {
+    let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog()).unwrap();
+    let policy = ConsolidationPolicy::default();
+    let c = plan_consolidation(&demo.snapshot, catalog(), &policy, now());
+    assert_safe(&demo.snapshot, &policy, &c);
+    assert!(!c.removed_nodes.is_empty());
+    let kinds: BTreeSet<&str> = c.blocked.iter().map(|(_, b)| b.kind()).collect();
+    for k in ["bare_pod", "do_not_disrupt", "local_storage"] {
+        assert!(kinds.contains(k), "{k} missing from {kinds:?}");
+    }
+    let again = plan_consolidation(&demo.snapshot, catalog(), &policy, now());
+    assert_eq!(c, again);
+    // A bigger budget removes more, still safely.
+    let wide = ConsolidationPolicy {
+        max_disrupted_nodes: 100,
+        max_disrupted_percent: 100,
+        ..policy
+    };
+    let w = plan_consolidation(&demo.snapshot, catalog(), &wide, now());
+    assert_safe(&demo.snapshot, &wide, &w);
+    assert!(w.removed_nodes.len() > c.removed_nodes.len());
+    assert!(!w.moves.is_empty());
+}
+
+#[test]
+fn the_fixture_spot_node_with_only_daemonsets_goes() {
+    let text = include_str!("fixtures/kubectl-get-all.json");
+    let snapshot = cloudoptim::kubectl::read_list(text).unwrap().snapshot;
+    let policy = ConsolidationPolicy {
+        max_disrupted_percent: 100,
+        ..ConsolidationPolicy::default()
+    };
+    let c = plan_consolidation(&snapshot, catalog(), &policy, now());
+    assert_safe(&snapshot, &policy, &c);
+    assert!(c
+        .removed_nodes
+        .contains(&"ip-10-0-71-9.ec2.internal".to_owned()));
+    let blocked: BTreeMap<&str, &Blocked> =
+        c.blocked.iter().map(|(n, b)| (n.as_str(), b)).collect();
+    // Every other node has a pod that cannot move.
+    assert!(
+        matches!(blocked.get("ip-10-0-17-142.ec2.internal"), Some(Blocked::DoNotDisrupt { pod }) if pod == "prod/notifier-75c8b6f9d4-jv24s")
+    );
+    assert!(
+        matches!(blocked.get("ip-10-0-45-23.ec2.internal"), Some(Blocked::BarePod { pod }) if pod == "dev/debug-shell")
+    );
+    assert!(matches!(
+        blocked.get("ip-10-0-88-201.ec2.internal"),
+        Some(Blocked::LocalStorage { .. })
+    ));
+}
+
+// ---------------------------------------------------------------- random clusters
+
+fn node(i: usize, instance_type: &str) -> Node {
+    let it = catalog().get(instance_type).unwrap();
+    let allocatable = cloudoptim::eks::node_allocatable(it, 20 << 30);
+    let name = format!("node-{i}");
+    let labels: Labels = [
+        ("kubernetes.io/hostname", name.as_str()),
+        ("node.kubernetes.io/instance-type", instance_type),
+        (
+            "topology.kubernetes.io/zone",
+            ["us-east-1a", "us-east-1b"][i % 2],
+        ),
+        ("eks.amazonaws.com/capacityType", "ON_DEMAND"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut n = Node {
+        name,
+        provider_id: Some(format!("aws:///us-east-1a/i-{i:016x}")),
+        instance_id: None,
+        instance_type: None,
+        zone: None,
+        region: None,
+        capacity_type: CapacityType::Unknown,
+        labels,
+        annotations: Labels::new(),
+        taints: vec![],
+        capacity: allocatable,
+        allocatable,
+        created_at: None,
+        unschedulable: false,
+        ready: true,
+    };
+    n.derive_from_labels();
+    n
+}
+
+#[derive(Clone, Debug)]
+struct PodSpec {
+    cpu_millis: u64,
+    memory_mib: u64,
+    app: u8,
+    flag: u8,
+}
+
+fn pod(i: usize, node: &str, spec: &PodSpec) -> Pod {
+    let app = format!("app-{}", spec.app);
+    Pod {
+        namespace: "ns".into(),
+        name: format!("pod-{i}"),
+        controller: (spec.flag != 1).then(|| OwnerRef {
+            kind: "ReplicaSet".into(),
+            name: format!("{app}-rs"),
+        }),
+        owner: None,
+        node_name: Some(node.to_owned()),
+        phase: PodPhase::Running,
+        priority: 0,
+        priority_class_name: None,
+        containers: vec![Container {
+            name: "c".into(),
+            requests: Resources {
+                cpu_millis: spec.cpu_millis,
+                memory_bytes: spec.memory_mib << 20,
+                ..Resources::ZERO
+            },
+            limits: Limits::default(),
+            sidecar: false,
+        }],
+        init_containers: vec![],
+        overhead: Resources::ZERO,
+        labels: [("app".to_owned(), app)].into(),
+        annotations: if spec.flag == 2 {
+            [("karpenter.sh/do-not-disrupt".to_owned(), "true".to_owned())].into()
+        } else {
+            Labels::new()
+        },
+        tolerations: vec![],
+        node_selector: Labels::new(),
+        node_affinity: NodeAffinity::default(),
+        pod_affinity: PodAffinity::default(),
+        topology_spread: vec![],
+        volumes: if spec.flag == 3 {
+            vec![PodVolume {
+                name: "scratch".into(),
+                source: VolumeSource::EmptyDir {
+                    in_memory: false,
+                    size_limit_bytes: None,
+                },
+            }]
+        } else {
+            vec![]
+        },
+        container_statuses: vec![],
+        created_at: None,
+    }
+}
+
+fn cluster() -> impl Strategy<Value = ClusterSnapshot> {
+    let types = prop::collection::vec(
+        prop::sample::select(vec!["m6i.large", "m6i.xlarge", "c6i.2xlarge", "r6i.large"]),
+        2..10,
+    );
+    let pods = prop::collection::vec(
+        (50u64..2_000, 64u64..6_000, 0u8..4, 0u8..12).prop_map(
+            |(cpu_millis, memory_mib, app, flag)| PodSpec {
+                cpu_millis,
+                memory_mib,
+                app,
+                flag,
+            },
+        ),
+        0..60,
+    );
+    (types, pods, prop::collection::vec(0u32..3, 4)).prop_map(|(types, specs, allowed)| {
+        let nodes: Vec<Node> = types.iter().enumerate().map(|(i, t)| node(i, t)).collect();
+        let mut free: Vec<Resources> = nodes.iter().map(|n| n.allocatable).collect();
+        let mut pods = Vec::new();
+        // Place pods first-fit, so the cluster is feasible to begin with.
+        for (i, spec) in specs.iter().enumerate() {
+            let candidate = pod(i, "", spec);
+            let need = candidate.requests();
+            if let Some(n) = free.iter().position(|f| need.fits_within(f)) {
+                free[n] = free[n].saturating_sub(need);
+                pods.push(pod(i, &nodes[n].name, spec));
+            }
+        }
+        let pdbs = (0..4u8)
+            .map(|app| PodDisruptionBudget {
+                namespace: "ns".into(),
+                name: format!("app-{app}"),
+                selector: Some(LabelSelector {
+                    match_labels: [("app".to_owned(), format!("app-{app}"))].into(),
+                    match_expressions: vec![],
+                }),
+                min_available: None,
+                max_unavailable: None,
+                disruptions_allowed: allowed[app as usize],
+                current_healthy: 0,
+                desired_healthy: 0,
+                expected_pods: 0,
+                labels: Labels::new(),
+            })
+            .collect();
+        let mut s = ClusterSnapshot {
+            nodes,
+            pods,
+            pdbs,
+            ..ClusterSnapshot::default()
+        };
+        s.resolve_owners();
+        s
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_plan_is_safe(snapshot in cluster(), budget in 1usize..5) {
+        let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::default() };
+        let c = plan_consolidation(&snapshot, catalog(), &policy, now());
+        assert_safe(&snapshot, &policy, &c);
+        prop_assert_eq!(c.removed_nodes.len() + c.blocked.len(), snapshot.nodes.len());
+    }
+}
