@@ -126,6 +126,21 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         capacity_type: args.capacity,
         ..PackingPolicy::default()
     };
+    if let Ok(spec) = std::env::var("BINPACK_CLUSTER") {
+        // Scale check: BINPACK_CLUSTER=NODES,PODS consolidates a synthetic cluster.
+        let (n, p) = spec.split_once(',').ok_or("BINPACK_CLUSTER=NODES,PODS")?;
+        let snapshot = cloudoptim::demo::synthetic_cluster(n.parse()?, p.parse()?, 7, catalog);
+        let started = Instant::now();
+        consolidate(&snapshot, catalog, &args.region);
+        println!(
+            "{} nodes, {} pods consolidated in {:.0} ms, peak RSS {:?} MiB",
+            snapshot.nodes.len(),
+            snapshot.pods.len(),
+            started.elapsed().as_secs_f64() * 1000.0,
+            peak_rss_mib()
+        );
+        return Ok(());
+    }
     if let Some(path) = &args.snapshot {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -241,8 +256,13 @@ fn demo(
 /// Print the consolidation plan for a running cluster.
 fn consolidate(snapshot: &cloudoptim::ClusterSnapshot, catalog: &Catalog, region: &str) {
     use cloudoptim::consolidation::{plan_consolidation, ConsolidationPolicy};
+    let budget = std::env::var("BINPACK_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let policy = ConsolidationPolicy {
         region: region.to_owned(),
+        max_disrupted_nodes: budget.unwrap_or(ConsolidationPolicy::default().max_disrupted_nodes),
+        max_disrupted_percent: if budget.is_some() { 100 } else { 10 },
         ..ConsolidationPolicy::default()
     };
     // The snapshot's own time: the newest creation timestamp in it.

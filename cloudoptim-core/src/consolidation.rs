@@ -18,7 +18,7 @@
 //!
 //! Replacing nodes by cheaper ones is not done here yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ use crate::catalog::Catalog;
 use crate::money::UsdPerHour;
 use crate::plan::{Action, Plan, Precondition, SavingsReport};
 use crate::resources::Resources;
-use crate::snapshot::{tolerates_all, ClusterSnapshot, Node, Pod};
+use crate::snapshot::{tolerates_all, ClusterSnapshot, Node, Pod, PodDisruptionBudget};
 use crate::summary::node_price;
 
 /// Node annotation that protects a node from consolidation.
@@ -108,9 +108,9 @@ pub enum Blocked {
     /// The node's price is unknown or below the savings threshold.
     #[error("removing it saves less than the threshold")]
     BelowThreshold,
-    /// The node could go (its pods fit elsewhere on their own) but the
-    /// disruption budget of this plan is used up.
-    #[error("the disruption budget is used up")]
+    /// Not considered: the disruption budget of this plan is used up (its
+    /// pods may move freely; whether they fit is decided in a later plan).
+    #[error("not considered: the disruption budget of this plan is used up")]
     Budget,
 }
 
@@ -156,8 +156,59 @@ pub struct Consolidation {
     pub savings: SavingsReport,
 }
 
+/// PDBs by namespace and one of their `matchLabels`, so finding a pod's
+/// PDBs does not scan them all.
+struct PdbIndex<'a> {
+    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<&'a PodDisruptionBudget>>,
+    by_namespace: HashMap<&'a str, Vec<&'a PodDisruptionBudget>>,
+}
+
+impl<'a> PdbIndex<'a> {
+    fn new(pdbs: &'a [PodDisruptionBudget]) -> PdbIndex<'a> {
+        let mut index = PdbIndex {
+            by_label: HashMap::new(),
+            by_namespace: HashMap::new(),
+        };
+        for pdb in pdbs {
+            // A missing selector covers nothing.
+            let Some(selector) = &pdb.selector else {
+                continue;
+            };
+            match selector.match_labels.iter().next() {
+                Some((k, v)) => index
+                    .by_label
+                    .entry((pdb.namespace.as_str(), k.as_str(), v.as_str()))
+                    .or_default()
+                    .push(pdb),
+                None => index
+                    .by_namespace
+                    .entry(pdb.namespace.as_str())
+                    .or_default()
+                    .push(pdb),
+            }
+        }
+        index
+    }
+
+    /// The PDBs covering `pod`, in a stable order.
+    fn for_pod(&self, pod: &Pod) -> Vec<&'a PodDisruptionBudget> {
+        let ns = pod.namespace.as_str();
+        let mut out: Vec<&PodDisruptionBudget> = pod
+            .labels
+            .iter()
+            .filter_map(|(k, v)| self.by_label.get(&(ns, k.as_str(), v.as_str())))
+            .flatten()
+            .chain(self.by_namespace.get(ns).into_iter().flatten())
+            .copied()
+            .filter(|b| b.covers(ns, &pod.labels))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.name == b.name);
+        out
+    }
+}
+
 /// Room left on one node during the simulation.
-#[derive(Clone)]
 struct Room<'a> {
     node: &'a Node,
     free: Resources,
@@ -172,21 +223,49 @@ pub fn plan_consolidation(
     policy: &ConsolidationPolicy,
     now: Timestamp,
 ) -> Consolidation {
-    let requested = snapshot.requested_by_node();
+    let pdbs = PdbIndex::new(&snapshot.pdbs);
+    // Active pods by node, in snapshot order.
+    let mut on_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
+    for pod in snapshot.pods.iter().filter(|p| p.is_active_on_node()) {
+        if let Some(node) = pod.node_name.as_deref() {
+            on_node.entry(node).or_default().push(pod);
+        }
+    }
+    let pods_of = |n: &Node| {
+        on_node
+            .get(n.name.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    };
+    let movable = |n: &Node| -> Vec<&Pod> {
+        pods_of(n)
+            .iter()
+            .copied()
+            .filter(|p| !p.is_daemonset_pod() && !p.is_mirror_pod())
+            .collect()
+    };
     let mut rooms: Vec<Room<'_>> = snapshot
         .nodes
         .iter()
-        .map(|n| Room {
-            node: n,
-            free: n
-                .allocatable
-                .saturating_sub(requested.get(n.name.as_str()).copied().unwrap_or_default()),
-            groups: snapshot
-                .pods_on(&n.name)
-                .filter_map(|p| PodRequirement::from_pod(p).anti_affinity_group)
-                .collect(),
-            removed: false,
+        .map(|n| {
+            let requested = pods_of(n)
+                .iter()
+                .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests()));
+            Room {
+                node: n,
+                free: n.allocatable.saturating_sub(requested),
+                groups: pods_of(n)
+                    .iter()
+                    .filter_map(|p| PodRequirement::from_pod(p).anti_affinity_group)
+                    .collect(),
+                removed: false,
+            }
         })
+        .collect();
+    let mut by_cpu: BTreeSet<(u64, usize)> = rooms
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.free.cpu_millis, i))
         .collect();
 
     let budget = policy
@@ -201,7 +280,7 @@ pub fn plan_consolidation(
             let price = node_price(n, catalog, &policy.region)
                 .map(|(p, _)| p)
                 .unwrap_or(UsdPerHour::ZERO);
-            (movable_pods(snapshot, n).len(), price, i)
+            (movable(n).len(), price, i)
         })
         .collect();
     order.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
@@ -218,28 +297,22 @@ pub fn plan_consolidation(
             blocked.push((node.name.clone(), Blocked::BelowThreshold));
             continue;
         }
-        let pods = movable_pods(snapshot, node);
-        if let Some(reason) = why_not(node, &pods, snapshot, policy) {
+        let pods = movable(node);
+        if let Some(reason) = why_not(node, &pods, &pdbs, policy) {
             blocked.push((node.name.clone(), reason));
             continue;
         }
         if removed_nodes.len() >= budget {
-            // Say whether it could go on its own, without taking the room.
-            let mut scratch = rooms.clone();
-            let reason = match find_room(i, &pods, &mut scratch) {
-                Ok(_) => Blocked::Budget,
-                Err(pod) => Blocked::NoRoom { pod },
-            };
-            blocked.push((node.name.clone(), reason));
+            blocked.push((node.name.clone(), Blocked::Budget));
             continue;
         }
-        match find_room(i, &pods, &mut rooms) {
+        match find_room(i, &pods, &mut rooms, &mut by_cpu) {
             Err(pod) => blocked.push((node.name.clone(), Blocked::NoRoom { pod })),
             Ok(targets) => {
                 if let Some(room) = rooms.get_mut(i) {
                     room.removed = true;
                 }
-                push_steps(&mut plan, node, &pods, snapshot, price);
+                push_steps(&mut plan, node, &pods, &pdbs, price);
                 for (pod, to) in pods.iter().zip(targets) {
                     moves.push(Move {
                         pod: pod.key(),
@@ -261,21 +334,11 @@ pub fn plan_consolidation(
     }
 }
 
-/// The pods a drain would evict: all but DaemonSet and mirror pods.
-fn movable_pods<'a>(snapshot: &'a ClusterSnapshot, node: &Node) -> Vec<&'a Pod> {
-    snapshot
-        .pods
-        .iter()
-        .filter(|p| p.is_active_on_node() && p.node_name.as_deref() == Some(node.name.as_str()))
-        .filter(|p| !p.is_daemonset_pod() && !p.is_mirror_pod())
-        .collect()
-}
-
 /// Why the node's pods cannot all be evicted, if they cannot.
 fn why_not(
     node: &Node,
     pods: &[&Pod],
-    snapshot: &ClusterSnapshot,
+    pdbs: &PdbIndex<'_>,
     policy: &ConsolidationPolicy,
 ) -> Option<Blocked> {
     if node
@@ -298,7 +361,7 @@ fn why_not(
     }
     let mut per_pdb: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
     for pod in pods {
-        for pdb in snapshot.pdbs_for(pod) {
+        for pdb in pdbs.for_pod(pod) {
             per_pdb
                 .entry((pdb.namespace.as_str(), pdb.name.as_str()))
                 .or_insert((pdb.disruptions_allowed, 0))
@@ -315,9 +378,12 @@ fn why_not(
         })
 }
 
-/// Whether `pod` may run on `room`'s node.
+/// Whether `pod` may run on `room`'s node, given `free` room and the
+/// anti-affinity groups already there (`groups` plus `extra`).
 fn accepts(
     room: &Room<'_>,
+    free: &Resources,
+    extra: &[&str],
     pod: &Pod,
     requirement: &PodRequirement,
     from_zone: Option<&str>,
@@ -326,7 +392,7 @@ fn accepts(
     !room.removed
         && !node.unschedulable
         && node.ready
-        && requirement.requests.fits_within(&room.free)
+        && requirement.requests.fits_within(free)
         && pod
             .node_selector
             .iter()
@@ -336,13 +402,20 @@ fn accepts(
         && requirement
             .anti_affinity_group
             .as_ref()
-            .is_none_or(|g| !room.groups.contains(g))
+            .is_none_or(|g| !room.groups.contains(g) && !extra.contains(&g.as_str()))
         && (requirement.zone_spread.is_none() || node.zone.as_deref() == from_zone)
 }
 
-/// Find a node for every pod (largest first); commit the room they take
-/// only if all fit. Returns each pod's destination, in `pods` order.
-fn find_room(victim: usize, pods: &[&Pod], rooms: &mut [Room<'_>]) -> Result<Vec<String>, String> {
+/// Find a node for every pod (largest first), best fit by CPU among the
+/// nodes indexed in `by_cpu`; commit the room they take only if all fit.
+/// Returns each pod's destination, in `pods` order, or the pod that fits
+/// nowhere.
+fn find_room(
+    victim: usize,
+    pods: &[&Pod],
+    rooms: &mut [Room<'_>],
+    by_cpu: &mut BTreeSet<(u64, usize)>,
+) -> Result<Vec<String>, String> {
     let from_zone = rooms.get(victim).and_then(|r| r.node.zone.clone());
     let requirements: Vec<PodRequirement> =
         pods.iter().map(|p| PodRequirement::from_pod(p)).collect();
@@ -355,68 +428,61 @@ fn find_room(victim: usize, pods: &[&Pod], rooms: &mut [Room<'_>]) -> Result<Vec
             i,
         )
     });
-    let mut taken: Vec<(usize, Resources, Option<String>)> = Vec::new();
+    // Tentative use of each destination: room taken and groups added.
+    let mut tentative: HashMap<usize, (Resources, Vec<&str>)> = HashMap::new();
     let mut targets = vec![String::new(); pods.len()];
     for &i in &order {
         let (Some(pod), Some(req)) = (pods.get(i), requirements.get(i)) else {
             continue;
         };
-        // Best fit: the destination with the least CPU left after the move.
-        let mut best: Option<(usize, u64)> = None;
-        for (r, room) in rooms.iter().enumerate() {
+        let mut found = None;
+        for &(_, r) in by_cpu.range((req.requests.cpu_millis, 0)..) {
+            let Some(room) = rooms.get(r) else { continue };
             if r == victim {
                 continue;
             }
-            let mut probe_free = room.free;
-            let mut probe_groups = room.groups.clone();
-            for (t, used, group) in &taken {
-                if *t == r {
-                    probe_free = probe_free.saturating_sub(*used);
-                    probe_groups.extend(group.clone());
-                }
-            }
-            let probe = Room {
-                node: room.node,
-                free: probe_free,
-                groups: probe_groups,
-                removed: room.removed,
+            let (free, extra) = match tentative.get(&r) {
+                Some((used, extra)) => (room.free.saturating_sub(*used), extra.as_slice()),
+                None => (room.free, &[][..]),
             };
-            if accepts(&probe, pod, req, from_zone.as_deref()) {
-                let left = probe
-                    .free
-                    .cpu_millis
-                    .saturating_sub(req.requests.cpu_millis);
-                if best.is_none_or(|(_, b)| left < b) {
-                    best = Some((r, left));
-                }
+            if accepts(room, &free, extra, pod, req, from_zone.as_deref()) {
+                found = Some(r);
+                break;
             }
         }
-        let Some((r, _)) = best else {
+        let Some(r) = found else {
             return Err(pod.key());
         };
-        taken.push((r, req.requests, req.anti_affinity_group.clone()));
+        let entry = tentative.entry(r).or_insert((Resources::ZERO, Vec::new()));
+        entry.0 = entry.0.saturating_add(req.requests);
+        if let Some(g) = &req.anti_affinity_group {
+            entry.1.push(g.as_str());
+        }
         if let (Some(t), Some(room)) = (targets.get_mut(i), rooms.get(r)) {
             *t = room.node.name.clone();
         }
     }
-    for (r, used, group) in taken {
+    let commits: Vec<(usize, Resources, Vec<String>)> = tentative
+        .into_iter()
+        .map(|(r, (used, groups))| (r, used, groups.into_iter().map(str::to_owned).collect()))
+        .collect();
+    for (r, used, groups) in commits {
         if let Some(room) = rooms.get_mut(r) {
+            by_cpu.remove(&(room.free.cpu_millis, r));
             room.free = room.free.saturating_sub(used);
-            room.groups.extend(group);
+            room.groups.extend(groups);
+            by_cpu.insert((room.free.cpu_millis, r));
         }
+    }
+    if let Some(room) = rooms.get(victim) {
+        by_cpu.remove(&(room.free.cpu_millis, victim));
     }
     Ok(targets)
 }
 
 /// Cordon, evict (pods without PDBs first, then lowest priority first),
 /// terminate the instance and delete the Node object.
-fn push_steps(
-    plan: &mut Plan,
-    node: &Node,
-    pods: &[&Pod],
-    snapshot: &ClusterSnapshot,
-    price: UsdPerHour,
-) {
+fn push_steps(plan: &mut Plan, node: &Node, pods: &[&Pod], pdbs: &PdbIndex<'_>, price: UsdPerHour) {
     let name = node.name.clone();
     let why = if pods.is_empty() {
         format!("{name} runs only DaemonSet pods")
@@ -430,7 +496,7 @@ fn push_steps(
         UsdPerHour::ZERO,
     );
     let mut ordered: Vec<&&Pod> = pods.iter().collect();
-    ordered.sort_by_key(|p| (snapshot.pdbs_for(p).next().is_some(), p.priority, p.key()));
+    ordered.sort_by_key(|p| (!pdbs.for_pod(p).is_empty(), p.priority, p.key()));
     for pod in ordered {
         let mut pre = vec![
             Precondition::PodOnNode {
@@ -443,10 +509,14 @@ fn push_steps(
                 pod: pod.name.clone(),
             },
         ];
-        pre.extend(snapshot.pdbs_for(pod).map(|b| Precondition::PdbAllows {
-            namespace: b.namespace.clone(),
-            name: b.name.clone(),
-        }));
+        pre.extend(
+            pdbs.for_pod(pod)
+                .into_iter()
+                .map(|b| Precondition::PdbAllows {
+                    namespace: b.namespace.clone(),
+                    name: b.name.clone(),
+                }),
+        );
         plan.push(
             Action::Evict {
                 namespace: pod.namespace.clone(),

@@ -29,7 +29,7 @@
 mod rng;
 mod synthetic;
 
-pub use synthetic::synthetic_pods;
+pub use synthetic::{synthetic_cluster, synthetic_pods};
 
 use std::collections::BTreeMap;
 

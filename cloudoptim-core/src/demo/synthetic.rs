@@ -72,3 +72,175 @@ pub fn synthetic_pods(count: usize, seed: u64) -> Vec<PodRequirement> {
     }
     pods
 }
+
+/// A running cluster of `node_count` nodes (m6i/c6i/r6i 2xlarge–8xlarge in
+/// three zones) and about `pod_count` pods placed on them first-fit, with
+/// a PDB per service, some do-not-disrupt and local-storage pods, for scale
+/// tests of consolidation. Same arguments, same cluster.
+pub fn synthetic_cluster(
+    node_count: usize,
+    pod_count: usize,
+    seed: u64,
+    catalog: &crate::catalog::Catalog,
+) -> crate::snapshot::ClusterSnapshot {
+    use crate::snapshot::{
+        ClusterSnapshot, Container, LabelSelector, Labels, Limits, Node, NodeAffinity, OwnerRef,
+        Pod, PodAffinity, PodDisruptionBudget, PodPhase, PodVolume, VolumeSource,
+    };
+    let mut rng = Rng::new(seed);
+    let types = [
+        "m6i.2xlarge",
+        "m6i.4xlarge",
+        "m6i.8xlarge",
+        "c6i.4xlarge",
+        "r6i.4xlarge",
+    ];
+    let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
+    let mut nodes = Vec::with_capacity(node_count);
+    let mut free = Vec::with_capacity(node_count);
+    for i in 0..node_count {
+        let type_name = *rng.pick(&types);
+        let Some(it) = catalog.get(type_name) else {
+            continue;
+        };
+        let allocatable = crate::eks::node_allocatable(it, 80 << 30);
+        let zone = zones.get(i % zones.len()).copied().unwrap_or("us-east-1a");
+        let name = format!("node-{i:05}");
+        let labels: Labels = [
+            (node_labels::HOSTNAME, name.as_str()),
+            (node_labels::INSTANCE_TYPE, type_name),
+            (node_labels::ZONE, zone),
+            (node_labels::REGION, "us-east-1"),
+            (node_labels::EKS_CAPACITY_TYPE, "ON_DEMAND"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let mut node = Node {
+            name,
+            provider_id: Some(format!("aws:///{zone}/i-0{:016x}", rng.next_u64())),
+            instance_id: None,
+            instance_type: None,
+            zone: None,
+            region: None,
+            capacity_type: crate::snapshot::CapacityType::Unknown,
+            labels,
+            annotations: Labels::new(),
+            taints: Vec::new(),
+            capacity: allocatable,
+            allocatable,
+            created_at: None,
+            unschedulable: false,
+            ready: true,
+        };
+        node.derive_from_labels();
+        nodes.push(node);
+        free.push(allocatable);
+    }
+    let mut pods = Vec::with_capacity(pod_count);
+    let mut pdbs = Vec::new();
+    let mut service = 0usize;
+    let mut cursor = 0usize;
+    while pods.len() < pod_count && !nodes.is_empty() {
+        service += 1;
+        let app = format!("svc-{service}");
+        let replicas = rng.range(2, 40) as usize;
+        let requests = Resources {
+            cpu_millis: *rng.pick(&[50, 100, 200, 250, 500, 750, 1000]),
+            memory_bytes: *rng.pick(&[128, 256, 512, 768, 1024, 2048]) * MIB,
+            ..Resources::ZERO
+        };
+        let special = rng.unit();
+        let labels: Labels = [("app".to_owned(), app.clone())].into();
+        for r in 0..replicas.min(pod_count - pods.len()) {
+            // Spread over the nodes: next node with room.
+            let mut placed = None;
+            for step in 0..nodes.len() {
+                let n = (cursor + step) % nodes.len();
+                let need = Resources {
+                    pods: 1,
+                    ..requests
+                };
+                if free.get(n).is_some_and(|f| need.fits_within(f)) {
+                    if let Some(f) = free.get_mut(n) {
+                        *f = f.saturating_sub(need);
+                    }
+                    placed = Some(n);
+                    cursor = n + 1;
+                    break;
+                }
+            }
+            let Some(n) = placed else { break };
+            let annotations: Labels = if special < 0.003 {
+                [("cloudoptim.io/do-not-disrupt".to_owned(), "true".to_owned())].into()
+            } else {
+                Labels::new()
+            };
+            let volumes = if (0.003..0.008).contains(&special) {
+                vec![PodVolume {
+                    name: "scratch".into(),
+                    source: VolumeSource::EmptyDir {
+                        in_memory: false,
+                        size_limit_bytes: None,
+                    },
+                }]
+            } else {
+                Vec::new()
+            };
+            pods.push(Pod {
+                namespace: "default".into(),
+                name: format!("{app}-{r}"),
+                controller: Some(OwnerRef {
+                    kind: "ReplicaSet".into(),
+                    name: format!("{app}-rs"),
+                }),
+                owner: None,
+                node_name: nodes.get(n).map(|x| x.name.clone()),
+                phase: PodPhase::Running,
+                priority: 0,
+                priority_class_name: None,
+                containers: vec![Container {
+                    name: "app".into(),
+                    requests,
+                    limits: Limits::default(),
+                    sidecar: false,
+                }],
+                init_containers: Vec::new(),
+                overhead: Resources::ZERO,
+                labels: labels.clone(),
+                annotations,
+                tolerations: Vec::new(),
+                node_selector: Labels::new(),
+                node_affinity: NodeAffinity::default(),
+                pod_affinity: PodAffinity::default(),
+                topology_spread: Vec::new(),
+                volumes,
+                container_statuses: Vec::new(),
+                created_at: None,
+            });
+        }
+        pdbs.push(PodDisruptionBudget {
+            namespace: "default".into(),
+            name: app.clone(),
+            selector: Some(LabelSelector {
+                match_labels: labels,
+                match_expressions: Vec::new(),
+            }),
+            min_available: None,
+            max_unavailable: Some(crate::snapshot::IntOrPercent::Count(1)),
+            disruptions_allowed: 1,
+            current_healthy: replicas as u32,
+            desired_healthy: replicas.saturating_sub(1) as u32,
+            expected_pods: replicas as u32,
+            labels: Labels::new(),
+        });
+    }
+    let mut snapshot = ClusterSnapshot {
+        nodes,
+        pods,
+        pdbs,
+        ..ClusterSnapshot::default()
+    };
+    snapshot.resolve_owners();
+    snapshot
+}
