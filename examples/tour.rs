@@ -343,7 +343,13 @@ fn bin_packing(
         }
         Err(e) => println!("  From scratch: cannot pack: {e}"),
     }
-    println!("  Replacing nodes by cheaper types is not built yet.");
+    if !c.replacements.is_empty() {
+        println!(
+            "  ({} of them replaced by a cheaper type that holds their pods)",
+            c.replacements.len()
+        );
+    }
+    println!("  Replacing several nodes by fewer at once is not built yet.");
 }
 
 fn features() {

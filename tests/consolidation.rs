@@ -58,6 +58,10 @@ fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Con
             .get(pod.key().as_str())
             .copied()
             .unwrap_or_else(|| panic!("{} has no destination", pod.key()));
+        if let Some(r) = c.replacements.iter().find(|r| r.node == node) {
+            assert_eq!(to, format!("new {} in {}", r.instance_type, r.zone));
+            continue;
+        }
         assert!(
             !removed.contains(to),
             "{} moves to a removed node",
@@ -104,6 +108,22 @@ fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Con
         );
     }
 
+    // A replacement holds all of its node's pods, DaemonSets included, for less.
+    for r in &c.replacements {
+        let need = snapshot
+            .pods_on(&r.node)
+            .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests()));
+        assert!(
+            need.fits_within(&r.allocatable),
+            "{}: {need} > {}",
+            r.node,
+            r.allocatable
+        );
+        let old = node_price(snapshot.node(&r.node).unwrap(), catalog(), &policy.region)
+            .unwrap()
+            .0;
+        assert!(r.usd_per_hour < old);
+    }
     // Per node: cordon, then evictions, then terminate and delete.
     for node in &removed {
         let positions: Vec<(usize, &str)> = c
@@ -127,7 +147,7 @@ fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Con
         let terminate = kinds.iter().position(|k| *k == "terminate").unwrap();
         assert!(kinds[..terminate].iter().skip(1).all(|k| *k == "evict"));
     }
-    // The saving is what the removed nodes cost.
+    // The saving is what the removed nodes cost, less their replacements.
     let expected: i64 = removed
         .iter()
         .map(|n| {
@@ -136,7 +156,11 @@ fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Con
                 .0
                 .micro_usd()
         })
-        .sum();
+        .sum::<i64>()
+        - c.replacements
+            .iter()
+            .map(|r| r.usd_per_hour.micro_usd())
+            .sum::<i64>();
     assert_eq!(c.savings.net_saved_usd_per_hour.micro_usd(), expected);
     assert!(c.savings.net_saved_usd_per_hour.micro_usd() >= 0);
     assert!(c.plan.steps.iter().all(|s| !s.reason.is_empty()));

@@ -1,8 +1,8 @@
 //! Consolidation: remove nodes whose pods fit on the others.
 //!
 //! From a snapshot, the planner finds nodes that are empty (DaemonSet pods
-//! only) or whose movable pods all fit on the remaining nodes, and writes
-//! the plan that removes them: cordon, evict (pods without a PDB first),
+//! only), whose movable pods all fit on the remaining nodes, or that a
+//! cheaper instance type could replace, and writes the plan: cordon, evict (pods without a PDB first),
 //! terminate the instance, delete the Node object, each step with its
 //! reason, preconditions and $/h effect.
 //!
@@ -16,7 +16,10 @@
 //! `max_disrupted_nodes` (and `max_disrupted_percent` of the nodes) are
 //! removed per plan, and only nodes worth at least `min_savings_usd_per_hour`.
 //!
-//! Replacing nodes by cheaper ones is not done here yet.
+//! A node whose pods do not fit elsewhere is replaced when a cheaper
+//! instance type (same zone, architecture and capacity type) holds all of
+//! them, DaemonSet pods included: launch the replacement first, then drain
+//! and remove the old node. Replacing several nodes by fewer is not done yet.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -130,6 +133,23 @@ impl Blocked {
     }
 }
 
+/// A node replaced by a cheaper one that holds all its pods.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Replacement {
+    /// The node replaced.
+    pub node: String,
+    /// Its instance type.
+    pub from_instance_type: String,
+    /// The new node's instance type.
+    pub instance_type: String,
+    /// The new node's zone (the old one's).
+    pub zone: String,
+    /// What pods could use on the new node.
+    pub allocatable: Resources,
+    /// The new node's price.
+    pub usd_per_hour: UsdPerHour,
+}
+
 /// Where a pod is expected to go when its node is removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Move {
@@ -146,8 +166,10 @@ pub struct Move {
 pub struct Consolidation {
     /// The steps.
     pub plan: Plan,
-    /// Nodes the plan removes.
+    /// Nodes the plan removes (deleted outright, or replaced).
     pub removed_nodes: Vec<String>,
+    /// Nodes replaced by a cheaper instance type, and by which.
+    pub replacements: Vec<Replacement>,
     /// Where each evicted pod fits.
     pub moves: Vec<Move>,
     /// Nodes left alone, and why.
@@ -289,6 +311,7 @@ pub fn plan_consolidation(
     let mut removed_nodes = Vec::new();
     let mut moves = Vec::new();
     let mut blocked = Vec::new();
+    let mut replacements = Vec::new();
     for (_, price, i) in order {
         let Some(node) = snapshot.nodes.get(i) else {
             continue;
@@ -307,12 +330,41 @@ pub fn plan_consolidation(
             continue;
         }
         match find_room(i, &pods, &mut rooms, &mut by_cpu) {
-            Err(pod) => blocked.push((node.name.clone(), Blocked::NoRoom { pod })),
+            Err(pod) => match cheaper_replacement(node, pods_of(node), catalog, policy, price) {
+                Some(r) => {
+                    if let Some(room) = rooms.get_mut(i) {
+                        room.removed = true;
+                    }
+                    if let Some(room) = rooms.get(i) {
+                        by_cpu.remove(&(room.free.cpu_millis, i));
+                    }
+                    push_replacement_steps(&mut plan, node, &pods, &pdbs, price, &r);
+                    for p in &pods {
+                        moves.push(Move {
+                            pod: p.key(),
+                            from: node.name.clone(),
+                            to: format!("new {} in {}", r.instance_type, r.zone),
+                        });
+                    }
+                    replacements.push(r);
+                    removed_nodes.push(node.name.clone());
+                }
+                None => blocked.push((node.name.clone(), Blocked::NoRoom { pod })),
+            },
             Ok(targets) => {
                 if let Some(room) = rooms.get_mut(i) {
                     room.removed = true;
                 }
-                push_steps(&mut plan, node, &pods, &pdbs, price);
+                let why = if pods.is_empty() {
+                    format!("{} runs only DaemonSet pods", node.name)
+                } else {
+                    format!(
+                        "the {} pod(s) on {} fit on the other nodes",
+                        pods.len(),
+                        node.name
+                    )
+                };
+                push_steps(&mut plan, node, &pods, &pdbs, price, why);
                 for (pod, to) in pods.iter().zip(targets) {
                     moves.push(Move {
                         pod: pod.key(),
@@ -328,6 +380,7 @@ pub fn plan_consolidation(
     Consolidation {
         plan,
         removed_nodes,
+        replacements,
         moves,
         blocked,
         savings,
@@ -480,15 +533,123 @@ fn find_room(
     Ok(targets)
 }
 
+/// The cheapest instance type, in the node's zone, architecture and
+/// capacity type, that holds every pod on it (DaemonSet pods included, as
+/// they would run on the new node too), whose labels every pod accepts,
+/// and that saves at least the policy's threshold.
+fn cheaper_replacement(
+    node: &Node,
+    pods: &[&Pod],
+    catalog: &Catalog,
+    policy: &ConsolidationPolicy,
+    price: UsdPerHour,
+) -> Option<Replacement> {
+    let zone = node.zone.clone()?;
+    let current = catalog.get(node.instance_type.as_deref()?)?;
+    let need = pods
+        .iter()
+        .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests()));
+    let root_volume_bytes = node.capacity.ephemeral_storage_bytes;
+    let mut best: Option<Replacement> = None;
+    for it in catalog.instance_types() {
+        if it.name == current.name || it.architecture != current.architecture || it.burstable {
+            continue;
+        }
+        let new_price = match node.capacity_type {
+            crate::snapshot::CapacityType::Spot => it.spot_usd_per_hour_estimate(
+                node.region.as_deref().unwrap_or(&policy.region),
+                crate::catalog::OperatingSystem::Linux,
+            ),
+            _ => it.on_demand_usd_per_hour(node.region.as_deref().unwrap_or(&policy.region)),
+        };
+        let Some(new_price) = new_price else { continue };
+        if price - new_price < policy.min_savings_usd_per_hour
+            || best.as_ref().is_some_and(|b| b.usd_per_hour <= new_price)
+        {
+            continue;
+        }
+        let allocatable = crate::eks::node_allocatable(it, root_volume_bytes);
+        if !need.fits_within(&allocatable) {
+            continue;
+        }
+        let mut labels = node.labels.clone();
+        for key in [
+            crate::snapshot::node_labels::INSTANCE_TYPE,
+            crate::snapshot::node_labels::INSTANCE_TYPE_BETA,
+        ] {
+            labels.insert(key.to_owned(), it.name.clone());
+        }
+        labels.insert(
+            crate::snapshot::node_labels::INSTANCE_FAMILY.to_owned(),
+            it.family.clone(),
+        );
+        labels.remove(crate::snapshot::node_labels::HOSTNAME);
+        let accepted = pods.iter().all(|p| {
+            p.node_selector
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+                && p.node_affinity.required_matches("", &labels)
+        });
+        if accepted {
+            best = Some(Replacement {
+                node: node.name.clone(),
+                from_instance_type: current.name.clone(),
+                instance_type: it.name.clone(),
+                zone: zone.clone(),
+                allocatable,
+                usd_per_hour: new_price,
+            });
+        }
+    }
+    best
+}
+
+/// Launch the replacement, then drain and remove the old node.
+fn push_replacement_steps(
+    plan: &mut Plan,
+    node: &Node,
+    pods: &[&Pod],
+    pdbs: &PdbIndex<'_>,
+    price: UsdPerHour,
+    r: &Replacement,
+) {
+    let mut tags = crate::inventory::Tags::new();
+    tags.insert("cloudoptim.io/replaces".into(), node.name.clone());
+    plan.push(
+        Action::LaunchInstance {
+            instance_type: r.instance_type.clone(),
+            zone: r.zone.clone(),
+            capacity_type: node.capacity_type,
+            count: 1,
+            tags,
+        },
+        format!(
+            "{} ({}) is larger than its pods need; {} holds them for {} less",
+            node.name,
+            r.from_instance_type,
+            r.instance_type,
+            price - r.usd_per_hour
+        ),
+        vec![Precondition::NodeExists {
+            node: node.name.clone(),
+        }],
+        r.usd_per_hour,
+    );
+    let why = format!("its pods move to the new {}", r.instance_type);
+    push_steps(plan, node, pods, pdbs, price, why);
+}
+
 /// Cordon, evict (pods without PDBs first, then lowest priority first),
 /// terminate the instance and delete the Node object.
-fn push_steps(plan: &mut Plan, node: &Node, pods: &[&Pod], pdbs: &PdbIndex<'_>, price: UsdPerHour) {
+fn push_steps(
+    plan: &mut Plan,
+    node: &Node,
+    pods: &[&Pod],
+    pdbs: &PdbIndex<'_>,
+    price: UsdPerHour,
+    why: String,
+) {
     let name = node.name.clone();
-    let why = if pods.is_empty() {
-        format!("{name} runs only DaemonSet pods")
-    } else {
-        format!("the {} pod(s) on {name} fit on the other nodes", pods.len())
-    };
     plan.push(
         Action::Cordon { node: name.clone() },
         format!("{why}; stop new pods landing there"),
