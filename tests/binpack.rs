@@ -363,3 +363,39 @@ fn demo_cluster_packs_feasibly_with_its_constraints() {
     )));
     assert!(packing.ratio() < 1.5, "ratio {}", packing.ratio());
 }
+
+/// The demo cluster's packing and consolidation, pinned: a change here is a
+/// change in behaviour, to be explained in the commit that makes it.
+#[test]
+fn demo_cluster_golden() {
+    let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog()).unwrap();
+    let pods: Vec<PodRequirement> = demo
+        .snapshot
+        .pods
+        .iter()
+        .filter(|p| !p.is_daemonset_pod() && !p.phase.is_terminal())
+        .map(PodRequirement::from_pod)
+        .collect();
+    let packing = LpGuidedPacker::default()
+        .pack(&pods, catalog(), &PackingPolicy::default())
+        .unwrap();
+    let consolidation = cloudoptim::consolidation::plan_consolidation(
+        &demo.snapshot,
+        catalog(),
+        &cloudoptim::consolidation::ConsolidationPolicy::default(),
+        demo.config.now,
+    );
+    let got = (
+        packing.placed_pods(),
+        packing.nodes.len(),
+        packing.usd_per_hour.micro_usd(),
+        packing.lower_bound.usd_per_hour.micro_usd(),
+        consolidation.removed_nodes.len(),
+        consolidation.savings.net_saved_usd_per_hour.micro_usd(),
+    );
+    assert_eq!(got, GOLDEN);
+}
+/// Placed pods, nodes, $/h and bound (micro-USD) of the packing; nodes
+/// removed and micro-USD/h saved by the consolidation plan.
+const GOLDEN: (usize, usize, i64, i64, usize, i64) =
+    (809, 17, 20_491_600, 17_223_099, 9, 3_268_000);
