@@ -221,15 +221,14 @@ fn demo(
     let daemonsets = snapshot
         .workloads
         .iter()
-        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet)
-        .flat_map(|w| w.template.containers.iter())
-        .fold(Resources::ZERO, |a, c| a.saturating_add(c.requests));
+        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet);
     let policy = PackingPolicy {
         daemonset_overhead: Resources {
-            pods: 4,
+            pods: daemonsets.clone().count() as u64,
             ..daemonsets
+                .flat_map(|w| w.template.containers.iter())
+                .fold(Resources::ZERO, |a, c| a.saturating_add(c.requests))
         },
-        root_volume_bytes: 80 << 30,
         ..policy.clone()
     };
     let started = Instant::now();

@@ -308,7 +308,7 @@ fn bin_packing(
         .count();
     if budget > 0 {
         println!(
-            "  ({budget} more node(s) could each go on their own but wait for a later plan: at most {} nodes or {}% per plan)",
+            "  ({budget} more node(s) with nothing blocking them wait for a later plan: at most {} nodes or {}% per plan)",
             policy.max_disrupted_nodes, policy.max_disrupted_percent
         );
     }
@@ -318,14 +318,37 @@ fn bin_packing(
         .filter(|p| !p.is_daemonset_pod() && !p.phase.is_terminal())
         .map(PodRequirement::from_pod)
         .collect();
+    // New nodes carry the cluster's DaemonSets.
+    let daemonsets = snapshot
+        .workloads
+        .iter()
+        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet)
+        .flat_map(|w| w.template.containers.iter())
+        .fold(cloudoptim::Resources::ZERO, |a, c| {
+            a.saturating_add(c.requests)
+        });
+    let daemonset_count = snapshot
+        .workloads
+        .iter()
+        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet)
+        .count() as u64;
+    let default_policy = PackingPolicy::default();
     let packing_policy = PackingPolicy {
         region: summary.region.clone(),
-        ..PackingPolicy::default()
+        daemonset_overhead: if daemonset_count > 0 {
+            cloudoptim::Resources {
+                pods: daemonset_count,
+                ..daemonsets
+            }
+        } else {
+            default_policy.daemonset_overhead
+        },
+        ..default_policy
     };
     match LpGuidedPacker::default().pack(&pods, catalog, &packing_policy) {
         Ok(p) => {
             println!(
-                "  From scratch: {} of {} pods on {} new nodes for {}/h ({}/month); no packing costs less than {}/h (ratio {:.2})",
+                "  From scratch: {} of {} pods on {} new nodes for {}/h ({}/month); no packing of those pods costs less than {}/h (ratio {:.2})",
                 p.placed_pods(),
                 pods.len(),
                 p.nodes.len(),

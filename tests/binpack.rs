@@ -399,3 +399,42 @@ fn demo_cluster_golden() {
 /// removed and micro-USD/h saved by the consolidation plan.
 const GOLDEN: (usize, usize, i64, i64, usize, i64) =
     (809, 17, 20_491_600, 17_223_099, 9, 3_268_000);
+
+#[test]
+fn pods_restricted_to_a_family_still_share_nodes() {
+    let pods: Vec<PodRequirement> = (0..40)
+        .map(|i| {
+            let mut p = pod(&format!("ns/p{i}"), 500, 1, 0);
+            p.node_selector
+                .insert(node_labels::INSTANCE_FAMILY.into(), "m6i".into());
+            p
+        })
+        .collect();
+    let policy = PackingPolicy::default();
+    let packing = LpGuidedPacker::default()
+        .pack(&pods, catalog(), &policy)
+        .unwrap();
+    assert_feasible(&pods, &policy, &packing);
+    assert!(packing.nodes.len() <= 3, "{} nodes", packing.nodes.len());
+}
+
+#[test]
+fn zone_spread_holds_when_a_group_spans_classes() {
+    // One spread group; half its pods may only use two zones.
+    let pods: Vec<PodRequirement> = (0..12)
+        .map(|i| {
+            let mut p = pod(&format!("ns/p{i}"), 1000, 2, 0);
+            p.zone_spread = Some(("ns/web".into(), 1));
+            if i % 2 == 0 {
+                p.node_affinity = zone_affinity(&["us-east-1a", "us-east-1b"]);
+            }
+            p
+        })
+        .collect();
+    let policy = PackingPolicy::default();
+    let packing = LpGuidedPacker::default()
+        .pack(&pods, catalog(), &policy)
+        .unwrap();
+    assert_feasible(&pods, &policy, &packing);
+    assert!(packing.unplaced.is_empty());
+}

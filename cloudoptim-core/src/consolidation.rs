@@ -34,6 +34,9 @@ use crate::resources::Resources;
 use crate::snapshot::{tolerates_all, ClusterSnapshot, Node, Pod, PodDisruptionBudget};
 use crate::summary::node_price;
 
+/// How many candidate destinations are examined per pod.
+const MAX_DESTINATIONS_PER_POD: usize = 512;
+
 /// Node annotation that protects a node from consolidation.
 pub const NODE_DO_NOT_DISRUPT: &str = "cloudoptim.io/do-not-disrupt";
 
@@ -92,7 +95,7 @@ pub enum Blocked {
         /// `namespace/name`.
         pod: String,
     },
-    /// A PDB allows fewer disruptions than the node's pods it covers.
+    /// A PDB has fewer disruptions left (in this plan) than the node's pods it covers.
     #[error("PDB {pdb} allows {allowed} disruption(s), the node has {needed} of its pods")]
     Pdb {
         /// `namespace/name` of the PDB.
@@ -101,6 +104,21 @@ pub enum Blocked {
         allowed: u32,
         /// Pods of the node it covers.
         needed: u32,
+    },
+    /// The node has no EC2 instance id (its providerID is not AWS), so
+    /// nothing would stop paying for it.
+    #[error("the node has no EC2 instance id")]
+    NoInstance,
+    /// Pods of a node removed in this plan are to land here.
+    #[error("it receives pods of a node removed in this plan")]
+    Receiving,
+    /// A pod has a constraint the simulation does not model.
+    #[error("pod {pod} has {constraint}, which consolidation does not simulate")]
+    Unsupported {
+        /// `namespace/name`.
+        pod: String,
+        /// The constraint.
+        constraint: String,
     },
     /// A pod fits on no other node.
     #[error("pod {pod} fits on no other node")]
@@ -128,6 +146,9 @@ impl Blocked {
             Blocked::Pdb { .. } => "pdb",
             Blocked::NoRoom { .. } => "no_room",
             Blocked::BelowThreshold => "below_threshold",
+            Blocked::NoInstance => "no_instance",
+            Blocked::Receiving => "receiving",
+            Blocked::Unsupported { .. } => "unsupported_constraint",
             Blocked::Budget => "budget",
         }
     }
@@ -236,6 +257,8 @@ struct Room<'a> {
     free: Resources,
     groups: Vec<String>,
     removed: bool,
+    /// Pods of a removed node are planned to land here: it stays.
+    received: bool,
 }
 
 /// Plan the removal of nodes whose pods fit elsewhere.
@@ -281,7 +304,19 @@ pub fn plan_consolidation(
                     .filter_map(|p| PodRequirement::from_pod(p).anti_affinity_group)
                     .collect(),
                 removed: false,
+                received: false,
             }
+        })
+        .collect();
+    // Disruptions each PDB has left over the whole plan.
+    let mut pdb_left: HashMap<(&str, &str), u32> = snapshot
+        .pdbs
+        .iter()
+        .map(|b| {
+            (
+                (b.namespace.as_str(), b.name.as_str()),
+                b.disruptions_allowed,
+            )
         })
         .collect();
     let mut by_cpu: BTreeSet<(u64, usize)> = rooms
@@ -321,7 +356,11 @@ pub fn plan_consolidation(
             continue;
         }
         let pods = movable(node);
-        if let Some(reason) = why_not(node, &pods, &pdbs, policy) {
+        if rooms.get(i).is_some_and(|r| r.received) {
+            blocked.push((node.name.clone(), Blocked::Receiving));
+            continue;
+        }
+        if let Some(reason) = why_not(node, &pods, &pdbs, &pdb_left, policy) {
             blocked.push((node.name.clone(), reason));
             continue;
         }
@@ -348,6 +387,7 @@ pub fn plan_consolidation(
                     }
                     replacements.push(r);
                     removed_nodes.push(node.name.clone());
+                    consume_pdbs(&pods, &pdbs, &mut pdb_left);
                 }
                 None => blocked.push((node.name.clone(), Blocked::NoRoom { pod })),
             },
@@ -373,6 +413,7 @@ pub fn plan_consolidation(
                     });
                 }
                 removed_nodes.push(node.name.clone());
+                consume_pdbs(&pods, &pdbs, &mut pdb_left);
             }
         }
     }
@@ -392,8 +433,12 @@ fn why_not(
     node: &Node,
     pods: &[&Pod],
     pdbs: &PdbIndex<'_>,
+    pdb_left: &HashMap<(&str, &str), u32>,
     policy: &ConsolidationPolicy,
 ) -> Option<Blocked> {
+    if node.instance_id.is_none() {
+        return Some(Blocked::NoInstance);
+    }
     if node
         .annotations
         .get(NODE_DO_NOT_DISRUPT)
@@ -411,14 +456,19 @@ fn why_not(
         if pod.has_local_storage() && !policy.allow_local_storage_eviction {
             return Some(Blocked::LocalStorage { pod: pod.key() });
         }
+        if let Some(constraint) = unsupported_constraint(pod) {
+            return Some(Blocked::Unsupported {
+                pod: pod.key(),
+                constraint,
+            });
+        }
     }
     let mut per_pdb: BTreeMap<(&str, &str), (u32, u32)> = BTreeMap::new();
     for pod in pods {
         for pdb in pdbs.for_pod(pod) {
-            per_pdb
-                .entry((pdb.namespace.as_str(), pdb.name.as_str()))
-                .or_insert((pdb.disruptions_allowed, 0))
-                .1 += 1;
+            let key = (pdb.namespace.as_str(), pdb.name.as_str());
+            let left = pdb_left.get(&key).copied().unwrap_or(0);
+            per_pdb.entry(key).or_insert((left, 0)).1 += 1;
         }
     }
     per_pdb
@@ -429,6 +479,55 @@ fn why_not(
             allowed,
             needed,
         })
+}
+
+/// Node label EKS managed node groups put on their nodes (backed by an
+/// Auto Scaling group).
+const NODE_GROUP_LABEL: &str = "eks.amazonaws.com/nodegroup";
+
+/// Whether the node belongs to an EKS managed node group (an Auto Scaling group).
+fn in_node_group(node: &Node) -> bool {
+    node.labels.contains_key(NODE_GROUP_LABEL)
+}
+
+/// Count the node's evictions against the PDBs covering its pods.
+fn consume_pdbs<'a>(
+    pods: &[&Pod],
+    pdbs: &PdbIndex<'a>,
+    left: &mut HashMap<(&'a str, &'a str), u32>,
+) {
+    for pod in pods {
+        for pdb in pdbs.for_pod(pod) {
+            if let Some(n) = left.get_mut(&(pdb.namespace.as_str(), pdb.name.as_str())) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// A scheduling constraint the simulation does not model, so a pod that
+/// has it is not moved: required pod affinity, anti-affinity on another
+/// key than the hostname, or topology spread on another key than the zone.
+fn unsupported_constraint(pod: &Pod) -> Option<String> {
+    use crate::snapshot::{node_labels, WhenUnsatisfiable};
+    if let Some(t) = pod.pod_affinity.required.first() {
+        return Some(format!("required pod affinity on {}", t.topology_key));
+    }
+    if let Some(t) = pod
+        .pod_affinity
+        .anti_required
+        .iter()
+        .find(|t| t.topology_key != node_labels::HOSTNAME)
+    {
+        return Some(format!("required pod anti-affinity on {}", t.topology_key));
+    }
+    pod.topology_spread
+        .iter()
+        .find(|c| {
+            c.when_unsatisfiable == WhenUnsatisfiable::DoNotSchedule
+                && c.topology_key != node_labels::ZONE
+        })
+        .map(|c| format!("topology spread on {}", c.topology_key))
 }
 
 /// Whether `pod` may run on `room`'s node, given `free` room and the
@@ -456,7 +555,20 @@ fn accepts(
             .anti_affinity_group
             .as_ref()
             .is_none_or(|g| !room.groups.contains(g) && !extra.contains(&g.as_str()))
-        && (requirement.zone_spread.is_none() || node.zone.as_deref() == from_zone)
+        && ((requirement.zone_spread.is_none() && !has_claim(pod))
+            || node.zone.as_deref() == from_zone)
+}
+
+/// Whether the pod mounts a persistent volume claim (EBS volumes are zonal:
+/// the pod must stay in its zone).
+fn has_claim(pod: &Pod) -> bool {
+    pod.volumes.iter().any(|v| {
+        matches!(
+            v.source,
+            crate::snapshot::VolumeSource::PersistentVolumeClaim { .. }
+                | crate::snapshot::VolumeSource::Ephemeral
+        )
+    })
 }
 
 /// Find a node for every pod (largest first), best fit by CPU among the
@@ -489,7 +601,12 @@ fn find_room(
             continue;
         };
         let mut found = None;
-        for &(_, r) in by_cpu.range((req.requests.cpu_millis, 0)..) {
+        // Look at a bounded number of destinations: a cluster short of
+        // memory must not make planning quadratic.
+        for &(_, r) in by_cpu
+            .range((req.requests.cpu_millis, 0)..)
+            .take(MAX_DESTINATIONS_PER_POD)
+        {
             let Some(room) = rooms.get(r) else { continue };
             if r == victim {
                 continue;
@@ -524,6 +641,7 @@ fn find_room(
             by_cpu.remove(&(room.free.cpu_millis, r));
             room.free = room.free.saturating_sub(used);
             room.groups.extend(groups);
+            room.received = true;
             by_cpu.insert((room.free.cpu_millis, r));
         }
     }
@@ -533,8 +651,8 @@ fn find_room(
     Ok(targets)
 }
 
-/// The cheapest instance type, in the node's zone, architecture and
-/// capacity type, that holds every pod on it (DaemonSet pods included, as
+/// For a node outside managed node groups, the cheapest instance type of
+/// the same family, in the node's zone and capacity type, that holds every pod on it (DaemonSet pods included, as
 /// they would run on the new node too), whose labels every pod accepts,
 /// and that saves at least the policy's threshold.
 fn cheaper_replacement(
@@ -544,6 +662,11 @@ fn cheaper_replacement(
     policy: &ConsolidationPolicy,
     price: UsdPerHour,
 ) -> Option<Replacement> {
+    // A node group's Auto Scaling group launches its own type; replacing
+    // one of its nodes by another type is the node group's business.
+    if in_node_group(node) {
+        return None;
+    }
     let zone = node.zone.clone()?;
     let current = catalog.get(node.instance_type.as_deref()?)?;
     let need = pods
@@ -552,7 +675,8 @@ fn cheaper_replacement(
     let root_volume_bytes = node.capacity.ephemeral_storage_bytes;
     let mut best: Option<Replacement> = None;
     for it in catalog.instance_types() {
-        if it.name == current.name || it.architecture != current.architecture || it.burstable {
+        // Same family: the node's image, drivers and performance class stay.
+        if it.name == current.name || it.family != current.family {
             continue;
         }
         let new_price = match node.capacity_type {
@@ -650,10 +774,35 @@ fn push_steps(
     why: String,
 ) {
     let name = node.name.clone();
+    // Before cordoning, everything that would stop the drain is re-checked.
+    let mut before_cordon = vec![
+        Precondition::NodeExists { node: name.clone() },
+        Precondition::NotProtected {
+            resource: name.clone(),
+        },
+    ];
+    let mut covering: Vec<(String, String)> = Vec::new();
+    for pod in pods {
+        before_cordon.push(Precondition::PodDisruptable {
+            namespace: pod.namespace.clone(),
+            pod: pod.name.clone(),
+        });
+        for b in pdbs.for_pod(pod) {
+            let key = (b.namespace.clone(), b.name.clone());
+            if !covering.contains(&key) {
+                covering.push(key);
+            }
+        }
+    }
+    before_cordon.extend(
+        covering
+            .into_iter()
+            .map(|(namespace, name)| Precondition::PdbAllows { namespace, name }),
+    );
     plan.push(
         Action::Cordon { node: name.clone() },
         format!("{why}; stop new pods landing there"),
-        vec![Precondition::NodeExists { node: name.clone() }],
+        before_cordon,
         UsdPerHour::ZERO,
     );
     let mut ordered: Vec<&&Pod> = pods.iter().collect();
@@ -694,6 +843,7 @@ fn push_steps(
             Action::TerminateInstance {
                 instance_id: instance_id.clone(),
                 node: Some(name.clone()),
+                decrement_auto_scaling_group: in_node_group(node),
             },
             format!("{name} is drained; stop paying for it"),
             vec![
@@ -709,10 +859,6 @@ fn push_steps(
         Action::DeleteNode { node: name.clone() },
         format!("{name}'s instance is gone"),
         vec![Precondition::NodeDrained { node: name }],
-        if node.instance_id.is_some() {
-            UsdPerHour::ZERO
-        } else {
-            -price
-        },
+        UsdPerHour::ZERO,
     );
 }

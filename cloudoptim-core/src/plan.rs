@@ -80,6 +80,11 @@ pub enum Action {
         instance_id: String,
         /// The node it backs, if any.
         node: Option<String>,
+        /// The instance belongs to an Auto Scaling group (an EKS managed
+        /// node group, say): terminate it through the group and decrement
+        /// the group's desired capacity, or the group launches it again.
+        #[serde(default)]
+        decrement_auto_scaling_group: bool,
     },
     /// Delete a Node object whose instance is gone.
     DeleteNode {
@@ -376,6 +381,7 @@ mod tests {
             Action::TerminateInstance {
                 instance_id: "i-1".into(),
                 node: Some("n1".into()),
+                decrement_auto_scaling_group: false,
             },
             "replaced",
             vec![Precondition::NodeDrained { node: "n1".into() }],

@@ -291,21 +291,18 @@ pub(crate) fn per_pod_bound<'a>(
         .collect();
     // Deterministic order (the sum is order-sensitive in floating point).
     buckets.sort_by(|a, b| {
-        let ka = (
-            a.0 .0.cpu_millis,
-            a.0 .0.memory_bytes,
-            a.0 .0.gpu_millis,
-            a.0 .1.len(),
-        );
-        let kb = (
-            b.0 .0.cpu_millis,
-            b.0 .0.memory_bytes,
-            b.0 .0.gpu_millis,
-            b.0 .1.len(),
-        );
-        ka.cmp(&kb)
-            .then(a.0 .1.cmp(b.0 .1))
-            .then(a.0 .0.pods.cmp(&b.0 .0.pods))
+        let key = |r: &Resources| {
+            (
+                r.cpu_millis,
+                r.memory_bytes,
+                r.pods,
+                r.gpu_millis,
+                r.ephemeral_storage_bytes,
+            )
+        };
+        key(&a.0 .0)
+            .cmp(&key(&b.0 .0))
+            .then_with(|| a.0 .1.cmp(b.0 .1))
     });
     // For each bucket, its pod count and, for each type that holds it,
     // price_t · r / a_t per dimension.

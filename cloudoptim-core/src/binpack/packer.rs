@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::candidates::{candidates, Candidate};
 use super::classes::{classify, slot_labels, too_large, Class};
-use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row};
+use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row, Solved};
 use super::requirement::PodRequirement;
 use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced, Unschedulable};
 use crate::catalog::Catalog;
@@ -92,6 +92,17 @@ impl Problem<'_> {
                 .is_none_or(|g| !node.groups.contains(&g))
     }
 
+    /// The prices that measure room on a node for `pod`: the cluster-wide
+    /// duals, or the pod's class duals when the cluster-wide ones are all
+    /// zero (every pod restricted to some types puts the price in class rows).
+    fn room_prices(&self, pod: usize) -> [f64; 5] {
+        if self.global.iter().any(|p| *p > 0.0) {
+            self.global
+        } else {
+            self.prices_of(pod)
+        }
+    }
+
     fn prices_of(&self, pod: usize) -> [f64; 5] {
         self.of_pod
             .get(pod)
@@ -145,10 +156,9 @@ impl Packer for LpGuidedPacker {
             }
         }
 
-        // Anti-affinity groups and zone spread.
+        // Anti-affinity groups.
         let mut group_ids: HashMap<&str, u32> = HashMap::new();
         let mut group = vec![None; pods.len()];
-        let mut group_members: Vec<Vec<usize>> = Vec::new();
         for &i in &placeable {
             if let Some(name) = pods.get(i).and_then(|p| p.anti_affinity_group.as_deref()) {
                 let next = group_ids.len() as u32;
@@ -156,89 +166,18 @@ impl Packer for LpGuidedPacker {
                 if let Some(slot) = group.get_mut(i) {
                     *slot = Some(id);
                 }
-                if group_members.len() <= id as usize {
-                    group_members.push(Vec::new());
-                }
-                if let Some(m) = group_members.get_mut(id as usize) {
-                    m.push(i);
-                }
             }
         }
 
-        // The relaxation: cluster-wide rows, class rows, anti-affinity rows.
-        let mut rows = Vec::new();
-        let demand = |members: &mut dyn Iterator<Item = &usize>| {
-            members
-                .filter_map(|&i| pods.get(i))
-                .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests))
-        };
-        let total = demand(&mut placeable.iter());
-        for d in Dimension::ALL {
-            rows.push(Row::Resource {
-                types: None,
-                dimension: d,
-                demand: total.get(d),
-            });
-        }
-        let mut class_rows: Vec<Vec<(usize, Dimension)>> = vec![Vec::new(); classes.len()];
-        let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.len()];
-        for &i in &placeable {
-            if let Some(v) = classified.of_pod.get(i).and_then(|&k| by_class.get_mut(k)) {
-                v.push(i);
-            }
-        }
-        for (k, class) in classes.iter().enumerate() {
-            let members = by_class.get(k).map(Vec::as_slice).unwrap_or(&[]);
-            if members.is_empty() || class.types.len() == cands.len() {
-                continue;
-            }
-            let class_demand = demand(&mut members.iter());
-            for d in Dimension::ALL {
-                if class_demand.get(d) > 0 {
-                    if let Some(r) = class_rows.get_mut(k) {
-                        r.push((rows.len(), d));
-                    }
-                    rows.push(Row::Resource {
-                        types: Some(class.types.clone()),
-                        dimension: d,
-                        demand: class_demand.get(d),
-                    });
-                }
-            }
-        }
-        for members in &group_members {
-            let mut types: Vec<usize> = members
-                .iter()
-                .filter_map(|&i| classified.of_pod.get(i).and_then(|&k| classes.get(k)))
-                .flat_map(|c| c.types.iter().copied())
-                .collect();
-            types.sort_unstable();
-            types.dedup();
-            if members.len() > 1 {
-                rows.push(Row::Nodes {
-                    types,
-                    nodes: members.len() as u64,
-                });
-            }
-        }
-        let mut solved = lower_bound(&rows, &cands);
-        let weights = dual_weights(&rows, &solved.duals, &cands);
-        let class_types: Vec<&[usize]> = classes.iter().map(|c| c.types.as_slice()).collect();
-        let per_pod = per_pod_bound(
-            placeable
-                .iter()
-                .filter_map(|&i| Some((&pods.get(i)?.requests, *classified.of_pod.get(i)?))),
-            &class_types,
+        let (mut solved, class_rows) = relax(
+            pods,
+            &placeable,
+            &classified.of_pod,
+            classes,
             &cands,
-            &weights,
+            &group,
             self.bound_steps,
         );
-        let per_pod_micro = (per_pod * 1_000_000.0).floor();
-        if per_pod_micro.is_finite() && per_pod_micro as i64 > solved.bound.usd_per_hour.micro_usd()
-        {
-            solved.bound.usd_per_hour = UsdPerHour::from_micro_usd(per_pod_micro as i64);
-            solved.bound.method = "per-pod".into();
-        }
         let global: [f64; 5] = std::array::from_fn(|d| solved.duals.get(d).copied().unwrap_or(0.0));
         let prices: Vec<[f64; 5]> = class_rows
             .iter()
@@ -274,9 +213,10 @@ impl Packer for LpGuidedPacker {
         let mut order: Vec<(f64, usize)> = placeable.iter().map(|&i| (key(i), i)).collect();
         order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
 
-        // Zone spread: round-robin over the class's zones in that order.
+        // Zone spread: each pod, largest first, goes to the least-loaded zone
+        // of its group among those where a type of its class can hold it.
         let mut zone_of = vec![None; pods.len()];
-        let mut spread_next: HashMap<&str, usize> = HashMap::new();
+        let mut spread_counts: HashMap<&str, Vec<u32>> = HashMap::new();
         for &(_, i) in &order {
             let Some(pod) = pods.get(i) else { continue };
             let Some((name, _)) = pod.zone_spread.as_ref() else {
@@ -285,24 +225,32 @@ impl Packer for LpGuidedPacker {
             let Some(class) = classified.of_pod.get(i).and_then(|&k| classes.get(k)) else {
                 continue;
             };
-            let allowed: Vec<usize> = (0..zones)
-                .filter(|&z| {
-                    class.types.iter().any(|&t| {
-                        class
-                            .compatible
-                            .get(t * zones + z)
-                            .copied()
-                            .unwrap_or(false)
-                    })
+            let holds = |z: usize| {
+                class.types.iter().any(|&t| {
+                    class
+                        .compatible
+                        .get(t * zones + z)
+                        .copied()
+                        .unwrap_or(false)
+                        && cands
+                            .get(t)
+                            .is_some_and(|c| pod.requests.fits_within(&c.allocatable))
                 })
-                .collect();
-            let n = spread_next.entry(name.as_str()).or_insert(0);
-            if let Some(&z) = allowed.get(*n % allowed.len().max(1)) {
+            };
+            let counts = spread_counts
+                .entry(name.as_str())
+                .or_insert_with(|| vec![0; zones]);
+            let best = (0..zones)
+                .filter(|&z| holds(z))
+                .min_by_key(|&z| (counts.get(z).copied().unwrap_or(u32::MAX), z));
+            if let Some(z) = best {
+                if let Some(c) = counts.get_mut(z) {
+                    *c += 1;
+                }
                 if let Some(slot) = zone_of.get_mut(i) {
                     *slot = Some(z);
                 }
             }
-            *n += 1;
         }
 
         // Per class, the types to open in order: most LP value per dollar first, then larger.
@@ -356,6 +304,24 @@ impl Packer for LpGuidedPacker {
             self.types_per_node.max(1),
             self.scan_per_node.max(2),
         );
+        if !stuck.is_empty() {
+            // The bound covers exactly the pods the packing could place.
+            let rest: Vec<usize> = placeable
+                .iter()
+                .copied()
+                .filter(|i| !stuck.contains(i))
+                .collect();
+            let (again, _) = relax(
+                pods,
+                &rest,
+                &classified.of_pod,
+                classes,
+                &cands,
+                &problem.group,
+                self.bound_steps,
+            );
+            solved.bound = again.bound;
+        }
         for i in stuck {
             let zone = problem
                 .zone_of
@@ -416,6 +382,107 @@ impl Packer for LpGuidedPacker {
             lower_bound: solved.bound,
         })
     }
+}
+
+/// The relaxation of packing `placeable` (cluster-wide rows, a row per
+/// class that may use only some types, a row per anti-affinity group), its
+/// certified dual, and the better of that bound and the per-pod bound.
+/// Also returns, per class, its rows and their dimension.
+#[allow(clippy::too_many_arguments)]
+fn relax(
+    pods: &[PodRequirement],
+    placeable: &[usize],
+    of_pod: &[usize],
+    classes: &[Class],
+    cands: &[Candidate],
+    group: &[Option<u32>],
+    steps: usize,
+) -> (Solved, Vec<Vec<(usize, Dimension)>>) {
+    let mut group_members: Vec<Vec<usize>> = Vec::new();
+    for &i in placeable {
+        if let Some(id) = group.get(i).copied().flatten() {
+            while group_members.len() <= id as usize {
+                group_members.push(Vec::new());
+            }
+            if let Some(m) = group_members.get_mut(id as usize) {
+                m.push(i);
+            }
+        }
+    }
+    // The relaxation: cluster-wide rows, class rows, anti-affinity rows.
+    let mut rows = Vec::new();
+    let demand = |members: &mut dyn Iterator<Item = &usize>| {
+        members
+            .filter_map(|&i| pods.get(i))
+            .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests))
+    };
+    let total = demand(&mut placeable.iter());
+    for d in Dimension::ALL {
+        rows.push(Row::Resource {
+            types: None,
+            dimension: d,
+            demand: total.get(d),
+        });
+    }
+    let mut class_rows: Vec<Vec<(usize, Dimension)>> = vec![Vec::new(); classes.len()];
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes.len()];
+    for &i in placeable {
+        if let Some(v) = of_pod.get(i).and_then(|&k| by_class.get_mut(k)) {
+            v.push(i);
+        }
+    }
+    for (k, class) in classes.iter().enumerate() {
+        let members = by_class.get(k).map(Vec::as_slice).unwrap_or(&[]);
+        if members.is_empty() || class.types.len() == cands.len() {
+            continue;
+        }
+        let class_demand = demand(&mut members.iter());
+        for d in Dimension::ALL {
+            if class_demand.get(d) > 0 {
+                if let Some(r) = class_rows.get_mut(k) {
+                    r.push((rows.len(), d));
+                }
+                rows.push(Row::Resource {
+                    types: Some(class.types.clone()),
+                    dimension: d,
+                    demand: class_demand.get(d),
+                });
+            }
+        }
+    }
+    for members in &group_members {
+        let mut types: Vec<usize> = members
+            .iter()
+            .filter_map(|&i| of_pod.get(i).and_then(|&k| classes.get(k)))
+            .flat_map(|c| c.types.iter().copied())
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        if members.len() > 1 {
+            rows.push(Row::Nodes {
+                types,
+                nodes: members.len() as u64,
+            });
+        }
+    }
+    let mut solved = lower_bound(&rows, cands);
+    let weights = dual_weights(&rows, &solved.duals, cands);
+    let class_types: Vec<&[usize]> = classes.iter().map(|c| c.types.as_slice()).collect();
+    let per_pod = per_pod_bound(
+        placeable
+            .iter()
+            .filter_map(|&i| Some((&pods.get(i)?.requests, *of_pod.get(i)?))),
+        &class_types,
+        cands,
+        &weights,
+        steps,
+    );
+    let per_pod_micro = (per_pod * 1_000_000.0).floor();
+    if per_pod_micro.is_finite() && per_pod_micro as i64 > solved.bound.usd_per_hour.micro_usd() {
+        solved.bound.usd_per_hour = UsdPerHour::from_micro_usd(per_pod_micro as i64);
+        solved.bound.method = "per-pod".into();
+    }
+    (solved, class_rows)
 }
 
 /// Shape buckets: pods are sorted into this many groups by the angle of
@@ -507,18 +574,18 @@ fn fill_by_patterns(
     types_per_node: usize,
     scan: usize,
 ) -> (Vec<Open>, Vec<usize>) {
-    let global = problem.global;
     // One list per (shape, zone the pod is pinned to, or none).
     let slots = problem.zones + 1;
     let list_of = |p: usize| {
         let req = problem.pods.get(p).map(|x| x.requests).unwrap_or_default();
+        let prices = problem.room_prices(p);
         let zone = problem
             .zone_of
             .get(p)
             .copied()
             .flatten()
             .unwrap_or(problem.zones);
-        shape(&global, &req) * slots + zone
+        shape(&prices, &req) * slots + zone
     };
     let mut by_list: Vec<Vec<usize>> = vec![Vec::new(); SHAPES * slots];
     for &p in sorted {
@@ -626,9 +693,10 @@ fn fill_by_patterns(
                     z != node.zone && z != problem.zones
                 })
                 .collect();
+            let prices0 = problem.room_prices(p0);
             while looked < scan && node.free.pods > 0 {
-                let room = shape(&global, &node.free);
-                let room_value = value(&global, &node.free);
+                let room = shape(&prices0, &node.free);
+                let room_value = value(&prices0, &node.free);
                 let Some(b) = (0..lists.len())
                     .filter(|&l| !exhausted.get(l).copied().unwrap_or(true))
                     .min_by_key(|&l| ((l / slots) as isize - room as isize).unsigned_abs())

@@ -152,6 +152,7 @@ pub fn synthetic_cluster(
         };
         let special = rng.unit();
         let labels: Labels = [("app".to_owned(), app.clone())].into();
+        let before = pods.len();
         for r in 0..replicas.min(pod_count - pods.len()) {
             // Spread over the nodes: next node with room.
             let mut placed = None;
@@ -218,6 +219,9 @@ pub fn synthetic_cluster(
                 container_statuses: Vec::new(),
                 created_at: None,
             });
+        }
+        if pods.len() == before {
+            break; // The nodes are full.
         }
         pdbs.push(PodDisruptionBudget {
             namespace: "default".into(),
