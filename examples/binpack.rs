@@ -218,17 +218,8 @@ fn demo(
         .map(PodRequirement::from_pod)
         .collect();
     // The demo's DaemonSets, as every new node would carry them.
-    let daemonsets = snapshot
-        .workloads
-        .iter()
-        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet);
     let policy = PackingPolicy {
-        daemonset_overhead: Resources {
-            pods: daemonsets.clone().count() as u64,
-            ..daemonsets
-                .flat_map(|w| w.template.containers.iter())
-                .fold(Resources::ZERO, |a, c| a.saturating_add(c.requests))
-        },
+        daemonset_overhead: snapshot.daemonset_overhead(),
         ..policy.clone()
     };
     let started = Instant::now();
@@ -266,11 +257,7 @@ fn consolidate(snapshot: &cloudoptim::ClusterSnapshot, catalog: &Catalog, region
     };
     // The snapshot's own time: the newest creation timestamp in it.
     let now = snapshot
-        .pods
-        .iter()
-        .filter_map(|p| p.created_at)
-        .chain(snapshot.nodes.iter().filter_map(|n| n.created_at))
-        .max()
+        .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let result = plan_consolidation(snapshot, catalog, &policy, now);
     println!(

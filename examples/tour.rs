@@ -124,11 +124,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         account(aws);
     }
     let now = snapshot
-        .pods
-        .iter()
-        .filter_map(|p| p.created_at)
-        .chain(snapshot.nodes.iter().filter_map(|n| n.created_at))
-        .max()
+        .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     bin_packing(&snapshot, catalog, &summary, now);
     features();
@@ -319,27 +315,12 @@ fn bin_packing(
         .map(PodRequirement::from_pod)
         .collect();
     // New nodes carry the cluster's DaemonSets.
-    let daemonsets = snapshot
-        .workloads
-        .iter()
-        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet)
-        .flat_map(|w| w.template.containers.iter())
-        .fold(cloudoptim::Resources::ZERO, |a, c| {
-            a.saturating_add(c.requests)
-        });
-    let daemonset_count = snapshot
-        .workloads
-        .iter()
-        .filter(|w| w.kind == cloudoptim::snapshot::WorkloadKind::DaemonSet)
-        .count() as u64;
+    let daemonsets = snapshot.daemonset_overhead();
     let default_policy = PackingPolicy::default();
     let packing_policy = PackingPolicy {
         region: summary.region.clone(),
-        daemonset_overhead: if daemonset_count > 0 {
-            cloudoptim::Resources {
-                pods: daemonset_count,
-                ..daemonsets
-            }
+        daemonset_overhead: if daemonsets.pods > 0 {
+            daemonsets
         } else {
             default_policy.daemonset_overhead
         },

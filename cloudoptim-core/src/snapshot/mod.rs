@@ -99,6 +99,32 @@ impl ClusterSnapshot {
             .filter(move |b| b.covers(&pod.namespace, &pod.labels))
     }
 
+    /// What the DaemonSets put on every node they run on: the sum of their
+    /// template requests, and one pod slot each.
+    pub fn daemonset_overhead(&self) -> Resources {
+        self.workloads
+            .iter()
+            .filter(|w| w.kind == WorkloadKind::DaemonSet)
+            .fold(Resources::ZERO, |acc, w| {
+                let pod = w
+                    .template
+                    .containers
+                    .iter()
+                    .fold(Resources::ZERO, |a, c| a.saturating_add(c.requests));
+                acc.saturating_add(Resources { pods: 1, ..pod })
+            })
+    }
+
+    /// The newest creation time of any pod or node: a stand-in for "when
+    /// the snapshot was taken" when the caller has no better one.
+    pub fn newest_timestamp(&self) -> Option<jiff::Timestamp> {
+        self.pods
+            .iter()
+            .filter_map(|p| p.created_at)
+            .chain(self.nodes.iter().filter_map(|n| n.created_at))
+            .max()
+    }
+
     /// Set every pod's top-level [`Pod::owner`] by following its controller
     /// through ReplicaSets and Jobs to the Deployment or CronJob that owns
     /// them, as far as the snapshot knows them.
