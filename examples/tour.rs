@@ -353,7 +353,15 @@ fn bin_packing(
             c.replacements.len()
         );
     }
-    println!("  Replacing several nodes by fewer at once is not built yet.");
+    for m in &c.multi_replacements {
+        println!(
+            "  ({} nodes replaced together by {} new one(s): {}/h → {}/h)",
+            m.nodes.len(),
+            m.new_nodes.len(),
+            usd(m.old_usd_per_hour),
+            usd(m.new_usd_per_hour)
+        );
+    }
 }
 
 fn features() {

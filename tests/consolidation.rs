@@ -62,6 +62,13 @@ fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Con
             assert_eq!(to, format!("new {} in {}", r.instance_type, r.zone));
             continue;
         }
+        if c.multi_replacements
+            .iter()
+            .any(|m| m.nodes.iter().any(|n| n == node))
+        {
+            assert!(to.starts_with("new node in "), "{to}");
+            continue;
+        }
         assert!(
             !removed.contains(to),
             "{} moves to a removed node",
@@ -165,7 +172,31 @@ fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Con
         - c.replacements
             .iter()
             .map(|r| r.usd_per_hour.micro_usd())
+            .sum::<i64>()
+        - c.multi_replacements
+            .iter()
+            .map(|m| m.new_usd_per_hour.micro_usd())
             .sum::<i64>();
+    // A group replacement places every pod of its nodes on fewer new nodes, for less.
+    for m in &c.multi_replacements {
+        assert!(m.new_nodes.len() < m.nodes.len());
+        assert!(m.new_usd_per_hour < m.old_usd_per_hour);
+        let moved: usize = m.new_nodes.iter().map(|n| n.pods.len()).sum();
+        let expected_pods: usize = m
+            .nodes
+            .iter()
+            .map(|n| {
+                snapshot
+                    .pods_on(n)
+                    .filter(|p| !p.is_daemonset_pod() && !p.is_mirror_pod())
+                    .count()
+            })
+            .sum();
+        assert_eq!(moved, expected_pods);
+        for n in &m.new_nodes {
+            assert!(n.requested.fits_within(&n.allocatable));
+        }
+    }
     assert_eq!(c.savings.net_saved_usd_per_hour.micro_usd(), expected);
     assert!(c.savings.net_saved_usd_per_hour.micro_usd() >= 0);
     assert!(c.plan.steps.iter().all(|s| !s.reason.is_empty()));
@@ -210,6 +241,56 @@ fn a_synthetic_cluster_consolidates_safely_with_no_budget() {
     // A tiny cluster asked for more pods than it holds still comes back.
     let small = cloudoptim::demo::synthetic_cluster(1, 10_000, 3, catalog());
     assert!(small.pods.len() < 10_000);
+}
+
+#[test]
+fn several_small_nodes_are_replaced_by_fewer() {
+    // Six m6i.large in one zone, each running one 1.2-core pod: no pod fits
+    // in the room another node has left, and m6i.large is the smallest of
+    // its family, so only repacking the group onto fewer nodes saves.
+    let nodes: Vec<Node> = (0..6).map(|i| node(i * 2, "m6i.large")).collect();
+    let pods: Vec<Pod> = nodes
+        .iter()
+        .enumerate()
+        .map(|(n, node)| {
+            let spec = PodSpec {
+                cpu_millis: 1200,
+                memory_mib: 1024,
+                app: n as u8,
+                flag: 4,
+            };
+            pod(n, &node.name, &spec)
+        })
+        .collect();
+    let mut snapshot = ClusterSnapshot {
+        nodes,
+        pods,
+        ..ClusterSnapshot::default()
+    };
+    snapshot.resolve_owners();
+    let policy = ConsolidationPolicy {
+        max_disrupted_nodes: 6,
+        max_disrupted_percent: 100,
+        ..ConsolidationPolicy::default()
+    };
+    let c = plan_consolidation(&snapshot, catalog(), &policy, now());
+    assert_safe(&snapshot, &policy, &c);
+    assert_eq!(c.multi_replacements.len(), 1, "{c:#?}");
+    assert_eq!(c.removed_nodes.len(), 6);
+    // The new nodes are launched before the first cordon.
+    let first_launch = c
+        .plan
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::LaunchInstance { .. }))
+        .unwrap();
+    let first_cordon = c
+        .plan
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::Cordon { .. }))
+        .unwrap();
+    assert!(first_launch < first_cordon);
 }
 
 #[test]

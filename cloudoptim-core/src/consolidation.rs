@@ -19,7 +19,11 @@
 //! A node whose pods do not fit elsewhere is replaced when a cheaper
 //! instance type (same zone, architecture and capacity type) holds all of
 //! them, DaemonSet pods included: launch the replacement first, then drain
-//! and remove the old node. Replacing several nodes by fewer is not done yet.
+//! and remove the old node. Nodes of one zone whose pods fit nowhere else
+//! (and that belong to no managed node group) are also tried together: the
+//! packer repacks their pods onto new nodes, and when that takes fewer
+//! nodes and saves at least the threshold, the new nodes are launched
+//! before the old ones are drained (Karpenter's multi-node consolidation).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -171,6 +175,20 @@ pub struct Replacement {
     pub usd_per_hour: UsdPerHour,
 }
 
+/// Several nodes of one zone replaced together by new nodes that the
+/// packer chose for their pods.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiReplacement {
+    /// The nodes replaced.
+    pub nodes: Vec<String>,
+    /// What they cost.
+    pub old_usd_per_hour: UsdPerHour,
+    /// The new nodes (type, zone, allocatable, price, pods placed).
+    pub new_nodes: Vec<crate::binpack::PackedNode>,
+    /// What the new nodes cost.
+    pub new_usd_per_hour: UsdPerHour,
+}
+
 /// Where a pod is expected to go when its node is removed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Move {
@@ -191,6 +209,8 @@ pub struct Consolidation {
     pub removed_nodes: Vec<String>,
     /// Nodes replaced by a cheaper instance type, and by which.
     pub replacements: Vec<Replacement>,
+    /// Groups of nodes replaced together by fewer or cheaper new ones.
+    pub multi_replacements: Vec<MultiReplacement>,
     /// Where each evicted pod fits.
     pub moves: Vec<Move>,
     /// Nodes left alone, and why.
@@ -417,11 +437,122 @@ pub fn plan_consolidation(
             }
         }
     }
+    // Several nodes whose pods fit nowhere else, replaced by fewer or
+    // cheaper new ones in their zone.
+    let mut multi_replacements = Vec::new();
+    let left = budget.saturating_sub(removed_nodes.len());
+    if left >= 2 {
+        let stuck: Vec<usize> = blocked
+            .iter()
+            .filter(|(_, b)| matches!(b, Blocked::NoRoom { .. }))
+            .filter_map(|(name, _)| snapshot.nodes.iter().position(|n| &n.name == name))
+            .filter(|&i| rooms.get(i).is_some_and(|r| !r.received && !r.removed))
+            .filter(|&i| {
+                snapshot.nodes.get(i).is_some_and(|n| {
+                    !in_node_group(n) && n.capacity_type != crate::snapshot::CapacityType::Spot
+                })
+            })
+            .collect();
+        let mut zones: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for i in stuck {
+            if let Some(zone) = snapshot.nodes.get(i).and_then(|n| n.zone.clone()) {
+                zones.entry(zone).or_default().push(i);
+            }
+        }
+        let mut budget_left = left;
+        for (zone, nodes) in zones {
+            if budget_left < 2 {
+                break;
+            }
+            let Some(m) = replace_several(
+                snapshot,
+                catalog,
+                policy,
+                &zone,
+                &nodes,
+                budget_left,
+                &pdbs,
+                &pdb_left,
+                &movable,
+            ) else {
+                continue;
+            };
+            budget_left = budget_left.saturating_sub(m.nodes.len());
+            for name in &m.nodes {
+                let Some(node) = snapshot.node(name) else {
+                    continue;
+                };
+                let pods = movable(node);
+                let price = node_price(node, catalog, &policy.region)
+                    .map(|(p, _)| p)
+                    .unwrap_or(UsdPerHour::ZERO);
+                let why = format!(
+                    "{} nodes in {zone} are replaced by {} new one(s)",
+                    m.nodes.len(),
+                    m.new_nodes.len()
+                );
+                push_steps(&mut plan, node, &pods, &pdbs, price, why);
+                for p in &pods {
+                    moves.push(Move {
+                        pod: p.key(),
+                        from: node.name.clone(),
+                        to: format!("new node in {zone}"),
+                    });
+                }
+                consume_pdbs(&pods, &pdbs, &mut pdb_left);
+                removed_nodes.push(node.name.clone());
+            }
+            blocked.retain(|(n, _)| !m.nodes.contains(n));
+            multi_replacements.push(m);
+        }
+        // The launches come first in the plan.
+        let launches: Vec<crate::plan::Step> = multi_replacements
+            .iter()
+            .flat_map(|m: &MultiReplacement| {
+                m.new_nodes.iter().map(move |n| crate::plan::Step {
+                    action: Action::LaunchInstance {
+                        instance_type: n.instance_type.clone(),
+                        zone: n.zone.clone(),
+                        capacity_type: crate::snapshot::CapacityType::OnDemand,
+                        count: 1,
+                        tags: [("cloudoptim.io/replaces".to_owned(), m.nodes.join(","))].into(),
+                    },
+                    reason: format!(
+                        "{} holds its share of the pods of {} for less",
+                        n.instance_type,
+                        m.nodes.join(", ")
+                    ),
+                    preconditions: m
+                        .nodes
+                        .iter()
+                        .map(|node| Precondition::NodeExists { node: node.clone() })
+                        .collect(),
+                    usd_per_hour_delta: n.usd_per_hour,
+                })
+            })
+            .collect();
+        if !launches.is_empty() {
+            let first_drain = plan
+                .steps
+                .iter()
+                .position(|s| match &s.action {
+                    Action::Cordon { node } => {
+                        multi_replacements.iter().any(|m| m.nodes.contains(node))
+                    }
+                    _ => false,
+                })
+                .unwrap_or(plan.steps.len());
+            let tail = plan.steps.split_off(first_drain);
+            plan.steps.extend(launches);
+            plan.steps.extend(tail);
+        }
+    }
     let savings = plan.savings();
     Consolidation {
         plan,
         removed_nodes,
         replacements,
+        multi_replacements,
         moves,
         blocked,
         savings,
@@ -649,6 +780,116 @@ fn find_room(
         by_cpu.remove(&(room.free.cpu_millis, victim));
     }
     Ok(targets)
+}
+
+/// Try replacing the `k` least-loaded of `nodes` (all in `zone`) by a
+/// fresh packing of their pods, for `k` from `max_nodes` down to 2; keep
+/// the largest `k` that saves at least the threshold and leaves no pod out
+/// and no PDB over its plan-wide budget.
+#[allow(clippy::too_many_arguments)]
+fn replace_several<'a>(
+    snapshot: &'a ClusterSnapshot,
+    catalog: &Catalog,
+    policy: &ConsolidationPolicy,
+    zone: &str,
+    nodes: &[usize],
+    max_nodes: usize,
+    pdbs: &PdbIndex<'a>,
+    pdb_left: &HashMap<(&'a str, &'a str), u32>,
+    movable: &dyn Fn(&Node) -> Vec<&'a Pod>,
+) -> Option<MultiReplacement> {
+    use crate::binpack::{LpGuidedPacker, Packer, PackingPolicy, PodRequirement};
+    use crate::snapshot::{node_labels, NodeSelectorTerm, SelectorOperator, SelectorRequirement};
+    let mut ranked: Vec<(usize, u64, usize)> = nodes
+        .iter()
+        .filter_map(|&i| {
+            let n = snapshot.nodes.get(i)?;
+            let used: u64 = movable(n).iter().map(|p| p.requests().cpu_millis).sum();
+            Some((movable(n).len(), used, i))
+        })
+        .collect();
+    ranked.sort();
+    let arch = snapshot
+        .nodes
+        .get(*nodes.first()?)?
+        .labels
+        .get(node_labels::ARCH)
+        .cloned();
+    let packing_policy = PackingPolicy {
+        region: policy.region.clone(),
+        zones: vec![zone.to_owned()],
+        daemonset_overhead: snapshot.daemonset_overhead(),
+        architectures: match arch.as_deref() {
+            Some("arm64") => vec![crate::catalog::Architecture::Arm64],
+            _ => vec![crate::catalog::Architecture::X86_64],
+        },
+        root_volume_bytes: snapshot
+            .nodes
+            .get(*nodes.first()?)?
+            .capacity
+            .ephemeral_storage_bytes
+            .max(20 << 30),
+        ..PackingPolicy::default()
+    };
+    for k in (2..=max_nodes.min(ranked.len())).rev() {
+        let chosen: Vec<&Node> = ranked
+            .iter()
+            .take(k)
+            .filter_map(|&(_, _, i)| snapshot.nodes.get(i))
+            .collect();
+        let pods: Vec<&Pod> = chosen.iter().flat_map(|n| movable(n)).collect();
+        // All of them evicted in this plan must fit each PDB's budget.
+        let mut per_pdb: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+        for pod in &pods {
+            for pdb in pdbs.for_pod(pod) {
+                *per_pdb
+                    .entry((pdb.namespace.as_str(), pdb.name.as_str()))
+                    .or_default() += 1;
+            }
+        }
+        if per_pdb
+            .iter()
+            .any(|(key, n)| *n > pdb_left.get(key).copied().unwrap_or(0))
+        {
+            continue;
+        }
+        let requirements: Vec<PodRequirement> = pods
+            .iter()
+            .map(|p| {
+                let mut r = PodRequirement::from_pod(p);
+                // The new nodes are in the old ones' zone; say so for the packer's labels.
+                r.node_affinity.required.push(NodeSelectorTerm {
+                    match_expressions: vec![SelectorRequirement {
+                        key: node_labels::ZONE.into(),
+                        operator: SelectorOperator::In,
+                        values: vec![zone.to_owned()],
+                    }],
+                    match_fields: vec![],
+                });
+                r
+            })
+            .collect();
+        let Ok(packing) = LpGuidedPacker::default().pack(&requirements, catalog, &packing_policy)
+        else {
+            continue;
+        };
+        let old: UsdPerHour = chosen
+            .iter()
+            .filter_map(|n| node_price(n, catalog, &policy.region).map(|(p, _)| p))
+            .sum();
+        if packing.unplaced.is_empty()
+            && packing.nodes.len() < k
+            && old - packing.usd_per_hour >= policy.min_savings_usd_per_hour
+        {
+            return Some(MultiReplacement {
+                nodes: chosen.iter().map(|n| n.name.clone()).collect(),
+                old_usd_per_hour: old,
+                new_usd_per_hour: packing.usd_per_hour,
+                new_nodes: packing.nodes,
+            });
+        }
+    }
+    None
 }
 
 /// For a node outside managed node groups, the cheapest instance type of
