@@ -38,6 +38,9 @@ use crate::resources::Resources;
 use crate::snapshot::{tolerates_all, ClusterSnapshot, Node, Pod, PodDisruptionBudget};
 use crate::summary::node_price;
 
+/// The largest group of nodes replaced together.
+const MAX_GROUP: usize = 16;
+
 /// How many candidate destinations are examined per pod.
 const MAX_DESTINATIONS_PER_POD: usize = 512;
 
@@ -783,7 +786,8 @@ fn find_room(
 }
 
 /// Try replacing the `k` least-loaded of `nodes` (all in `zone`) by a
-/// fresh packing of their pods, for `k` from `max_nodes` down to 2; keep
+/// fresh packing of their pods, for `k` from `min(max_nodes, 16)` halving
+/// down to 2; keep
 /// the largest `k` that saves at least the threshold and leaves no pod out
 /// and no PDB over its plan-wide budget.
 #[allow(clippy::too_many_arguments)]
@@ -831,7 +835,14 @@ fn replace_several<'a>(
             .max(20 << 30),
         ..PackingPolicy::default()
     };
-    for k in (2..=max_nodes.min(ranked.len())).rev() {
+    // Like Karpenter: at most MAX_GROUP nodes, sizes halving from there.
+    let mut sizes = Vec::new();
+    let mut k = max_nodes.min(ranked.len()).min(MAX_GROUP);
+    while k >= 2 {
+        sizes.push(k);
+        k /= 2;
+    }
+    for k in sizes {
         let chosen: Vec<&Node> = ranked
             .iter()
             .take(k)
