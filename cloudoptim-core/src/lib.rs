@@ -27,6 +27,7 @@ pub mod plan;
 pub mod quantity;
 pub mod resources;
 pub mod snapshot;
+pub mod spot;
 pub mod summary;
 pub mod traffic;
 pub mod usage;
