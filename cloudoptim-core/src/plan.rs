@@ -236,6 +236,11 @@ pub enum Precondition {
         /// The grace period, seconds.
         grace_seconds: u64,
     },
+    /// The step is still before this deadline (a spot instance's end).
+    Before {
+        /// The deadline.
+        deadline: Timestamp,
+    },
     /// The controller still has this many replicas.
     ReplicasAre {
         /// The controller.

@@ -6,8 +6,15 @@
 //! - [`events`]: EventBridge events as they arrive through SQS (spot
 //!   interruption warnings, rebalance recommendations, state changes, AWS
 //!   Health scheduled changes), parsed into typed values.
+//! - [`pools`]: a diversified set of spot pools for a workload, cheapest
+//!   expected cost (price plus risk-weighted interruption penalty) first,
+//!   with on-demand fallback.
+//! - [`interruption`]: from an event to the plan that drains a node within
+//!   the 2-minute window, idempotent over duplicated and reordered messages.
 //!
-//! Pool selection and the interruption plan build on these (issue #4).
+//! The AWS side (SQS consumer, EC2 calls, executor) is `cloudoptim-aws`.
 
 pub mod events;
+pub mod interruption;
+pub mod pools;
 pub mod risk;
