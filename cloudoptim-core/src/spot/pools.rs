@@ -162,6 +162,14 @@ pub enum PoolError {
     },
 }
 
+/// Families with accelerators (Inferentia, Trainium, Gaudi, FPGA, video
+/// transcoding) that pods without such requests should not be put on.
+fn is_accelerated(family: &str) -> bool {
+    ["inf", "trn", "dl", "f1", "f2", "vt"]
+        .iter()
+        .any(|p| family.starts_with(p))
+}
+
 fn pods_per_node(it: &InstanceType, need: &CapacityNeed, policy: &PoolPolicy) -> u32 {
     let Ok(room) =
         eks::node_allocatable(it, policy.root_volume_bytes).checked_sub(policy.daemonset_overhead)
@@ -206,9 +214,11 @@ pub fn select_pools(
             expected: "in [0, 1]",
         });
     }
+    let needs_gpu = need.pod_requests.gpu_millis > 0;
     let allowed = |it: &InstanceType| {
         need.architectures.contains(&it.architecture)
             && !it.burstable
+            && (needs_gpu || (it.gpus == 0 && !is_accelerated(&it.family)))
             && !policy
                 .denied_instance_types
                 .iter()
@@ -261,6 +271,20 @@ pub fn select_pools(
 
     // Fill cheapest first, each pool at most its share, whole nodes.
     let cap = ((f64::from(need.pods) * policy.max_pool_share).ceil() as u32).max(1);
+    // Rank by what the pool's share would really cost: whole nodes.
+    let share = cap.min(need.pods).max(1);
+    for pool in &mut pools {
+        let nodes = share.div_ceil(pool.pods_per_node.max(1));
+        let per_node = pool.spot_usd_per_hour.usd()
+            + pool.risk.score * policy.interruption_penalty_usd_per_hour;
+        pool.expected_usd_per_pod_hour = f64::from(nodes) * per_node / f64::from(share);
+    }
+    pools.sort_by(|a, b| {
+        a.expected_usd_per_pod_hour
+            .total_cmp(&b.expected_usd_per_pod_hour)
+            .then_with(|| a.instance_type.cmp(&b.instance_type))
+            .then_with(|| a.zone.cmp(&b.zone))
+    });
     let mut left = need.pods;
     let mut spot = Vec::new();
     for pool in pools {
@@ -273,23 +297,32 @@ pub fn select_pools(
         spot.push(PoolShare { pool, nodes, pods });
     }
 
-    // On-demand: the cheapest type per pod that holds one.
-    let on_demand_best = catalog
-        .instance_types()
-        .filter(|it| allowed(it))
-        .filter_map(|it| {
-            let fit = pods_per_node(it, need, policy);
-            let price = it.on_demand_usd_per_hour(&policy.region)?;
-            (fit > 0).then(|| (price.usd() / f64::from(fit), it, fit, price))
-        })
-        .min_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    // On-demand: the type that holds the pods left (or all, for the
+    // comparison) in whole nodes for the least.
+    let cheapest_on_demand = |pods: u32| {
+        catalog
+            .instance_types()
+            .filter(|it| allowed(it))
+            .filter_map(|it| {
+                let fit = pods_per_node(it, need, policy);
+                let price = it.on_demand_usd_per_hour(&policy.region)?;
+                (fit > 0).then(|| {
+                    let total = price.times(u64::from(pods.max(1).div_ceil(fit)));
+                    (total, it, fit, price)
+                })
+            })
+            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)))
+    };
+    let on_demand_best = cheapest_on_demand(left.max(1));
     let Some((_, od_type, od_fit, od_price)) = on_demand_best else {
         return Err(PoolError::NothingFits {
             region: policy.region.clone(),
             pod_requests: need.pod_requests.to_string(),
         });
     };
-    let all_on_demand = od_price.times(u64::from(need.pods.div_ceil(od_fit)));
+    let all_on_demand = cheapest_on_demand(need.pods)
+        .map(|(total, ..)| total)
+        .unwrap_or(od_price.times(u64::from(need.pods.div_ceil(od_fit))));
     let on_demand = (left > 0).then(|| OnDemandFallback {
         instance_type: od_type.name.clone(),
         nodes: left.div_ceil(od_fit),
