@@ -1,12 +1,21 @@
 //! # cloudoptim-aws
 //!
-//! The AWS side of CloudOptim: observe an account (EC2 instances, EBS
-//! volumes, spot price history) into [`cloudoptim_core::inventory`] types,
-//! consume EventBridge spot interruption events from SQS, and execute the
-//! EC2 steps of a [`cloudoptim_core::Plan`].
+//! The AWS side of CloudOptim, a thin layer over the AWS SDK: observe an
+//! account (EC2 instances, EBS volumes, spot price history) into
+//! [`cloudoptim_core::inventory`] types, consume EventBridge events from
+//! SQS, and call EC2 for the steps of a plan. Decisions stay in
+//! `cloudoptim-core`.
 //!
-//! **Status:** the crate is a placeholder in the workspace; the EC2/SQS
-//! clients arrive with the Spot arbitrage and interruption handling work.
-//! Until then it only re-exports the core types it will produce.
+//! Configuration is the AWS way ([`config`]): the default credential chain,
+//! the region, `AWS_ENDPOINT_URL` (moto in the tests), and assume-role with
+//! an external id into a customer's account.
 
-pub use cloudoptim_core::inventory::{AwsInventory, Instance, Volume};
+pub mod config;
+pub mod ec2;
+pub mod error;
+pub mod sqs;
+
+pub use config::AwsSettings;
+pub use ec2::Ec2;
+pub use error::AwsError;
+pub use sqs::{Received, SqsConsumer, SqsSettings};

@@ -1,0 +1,243 @@
+//! The AWS adapter against moto's server mode, which `./scripts/test`
+//! installs and starts on loopback (`CLOUDOPTIM_MOTO_ENDPOINT`). These tests
+//! fail, not skip, when moto is not there.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+
+use cloudoptim_aws::ec2::LaunchRequest;
+use cloudoptim_aws::{AwsError, AwsSettings, Ec2, SqsConsumer, SqsSettings};
+use cloudoptim_core::catalog::Catalog;
+use cloudoptim_core::inventory::{InstanceState, Tags};
+use cloudoptim_core::snapshot::CapacityType;
+use cloudoptim_core::spot::interruption::{InterruptionHandler, InterruptionPolicy, Outcome};
+
+fn endpoint() -> String {
+    std::env::var("CLOUDOPTIM_MOTO_ENDPOINT").expect(
+        "CLOUDOPTIM_MOTO_ENDPOINT is not set: run ./scripts/test, which installs and starts moto",
+    )
+}
+
+async fn config() -> SdkConfig {
+    AwsSettings {
+        region: "us-east-1".into(),
+        endpoint_url: Some(endpoint()),
+        ..AwsSettings::default()
+    }
+    .sdk_config()
+    .await
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{nanos}")
+}
+
+async fn any_image(config: &SdkConfig) -> String {
+    let out = aws_sdk_ec2::Client::new(config)
+        .describe_images()
+        .send()
+        .await
+        .unwrap();
+    out.images()[0].image_id().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn instances_launch_describe_tag_and_terminate() {
+    let config = config().await;
+    let ec2 = Ec2::new(&config);
+    let run = unique("lifecycle");
+    let tags: Tags = [("cloudoptim-test".to_owned(), run.clone())].into();
+    let ids = ec2
+        .launch(&LaunchRequest {
+            instance_type: "m5.large".into(),
+            zone: Some("us-east-1b".into()),
+            capacity_type: CapacityType::Spot,
+            count: 2,
+            tags: tags.clone(),
+            launch_template_id: None,
+            image_id: Some(any_image(&config).await),
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    let filter_values = [run.as_str()];
+    let found = ec2
+        .instances(&[("tag:cloudoptim-test", &filter_values)])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    for i in &found {
+        assert_eq!(i.instance_type, "m5.large");
+        assert_eq!(i.zone, "us-east-1b");
+        assert_eq!(i.capacity_type, CapacityType::Spot);
+        assert_eq!(i.tags.get("cloudoptim-test"), Some(&run));
+    }
+    ec2.tag(&ids, &[("team".to_owned(), "platform".to_owned())].into())
+        .await
+        .unwrap();
+    let tagged = ec2.instances(&[("tag:team", &["platform"])]).await.unwrap();
+    assert!(ids
+        .iter()
+        .all(|id| tagged.iter().any(|i| &i.instance_id == id)));
+    ec2.terminate(&ids).await.unwrap();
+    // Again: already gone is not an error.
+    ec2.terminate(&ids).await.unwrap();
+    let after = ec2
+        .instances(&[("tag:cloudoptim-test", &filter_values)])
+        .await
+        .unwrap();
+    assert!(after.iter().all(|i| matches!(
+        i.state,
+        InstanceState::Terminated | InstanceState::ShuttingDown
+    )));
+}
+
+#[tokio::test]
+async fn spot_price_history_pages_and_placement_scores_are_unsupported() {
+    let config = config().await;
+    let ec2 = Ec2::new(&config);
+    let end = jiff::Timestamp::from_second(1_795_446_000).unwrap();
+    let start = end
+        .checked_sub(jiff::SignedDuration::from_hours(24 * 120))
+        .unwrap();
+    let prices = ec2
+        .spot_price_history(&["m5.large".into(), "c5.large".into()], start, end)
+        .await
+        .unwrap();
+    // moto serves placeholder prices: the parsing is what is tested here.
+    assert!(!prices.is_empty());
+    assert!(prices
+        .iter()
+        .all(|(t, _, p)| !t.is_empty() && p.usd_per_hour.micro_usd() >= 0));
+    let scores = ec2
+        .spot_placement_scores(&["m5.large".into()], 10, "us-east-1")
+        .await;
+    assert!(
+        matches!(scores, Err(AwsError::Unsupported { .. })),
+        "{scores:?}"
+    );
+}
+
+#[tokio::test]
+async fn eventbridge_to_sqs_to_an_interruption_plan() {
+    let config = config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let events = aws_sdk_eventbridge::Client::new(&config);
+    let name = unique("cloudoptim-interruptions");
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    // The seed's rule.
+    let pattern =
+        r#"{"source":["aws.ec2"],"detail-type":["EC2 Spot Instance Interruption Warning"]}"#;
+    events
+        .put_rule()
+        .name(&name)
+        .event_pattern(pattern)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&name)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("sqs")
+                .arn(&queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let snapshot = cloudoptim_core::kubectl::read_list(include_str!(
+        "../../tests/fixtures/kubectl-get-all.json"
+    ))
+    .unwrap()
+    .snapshot;
+    let node = snapshot.node("ip-10-0-45-23.ec2.internal").unwrap();
+    let instance = node.instance_id.clone().unwrap();
+    let detail = format!(r#"{{"instance-id":"{instance}","instance-action":"terminate"}}"#);
+    // The same warning delivered twice, and a message that is no event.
+    for _ in 0..2 {
+        let out = events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source("aws.ec2")
+                    .detail_type("EC2 Spot Instance Interruption Warning")
+                    .detail(&detail)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.failed_entry_count(), 0);
+    }
+    sqs.send_message()
+        .queue_url(&queue_url)
+        .message_body("not an event")
+        .send()
+        .await
+        .unwrap();
+
+    let consumer = SqsConsumer::new(
+        &config,
+        SqsSettings {
+            wait_seconds: 1,
+            ..SqsSettings::from_env(queue_url.clone())
+        },
+    );
+    let catalog = Catalog::embedded().unwrap();
+    let policy = InterruptionPolicy::default();
+    let mut handler = InterruptionHandler::new();
+    let (mut plans, mut duplicates, mut malformed) = (0, 0, 0);
+    let started = Instant::now();
+    while plans + duplicates + malformed < 3 && started.elapsed() < Duration::from_secs(20) {
+        for m in consumer.receive().await.unwrap() {
+            match &m.event {
+                Ok(event) => {
+                    let now = event.time;
+                    match handler.handle(event, &snapshot, catalog, &policy, now) {
+                        Outcome::Plan { plan } => {
+                            plans += 1;
+                            assert_eq!(plan.steps[0].action.kind(), "cordon");
+                            assert!(plan.steps.iter().any(|s| s.action.kind() == "evict"));
+                        }
+                        Outcome::Duplicate { .. } => duplicates += 1,
+                        Outcome::Ignored { reason } => panic!("ignored: {reason}"),
+                    }
+                }
+                Err(_) => malformed += 1,
+            }
+            // Handled (or unusable): delete it.
+            consumer.ack(&m.receipt_handle).await.unwrap();
+        }
+    }
+    assert_eq!((plans, duplicates, malformed), (1, 1, 1));
+    assert!(consumer.receive().await.unwrap().is_empty());
+}
