@@ -13,9 +13,11 @@
 pub mod config;
 pub mod ec2;
 pub mod error;
+pub mod executor;
 pub mod sqs;
 
 pub use config::AwsSettings;
 pub use ec2::Ec2;
 pub use error::AwsError;
+pub use executor::{Ec2Executor, Mode, StepOutcome};
 pub use sqs::{Received, SqsConsumer, SqsSettings};

@@ -241,3 +241,95 @@ async fn eventbridge_to_sqs_to_an_interruption_plan() {
     assert_eq!((plans, duplicates, malformed), (1, 1, 1));
     assert!(consumer.receive().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_executor_dry_runs_by_default_and_rechecks_protection() {
+    use cloudoptim_aws::{Ec2Executor, Mode, StepOutcome};
+    use cloudoptim_core::money::UsdPerHour;
+    use cloudoptim_core::plan::{Action, Plan, Precondition};
+
+    let config = config().await;
+    let ec2 = Ec2::new(&config);
+    let run = unique("executor");
+    let image = any_image(&config).await;
+    let launch = |protect: bool| {
+        let mut tags: Tags = [("cloudoptim-test".to_owned(), run.clone())].into();
+        if protect {
+            tags.insert("cloudoptim.io/protect".into(), "true".into());
+        }
+        LaunchRequest {
+            instance_type: "m5.large".into(),
+            zone: None,
+            capacity_type: CapacityType::OnDemand,
+            count: 1,
+            tags,
+            launch_template_id: None,
+            image_id: Some(image.clone()),
+        }
+    };
+    let plain = ec2.launch(&launch(false)).await.unwrap().remove(0);
+    let protected = ec2.launch(&launch(true)).await.unwrap().remove(0);
+    let now = jiff::Timestamp::from_second(1_795_446_000).unwrap();
+    let mut plan = Plan::new("test", now);
+    for id in [&plain, &protected] {
+        plan.push(
+            Action::TerminateInstance {
+                instance_id: id.clone(),
+                node: None,
+                decrement_auto_scaling_group: false,
+            },
+            "test",
+            vec![Precondition::NotProtected {
+                resource: id.clone(),
+            }],
+            UsdPerHour::ZERO,
+        );
+    }
+    plan.push(
+        Action::LaunchInstance {
+            instance_type: "c5.large".into(),
+            zone: "us-east-1a".into(),
+            capacity_type: CapacityType::Spot,
+            count: 1,
+            tags: [("cloudoptim.io/replaces".to_owned(), run.clone())].into(),
+        },
+        "replacement",
+        vec![],
+        UsdPerHour::ZERO,
+    );
+    plan.push(
+        Action::Cordon { node: "n".into() },
+        "k8s",
+        vec![],
+        UsdPerHour::ZERO,
+    );
+
+    // Dry-run: nothing changes.
+    let mut executor = Ec2Executor::new(ec2.clone(), Mode::default());
+    executor.image_id = Some(image.clone());
+    let dry = executor.run(&plan).await;
+    assert!(matches!(&dry[0], Ok(StepOutcome::WouldDo(_))));
+    assert!(matches!(&dry[1], Ok(StepOutcome::Skipped(_))));
+    assert!(matches!(&dry[2], Ok(StepOutcome::WouldDo(_))));
+    assert!(matches!(&dry[3], Ok(StepOutcome::NotEc2)));
+    let ids = [plain.as_str()];
+    let still = ec2.instances(&[("instance-id", &ids)]).await.unwrap();
+    assert_eq!(still[0].state, InstanceState::Running);
+
+    // Execute, twice: the second run finds everything done.
+    let mut executor = Ec2Executor::new(ec2.clone(), Mode::Execute);
+    executor.image_id = Some(image);
+    let first = executor.run(&plan).await;
+    assert!(matches!(&first[0], Ok(StepOutcome::Done(_))));
+    assert!(matches!(&first[1], Ok(StepOutcome::Skipped(_))));
+    assert!(matches!(&first[2], Ok(StepOutcome::Done(_))));
+    let second = executor.run(&plan).await;
+    assert!(matches!(&second[0], Ok(StepOutcome::Done(m)) if m.contains("already")));
+    assert!(matches!(&second[2], Ok(StepOutcome::Done(m)) if m.contains("already")));
+    let protected_ids = [protected.as_str()];
+    let kept = ec2
+        .instances(&[("instance-id", &protected_ids)])
+        .await
+        .unwrap();
+    assert_eq!(kept[0].state, InstanceState::Running);
+}
