@@ -150,13 +150,15 @@ async fn eventbridge_to_sqs_to_an_interruption_plan() {
         .attributes()
         .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
         .clone();
-    // The seed's rule.
+    // The seed's rule, as deploy/cloudformation.json creates it.
+    let template: serde_json::Value =
+        serde_json::from_str(include_str!("../../deploy/cloudformation.json")).unwrap();
     let pattern =
-        r#"{"source":["aws.ec2"],"detail-type":["EC2 Spot Instance Interruption Warning"]}"#;
+        template["Resources"]["SpotInterruptionRule"]["Properties"]["EventPattern"].to_string();
     events
         .put_rule()
         .name(&name)
-        .event_pattern(pattern)
+        .event_pattern(&pattern)
         .send()
         .await
         .unwrap();
