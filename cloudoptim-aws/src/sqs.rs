@@ -49,6 +49,8 @@ pub struct Received {
     pub body: String,
     /// The event, or why the body is not one.
     pub event: Result<InstanceEvent, EventError>,
+    /// When SQS accepted the message (its `SentTimestamp`).
+    pub sent_at: Option<jiff::Timestamp>,
 }
 
 /// A consumer of one queue.
@@ -76,6 +78,9 @@ impl SqsConsumer {
             .max_number_of_messages(self.settings.max_messages)
             .wait_time_seconds(self.settings.wait_seconds)
             .visibility_timeout(self.settings.visibility_timeout_seconds)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+            )
             .send()
             .await
             .map_err(|e| from_sdk("ReceiveMessage", e))?;
@@ -89,11 +94,17 @@ impl SqsConsumer {
             if let Err(e) = &event {
                 tracing::warn!(message_id = id, error = %e, "malformed message");
             }
+            let sent_at = m
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp))
+                .and_then(|ms| ms.parse::<i64>().ok())
+                .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
             received.push(Received {
                 message_id: id.to_owned(),
                 receipt_handle: receipt.to_owned(),
                 body,
                 event,
+                sent_at,
             });
         }
         Ok(received)
