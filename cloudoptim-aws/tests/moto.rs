@@ -335,3 +335,26 @@ async fn the_executor_dry_runs_by_default_and_rechecks_protection() {
         .unwrap();
     assert_eq!(kept[0].state, InstanceState::Running);
 }
+
+#[tokio::test]
+async fn assume_role_with_an_external_id_reaches_ec2() {
+    let config = AwsSettings {
+        region: "us-east-1".into(),
+        endpoint_url: Some(endpoint()),
+        assume_role_arn: Some("arn:aws:iam::123456789012:role/cloudoptim".into()),
+        external_id: Some("customer-external-id".into()),
+    }
+    .sdk_config()
+    .await;
+    // The assumed credentials sign a real call.
+    let ec2 = Ec2::new(&config);
+    ec2.instances(&[]).await.unwrap();
+    let creds = aws_credential_types::provider::ProvideCredentials::provide_credentials(
+        &config.credentials_provider().unwrap(),
+    )
+    .await
+    .unwrap();
+    // moto's STS hands out temporary credentials, not the static test ones.
+    assert_ne!(creds.access_key_id(), "testing");
+    assert!(creds.session_token().is_some());
+}
