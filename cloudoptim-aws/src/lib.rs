@@ -10,12 +10,14 @@
 //! the region, `AWS_ENDPOINT_URL` (moto in the tests), and assume-role with
 //! an external id into a customer's account.
 
+pub mod advisor;
 pub mod config;
 pub mod ec2;
 pub mod error;
 pub mod executor;
 pub mod sqs;
 
+pub use advisor::{AdvisorFetcher, FeedCache, FeedSource};
 pub use config::AwsSettings;
 pub use ec2::Ec2;
 pub use error::AwsError;

@@ -358,3 +358,78 @@ async fn assume_role_with_an_external_id_reaches_ec2() {
     assert_ne!(creds.access_key_id(), "testing");
     assert!(creds.session_token().is_some());
 }
+
+/// Put an object in moto's S3, public, with the boto3 that comes with moto.
+fn put_public_object(bucket: &str, key: &str, body: &str) {
+    let python = std::env::var("CLOUDOPTIM_MOTO_PYTHON")
+        .expect("CLOUDOPTIM_MOTO_PYTHON is not set: run ./scripts/test");
+    let script = format!(
+        "import boto3, sys\n\
+         s3 = boto3.client('s3', region_name='us-east-1', endpoint_url='{}')\n\
+         try:\n    s3.create_bucket(Bucket='{bucket}')\nexcept Exception:\n    pass\n\
+         s3.put_object(Bucket='{bucket}', Key='{key}', Body=sys.stdin.buffer.read(), ACL='public-read')\n",
+        endpoint()
+    );
+    let mut child = std::process::Command::new(python)
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn the_spot_advisor_feed_is_fetched_conditionally_and_validated() {
+    use cloudoptim_aws::{AdvisorFetcher, FeedCache, FeedSource};
+
+    let bucket = unique("advisor");
+    let key = "spot-advisor-data.json";
+    let feed = include_str!("../../cloudoptim-core/data/spot-advisor-us-east-1.json");
+    put_public_object(&bucket, key, feed);
+    let url = format!("{}/{bucket}/{key}", endpoint());
+    let fetcher = AdvisorFetcher::new(&url, Duration::from_secs(5)).unwrap();
+    let base = Catalog::embedded().unwrap();
+    let mut cache = FeedCache::default();
+
+    let (catalog, source) = fetcher.refresh(&mut cache, base).await;
+    assert_eq!(source, FeedSource::Fetched);
+    assert!(cache.etag.is_some() && cache.body.is_some());
+    assert!(catalog
+        .get("m5.large")
+        .unwrap()
+        .spot_advice(
+            "us-east-1",
+            cloudoptim_core::catalog::OperatingSystem::Linux
+        )
+        .is_some());
+
+    // Unchanged: a conditional request, answered 304.
+    let (_, source) = fetcher.refresh(&mut cache, base).await;
+    assert_eq!(source, FeedSource::NotModified);
+
+    // A broken feed is rejected, naming the field, and the last good copy stays.
+    put_public_object(
+        &bucket,
+        key,
+        r#"{"instance_types": {}, "ranges": [], "spot_advisor": []}"#,
+    );
+    let (_, source) = fetcher.refresh(&mut cache, base).await;
+    assert!(
+        matches!(&source, FeedSource::Cached { reason } if reason.contains("invalid")),
+        "{source:?}"
+    );
+
+    // Offline with nothing cached: the embedded snapshot.
+    let offline =
+        AdvisorFetcher::new("http://127.0.0.1:9/feed.json", Duration::from_millis(500)).unwrap();
+    let (catalog, source) = offline.refresh(&mut FeedCache::default(), base).await;
+    assert!(matches!(source, FeedSource::Embedded { .. }));
+    assert_eq!(catalog.len(), base.len());
+}

@@ -1,0 +1,133 @@
+//! Fetching the AWS Spot Instance Advisor feed, with a timeout and
+//! conditional requests, validated before use, and falling back to the
+//! last good copy or the embedded snapshot when offline.
+
+use std::time::Duration;
+
+use cloudoptim_core::catalog::Catalog;
+
+use crate::error::AwsError;
+
+/// Where AWS publishes the Spot Instance Advisor feed.
+pub const SPOT_ADVISOR_URL: &str =
+    "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json";
+
+/// The last good feed and its validators, kept by the caller between refreshes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedCache {
+    /// `ETag` of the last good feed.
+    pub etag: Option<String>,
+    /// `Last-Modified` of the last good feed.
+    pub last_modified: Option<String>,
+    /// The last good feed.
+    pub body: Option<String>,
+}
+
+/// Where the catalog's spot data came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedSource {
+    /// A new feed was fetched and validated.
+    Fetched,
+    /// The server said the cached feed is current (HTTP 304).
+    NotModified,
+    /// The fetch failed or the feed was invalid; the last good copy is used.
+    Cached {
+        /// Why.
+        reason: String,
+    },
+    /// No good copy either: the embedded snapshot is used.
+    Embedded {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Fetches the feed.
+#[derive(Clone, Debug)]
+pub struct AdvisorFetcher {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl AdvisorFetcher {
+    /// A fetcher for `url` (usually [`SPOT_ADVISOR_URL`]) giving up after `timeout`.
+    pub fn new(url: impl Into<String>, timeout: Duration) -> Result<AdvisorFetcher, AwsError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| AwsError::Service {
+                operation: "SpotAdvisorFeed",
+                message: e.to_string(),
+            })?;
+        Ok(AdvisorFetcher {
+            client,
+            url: url.into(),
+        })
+    }
+
+    /// `base` with the freshest valid spot data: a new feed, the cached one
+    /// when unchanged or when the fetch fails, else `base` as it is.
+    pub async fn refresh(&self, cache: &mut FeedCache, base: &Catalog) -> (Catalog, FeedSource) {
+        let mut request = self.client.get(&self.url);
+        if let Some(etag) = &cache.etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(modified) = &cache.last_modified {
+            request = request.header(reqwest::header::IF_MODIFIED_SINCE, modified);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return fallback(cache, base, format!("fetching {} failed: {e}", self.url)),
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return match cache
+                .body
+                .as_deref()
+                .map(|b| base.with_spot_advisor_feed(b))
+            {
+                Some(Ok(catalog)) => (catalog, FeedSource::NotModified),
+                _ => fallback(cache, base, "304 without a cached feed".into()),
+            };
+        }
+        if !status.is_success() {
+            return fallback(cache, base, format!("{} answered HTTP {status}", self.url));
+        }
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let etag = header(reqwest::header::ETAG);
+        let last_modified = header(reqwest::header::LAST_MODIFIED);
+        let body = match response.text().await {
+            Ok(b) => b,
+            Err(e) => return fallback(cache, base, format!("reading the feed failed: {e}")),
+        };
+        match base.with_spot_advisor_feed(&body) {
+            Ok(catalog) => {
+                *cache = FeedCache {
+                    etag,
+                    last_modified,
+                    body: Some(body),
+                };
+                (catalog, FeedSource::Fetched)
+            }
+            Err(e) => fallback(cache, base, format!("the feed is invalid: {e}")),
+        }
+    }
+}
+
+fn fallback(cache: &FeedCache, base: &Catalog, reason: String) -> (Catalog, FeedSource) {
+    tracing::warn!(%reason, "spot advisor feed not refreshed");
+    match cache
+        .body
+        .as_deref()
+        .map(|b| base.with_spot_advisor_feed(b))
+    {
+        Some(Ok(catalog)) => (catalog, FeedSource::Cached { reason }),
+        _ => (base.clone(), FeedSource::Embedded { reason }),
+    }
+}
