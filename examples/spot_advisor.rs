@@ -63,6 +63,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         },
         pods,
         architectures: vec![Architecture::X86_64, Architecture::Arm64],
+        node_selector: Default::default(),
+        node_affinity: Default::default(),
     };
     let catalog = Catalog::embedded()?;
     // Day zero: no price history, so the Advisor's figures carry the score.

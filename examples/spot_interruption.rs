@@ -182,7 +182,19 @@ mod aws {
                             }
                         }
                     }
-                    Err(e) => println!("malformed message {} removed: {e}", m.message_id),
+                    Err(e) => {
+                        let removed = consumer.discard_malformed(&m).await?;
+                        println!(
+                            "malformed message {} {}: {e}",
+                            m.message_id,
+                            if removed {
+                                "removed"
+                            } else {
+                                "left for the dead-letter queue"
+                            }
+                        );
+                        continue;
+                    }
                 }
                 consumer.ack(&m.receipt_handle).await?;
             }

@@ -409,6 +409,8 @@ fn spot_section(snapshot: &ClusterSnapshot, catalog: &Catalog, region: &str) {
             },
             pods: pods.len() as u32,
             architectures: vec![cloudoptim::catalog::Architecture::X86_64],
+            node_selector: first.node_selector.clone(),
+            node_affinity: first.node_affinity.clone(),
         };
         let Ok(a) = select_pools(
             &need,

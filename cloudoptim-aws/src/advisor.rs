@@ -69,11 +69,14 @@ impl AdvisorFetcher {
     /// when unchanged or when the fetch fails, else `base` as it is.
     pub async fn refresh(&self, cache: &mut FeedCache, base: &Catalog) -> (Catalog, FeedSource) {
         let mut request = self.client.get(&self.url);
-        if let Some(etag) = &cache.etag {
-            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
-        }
-        if let Some(modified) = &cache.last_modified {
-            request = request.header(reqwest::header::IF_MODIFIED_SINCE, modified);
+        // The ETag is exact; Last-Modified has one-second resolution, so it
+        // is only used when there is no ETag (as RFC 9110 ranks them).
+        match (&cache.etag, &cache.last_modified) {
+            (Some(etag), _) => request = request.header(reqwest::header::IF_NONE_MATCH, etag),
+            (None, Some(modified)) => {
+                request = request.header(reqwest::header::IF_MODIFIED_SINCE, modified)
+            }
+            (None, None) => {}
         }
         let response = match request.send().await {
             Ok(r) => r,

@@ -22,4 +22,4 @@ pub use config::AwsSettings;
 pub use ec2::Ec2;
 pub use error::AwsError;
 pub use executor::{Ec2Executor, Mode, StepOutcome};
-pub use sqs::{Received, SqsConsumer, SqsSettings};
+pub use sqs::{MalformedPolicy, Received, SqsConsumer, SqsSettings};

@@ -7,6 +7,17 @@ use cloudoptim_core::spot::events::{parse_event, EventError, InstanceEvent};
 
 use crate::error::{from_sdk, AwsError};
 
+/// What to do with a message that is not a usable event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MalformedPolicy {
+    /// Log it and delete it (the default): it will never become usable.
+    #[default]
+    Delete,
+    /// Log it and leave it: the queue's redrive policy moves it to a
+    /// dead-letter queue after its maximum receive count.
+    LeaveForDeadLetterQueue,
+}
+
 /// How the queue is read. Defaults follow the seed's settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SqsSettings {
@@ -19,6 +30,8 @@ pub struct SqsSettings {
     /// Visibility timeout while a message is handled, seconds
     /// (`SQS_VISIBILITY_TIMEOUT`, default 30).
     pub visibility_timeout_seconds: i32,
+    /// Malformed messages: delete, or leave for a dead-letter queue.
+    pub malformed: MalformedPolicy,
 }
 
 impl SqsSettings {
@@ -34,6 +47,7 @@ impl SqsSettings {
             visibility_timeout_seconds: var("SQS_VISIBILITY_TIMEOUT")
                 .unwrap_or(30)
                 .clamp(0, 43_200),
+            malformed: MalformedPolicy::default(),
         }
     }
 }
@@ -108,6 +122,18 @@ impl SqsConsumer {
             });
         }
         Ok(received)
+    }
+
+    /// Deal with a message whose body is not an event, per the policy;
+    /// returns whether it was deleted.
+    pub async fn discard_malformed(&self, message: &Received) -> Result<bool, AwsError> {
+        match self.settings.malformed {
+            MalformedPolicy::Delete => {
+                self.ack(&message.receipt_handle).await?;
+                Ok(true)
+            }
+            MalformedPolicy::LeaveForDeadLetterQueue => Ok(false),
+        }
     }
 
     /// Delete a handled message.

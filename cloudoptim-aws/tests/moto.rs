@@ -234,9 +234,14 @@ async fn eventbridge_to_sqs_to_an_interruption_plan() {
                         Outcome::Ignored { reason } => panic!("ignored: {reason}"),
                     }
                 }
-                Err(_) => malformed += 1,
+                Err(_) => {
+                    malformed += 1;
+                    // Logged and deleted, by the default policy.
+                    assert!(consumer.discard_malformed(&m).await.unwrap());
+                    continue;
+                }
             }
-            // Handled (or unusable): delete it.
+            // Handled: delete it.
             consumer.ack(&m.receipt_handle).await.unwrap();
         }
     }

@@ -253,6 +253,8 @@ fn drain(
                 Some("arm64") => crate::catalog::Architecture::Arm64,
                 _ => crate::catalog::Architecture::X86_64,
             }],
+            node_selector: Default::default(),
+            node_affinity: Default::default(),
         };
         let old_price = node_price(node, catalog, &policy.pools.region)
             .map(|(p, _)| p)

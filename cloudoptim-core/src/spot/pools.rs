@@ -34,6 +34,57 @@ pub struct CapacityNeed {
     pub pods: u32,
     /// Architectures the images exist for.
     pub architectures: Vec<Architecture>,
+    /// The pods' node selector, checked against each pool's node labels
+    /// (instance type, family, zone, capacity type, architecture, OS).
+    #[serde(default)]
+    pub node_selector: crate::snapshot::Labels,
+    /// The pods' required node affinity, checked the same way.
+    #[serde(default)]
+    pub node_affinity: crate::snapshot::NodeAffinity,
+}
+
+impl CapacityNeed {
+    /// Whether a node of `it` in `zone` with `capacity` would satisfy the
+    /// pods' node selector and required node affinity.
+    fn accepts(
+        &self,
+        it: &InstanceType,
+        zone: &str,
+        region: &str,
+        capacity: crate::snapshot::CapacityType,
+        os: OperatingSystem,
+    ) -> bool {
+        use crate::snapshot::node_labels as l;
+        if self.node_selector.is_empty() && self.node_affinity.required.is_empty() {
+            return true;
+        }
+        let labels: crate::snapshot::Labels = [
+            (l::INSTANCE_TYPE, it.name.as_str()),
+            (l::INSTANCE_TYPE_BETA, it.name.as_str()),
+            (l::INSTANCE_FAMILY, it.family.as_str()),
+            (l::ZONE, zone),
+            (l::ZONE_BETA, zone),
+            (l::REGION, region),
+            (l::ARCH, it.architecture.kubernetes_name()),
+            (l::OS, os.kubernetes_name()),
+            (l::EKS_CAPACITY_TYPE, capacity.eks_label()),
+            (
+                l::KARPENTER_CAPACITY_TYPE,
+                if capacity == crate::snapshot::CapacityType::Spot {
+                    "spot"
+                } else {
+                    "on-demand"
+                },
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        self.node_selector
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.node_affinity.required_matches("", &labels)
+    }
 }
 
 /// How pools are chosen.
@@ -235,7 +286,15 @@ pub fn select_pools(
         };
         for zone in &policy.zones {
             let key = (it.name.clone(), zone.clone());
-            if unavailable.contains(&key) {
+            if unavailable.contains(&key)
+                || !need.accepts(
+                    it,
+                    zone,
+                    &policy.region,
+                    crate::snapshot::CapacityType::Spot,
+                    policy.os,
+                )
+            {
                 continue;
             }
             let history = histories.get(&key).map(Vec::as_slice).unwrap_or(&[]);
@@ -303,6 +362,17 @@ pub fn select_pools(
         catalog
             .instance_types()
             .filter(|it| allowed(it))
+            .filter(|it| {
+                policy.zones.iter().any(|z| {
+                    need.accepts(
+                        it,
+                        z,
+                        &policy.region,
+                        crate::snapshot::CapacityType::OnDemand,
+                        policy.os,
+                    )
+                })
+            })
             .filter_map(|it| {
                 let fit = pods_per_node(it, need, policy);
                 let price = it.on_demand_usd_per_hour(&policy.region)?;
@@ -375,6 +445,35 @@ mod tests {
             },
             pods,
             architectures: vec![Architecture::X86_64],
+            node_selector: Default::default(),
+            node_affinity: Default::default(),
+        }
+    }
+
+    #[test]
+    fn pools_honour_the_pods_node_selector() {
+        let catalog = Catalog::embedded().unwrap();
+        let mut n = need(500, 1, 20);
+        n.node_selector
+            .insert("karpenter.k8s.aws/instance-family".into(), "m6i".into());
+        n.node_selector
+            .insert("topology.kubernetes.io/zone".into(), "us-east-1b".into());
+        let a = select_pools(
+            &n,
+            catalog,
+            &BTreeMap::new(),
+            &BTreeSet::new(),
+            &PoolPolicy::default(),
+            now(),
+        )
+        .unwrap();
+        assert!(!a.spot.is_empty());
+        assert!(a
+            .spot
+            .iter()
+            .all(|s| s.pool.instance_type.starts_with("m6i.") && s.pool.zone == "us-east-1b"));
+        if let Some(o) = &a.on_demand {
+            assert!(o.instance_type.starts_with("m6i."));
         }
     }
 
