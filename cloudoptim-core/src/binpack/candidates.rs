@@ -98,26 +98,7 @@ pub(crate) fn candidates(
         } else {
             CapacityType::OnDemand
         };
-        let labels: Labels = [
-            (node_labels::INSTANCE_TYPE, it.name.as_str()),
-            (node_labels::INSTANCE_TYPE_BETA, it.name.as_str()),
-            (node_labels::INSTANCE_FAMILY, it.family.as_str()),
-            (node_labels::REGION, policy.region.as_str()),
-            (node_labels::ARCH, it.architecture.kubernetes_name()),
-            (node_labels::OS, policy.os.kubernetes_name()),
-            (node_labels::EKS_CAPACITY_TYPE, capacity.eks_label()),
-            (
-                node_labels::KARPENTER_CAPACITY_TYPE,
-                if capacity == CapacityType::Spot {
-                    "spot"
-                } else {
-                    "on-demand"
-                },
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let labels = node_labels::for_new_node(it, &policy.region, None, capacity, policy.os);
         out.push(Candidate {
             instance_type: it.name.clone(),
             usd_per_hour,

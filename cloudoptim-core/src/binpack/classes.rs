@@ -36,9 +36,7 @@ pub(crate) fn slot_labels(candidates: &[Candidate], zones: &[String]) -> Vec<Lab
     for c in candidates {
         for zone in zones {
             let mut labels = c.labels.clone();
-            labels.insert(node_labels::ZONE.to_owned(), zone.clone());
-            labels.insert(node_labels::ZONE_BETA.to_owned(), zone.clone());
-            labels.insert("topology.ebs.csi.aws.com/zone".to_owned(), zone.clone());
+            node_labels::insert_zone(&mut labels, zone);
             out.push(labels);
         }
     }

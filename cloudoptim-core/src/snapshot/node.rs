@@ -30,6 +30,48 @@ pub mod labels {
     pub const KARPENTER_CAPACITY_TYPE: &str = "karpenter.sh/capacity-type";
     /// Karpenter's instance family label.
     pub const INSTANCE_FAMILY: &str = "karpenter.k8s.aws/instance-family";
+    /// The EBS CSI driver's zone label.
+    pub const EBS_CSI_ZONE: &str = "topology.ebs.csi.aws.com/zone";
+
+    /// The labels a new node of an instance type gets in `zone` (if given),
+    /// `region`, at a capacity type and OS: what node selectors and node
+    /// affinity of pods are matched against before the node exists.
+    pub fn for_new_node(
+        instance_type: &crate::catalog::InstanceType,
+        region: &str,
+        zone: Option<&str>,
+        capacity: super::CapacityType,
+        os: crate::catalog::OperatingSystem,
+    ) -> super::Labels {
+        let spot = capacity == super::CapacityType::Spot;
+        let mut labels: super::Labels = [
+            (INSTANCE_TYPE, instance_type.name.as_str()),
+            (INSTANCE_TYPE_BETA, instance_type.name.as_str()),
+            (INSTANCE_FAMILY, instance_type.family.as_str()),
+            (REGION, region),
+            (ARCH, instance_type.architecture.kubernetes_name()),
+            (OS, os.kubernetes_name()),
+            (EKS_CAPACITY_TYPE, capacity.eks_label()),
+            (
+                KARPENTER_CAPACITY_TYPE,
+                if spot { "spot" } else { "on-demand" },
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        if let Some(zone) = zone {
+            insert_zone(&mut labels, zone);
+        }
+        labels
+    }
+
+    /// Add the zone labels (current, legacy and the EBS CSI driver's).
+    pub fn insert_zone(labels: &mut super::Labels, zone: &str) {
+        for key in [ZONE, ZONE_BETA, EBS_CSI_ZONE] {
+            labels.insert(key.to_owned(), zone.to_owned());
+        }
+    }
 }
 
 /// How an instance is bought.

@@ -54,32 +54,11 @@ impl CapacityNeed {
         capacity: crate::snapshot::CapacityType,
         os: OperatingSystem,
     ) -> bool {
-        use crate::snapshot::node_labels as l;
         if self.node_selector.is_empty() && self.node_affinity.required.is_empty() {
             return true;
         }
-        let labels: crate::snapshot::Labels = [
-            (l::INSTANCE_TYPE, it.name.as_str()),
-            (l::INSTANCE_TYPE_BETA, it.name.as_str()),
-            (l::INSTANCE_FAMILY, it.family.as_str()),
-            (l::ZONE, zone),
-            (l::ZONE_BETA, zone),
-            (l::REGION, region),
-            (l::ARCH, it.architecture.kubernetes_name()),
-            (l::OS, os.kubernetes_name()),
-            (l::EKS_CAPACITY_TYPE, capacity.eks_label()),
-            (
-                l::KARPENTER_CAPACITY_TYPE,
-                if capacity == crate::snapshot::CapacityType::Spot {
-                    "spot"
-                } else {
-                    "on-demand"
-                },
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let labels =
+            crate::snapshot::node_labels::for_new_node(it, region, Some(zone), capacity, os);
         self.node_selector
             .iter()
             .all(|(k, v)| labels.get(k) == Some(v))
