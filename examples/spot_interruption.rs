@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example spot_interruption                      # embedded demo: one warning, its plan
 //! AWS_ENDPOINT_URL=http://127.0.0.1:5000 cargo run --release --features aws --example spot_interruption -- --self-test 100
-//! cargo run --release --features aws --example spot_interruption -- --queue-url URL [--execute]
+//! cargo run --release --features aws --example spot_interruption -- --queue-url URL --snapshot cluster.json [--execute]
 //! ```
 //!
 //! With `--queue-url` it consumes a real (or moto) queue, prints each event
@@ -98,29 +98,37 @@ mod aws {
 
     use cloudoptim::aws::{AwsSettings, Ec2, Ec2Executor, Mode, SqsConsumer, SqsSettings};
     use cloudoptim::catalog::Catalog;
-    use cloudoptim::demo::{DemoConfig, DemoEnvironment};
     use cloudoptim::spot::interruption::{InterruptionHandler, InterruptionPolicy, Outcome};
 
     pub async fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         let mut queue_url = None;
         let mut self_test = None;
         let mut execute = false;
+        let mut snapshot_path: Option<String> = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--queue-url" => queue_url = it.next().cloned(),
                 "--self-test" => self_test = it.next().and_then(|n| n.parse::<usize>().ok()),
                 "--execute" => execute = true,
+                "--snapshot" => snapshot_path = it.next().cloned(),
                 other => return Err(format!("unknown argument {other}").into()),
             }
         }
         let settings = AwsSettings::from_env();
         let config = settings.sdk_config().await;
         let catalog = Catalog::embedded()?;
-        // The demo cluster, or for a self-test one node per warning.
-        let snapshot = match self_test {
-            Some(n) => cloudoptim::demo::synthetic_cluster(n, n * 20, 7, catalog),
-            None => DemoEnvironment::generate(&DemoConfig::default(), catalog)?.snapshot,
+        // The cluster the events are about: kubectl output for a real queue,
+        // a synthetic cluster (one node per warning) for a self-test.
+        let snapshot = match (self_test, &snapshot_path) {
+            (Some(n), _) => cloudoptim::demo::synthetic_cluster(n, n * 20, 7, catalog),
+            (None, Some(path)) => {
+                cloudoptim::kubectl::read_list(&std::fs::read_to_string(path)?)?.snapshot
+            }
+            (None, None) => return Err(
+                "--queue-url needs --snapshot FILE.json (kubectl get … -A -o json of the cluster)"
+                    .into(),
+            ),
         };
         let snapshot = &snapshot;
         if let Some(n) = self_test {
@@ -176,8 +184,15 @@ mod aws {
                             );
                             super::print_outcome(&outcome);
                             if let Outcome::Plan { plan } = &outcome {
+                                let mut failed = false;
                                 for r in executor.run(plan).await {
+                                    failed |= r.is_err();
                                     println!("    ec2: {r:?}");
+                                }
+                                if failed {
+                                    // Leave it: SQS shows it again after the visibility timeout.
+                                    println!("  not acknowledged: a step failed");
+                                    continue;
                                 }
                             }
                         }

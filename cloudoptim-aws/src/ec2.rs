@@ -150,23 +150,37 @@ impl Ec2 {
         if instance_ids.is_empty() {
             return Ok(());
         }
-        match self
-            .client
+        match self.terminate_batch(instance_ids).await {
+            Err(AwsError::Service { message, .. })
+                if message.contains("InvalidInstanceID.NotFound") && instance_ids.len() > 1 =>
+            {
+                // EC2 refuses the whole batch when one id is gone: do them one by one.
+                for id in instance_ids {
+                    match self.terminate_batch(std::slice::from_ref(id)).await {
+                        Err(AwsError::Service { message, .. })
+                            if message.contains("InvalidInstanceID.NotFound") => {}
+                        other => other?,
+                    }
+                }
+                Ok(())
+            }
+            Err(AwsError::Service { message, .. })
+                if message.contains("InvalidInstanceID.NotFound") =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn terminate_batch(&self, instance_ids: &[String]) -> Result<(), AwsError> {
+        self.client
             .terminate_instances()
             .set_instance_ids(Some(instance_ids.to_vec()))
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match from_sdk("TerminateInstances", e) {
-                AwsError::Service { message, .. }
-                    if message.contains("InvalidInstanceID.NotFound") =>
-                {
-                    Ok(())
-                }
-                other => Err(other),
-            },
-        }
+            .map(|_| ())
+            .map_err(|e| from_sdk("TerminateInstances", e))
     }
 
     /// Set tags on resources (instances, volumes).

@@ -1,10 +1,13 @@
 //! Carrying out the EC2 steps of a plan: launch, terminate, tag.
 //!
-//! Dry-run is the default mode: every step's preconditions are re-checked
-//! against the account and the result says what would be done. Steps are
-//! idempotent: a launch whose replacement is already running, or a
-//! termination of an instance already gone, is a success. Steps that are
-//! not EC2's (cordon, evict, …) are left to the Kubernetes executor.
+//! Dry-run is the default mode: the result says what would be done. Before
+//! acting, the executor re-checks what the account can tell: an instance
+//! tagged `cloudoptim.io/protect=true` is never terminated, a step past its
+//! `Before` deadline is skipped. Preconditions about the cluster (node
+//! drained, PDBs) are the Kubernetes executor's, which runs the plan's
+//! steps in order. Steps are idempotent: a launch whose replacement is
+//! already running, or a termination of an instance already gone, is a
+//! success. Steps that are not EC2's (cordon, evict, …) are left alone.
 
 use cloudoptim_core::inventory::{tags, InstanceState, Tags};
 use cloudoptim_core::plan::{Action, Plan, Precondition};
@@ -66,16 +69,14 @@ impl Ec2Executor {
         out
     }
 
-    async fn protected(&self, instance_id: &str) -> Result<Option<InstanceState>, AwsError> {
+    async fn instance_state(&self, instance_id: &str) -> Result<Found, AwsError> {
         let ids = [instance_id];
         let found = self.ec2.instances(&[("instance-id", &ids)]).await?;
-        Ok(found.first().and_then(|i| {
-            if i.tags.get(tags::PROTECT).is_some_and(|v| v == "true") {
-                None
-            } else {
-                Some(i.state)
-            }
-        }))
+        Ok(match found.first() {
+            None => Found::Gone,
+            Some(i) if i.tags.get(tags::PROTECT).is_some_and(|v| v == "true") => Found::Protected,
+            Some(i) => Found::State(i.state),
+        })
     }
 
     async fn step(
@@ -84,6 +85,15 @@ impl Ec2Executor {
         preconditions: &[Precondition],
     ) -> Result<StepOutcome, AwsError> {
         let act = self.mode == Mode::Execute;
+        let now = jiff::Timestamp::now();
+        if let Some(deadline) = preconditions.iter().find_map(|p| match p {
+            Precondition::Before { deadline } if now > *deadline => Some(*deadline),
+            _ => None,
+        }) {
+            return Ok(StepOutcome::Skipped(format!(
+                "its deadline {deadline} has passed"
+            )));
+        }
         match action {
             Action::LaunchInstance {
                 instance_type,
@@ -102,10 +112,13 @@ impl Ec2Executor {
                             ("instance-state-name", &["pending", "running"]),
                         ])
                         .await?;
-                    if existing.len() >= *count as usize {
+                    if let Some(first) = existing
+                        .first()
+                        .filter(|_| existing.len() >= *count as usize)
+                    {
                         return Ok(StepOutcome::Done(format!(
                             "replacement for {replaces} already launched ({})",
-                            existing[0].instance_id
+                            first.instance_id
                         )));
                     }
                 }
@@ -128,22 +141,21 @@ impl Ec2Executor {
                 Ok(StepOutcome::Done(format!("{what}: {}", ids.join(", "))))
             }
             Action::TerminateInstance { instance_id, .. } => {
-                let wants_unprotected = preconditions
-                    .iter()
-                    .any(|p| matches!(p, Precondition::NotProtected { .. }));
-                match self.protected(instance_id).await? {
-                    None if wants_unprotected => {
+                match self.instance_state(instance_id).await? {
+                    Found::Protected => {
                         return Ok(StepOutcome::Skipped(format!(
-                            "{instance_id} is gone or tagged {}=true",
+                            "{instance_id} is tagged {}=true",
                             tags::PROTECT
                         )))
                     }
-                    Some(InstanceState::Terminated) | Some(InstanceState::ShuttingDown) => {
+                    Found::Gone
+                    | Found::State(InstanceState::Terminated)
+                    | Found::State(InstanceState::ShuttingDown) => {
                         return Ok(StepOutcome::Done(format!(
                             "{instance_id} is already terminated"
                         )))
                     }
-                    _ => {}
+                    Found::State(_) => {}
                 }
                 let what = format!("terminate {instance_id}");
                 if !act {
@@ -170,6 +182,13 @@ impl Ec2Executor {
             _ => Ok(StepOutcome::NotEc2),
         }
     }
+}
+
+/// What DescribeInstances says of one instance.
+enum Found {
+    Gone,
+    Protected,
+    State(InstanceState),
 }
 
 fn describe(t: &Tags) -> String {

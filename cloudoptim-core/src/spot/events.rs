@@ -154,6 +154,8 @@ pub fn parse_event(body: &str) -> Result<InstanceEvent, EventError> {
         ),
         ("aws.health", "AWS Health Event")
             if v.pointer("/detail/service").and_then(Value::as_str) == Some("EC2")
+                // "closed" updates announce a change done or cancelled.
+                && v.pointer("/detail/statusCode").and_then(Value::as_str) != Some("closed")
                 && v.pointer("/detail/eventTypeCategory")
                     .and_then(Value::as_str)
                     == Some("scheduledChange") =>
@@ -259,6 +261,14 @@ mod tests {
                 starts_at: Some(_),
                 ..
             }
+        ));
+        let closed = health.replace(
+            r#""service":"EC2","#,
+            r#""service":"EC2","statusCode":"closed","#,
+        );
+        assert!(matches!(
+            parse_event(&closed).unwrap().kind,
+            EventKind::Other { .. }
         ));
         let other = r#"{"version":"0","id":"o1","detail-type":"Something Else","source":"aws.s3","time":"2025-11-28T10:00:00Z","detail":{}}"#;
         assert!(matches!(

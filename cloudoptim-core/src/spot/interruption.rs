@@ -80,7 +80,9 @@ pub enum Outcome {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InterruptionHandler {
     seen_event_ids: BTreeSet<String>,
-    draining: BTreeSet<String>,
+    /// Instances being drained, and whether for a spot warning (a warning
+    /// after a rebalance-only drain still plans the evictions and deadline).
+    draining: std::collections::BTreeMap<String, bool>,
     terminated: BTreeSet<String>,
 }
 
@@ -159,7 +161,12 @@ impl InterruptionHandler {
                         notes.push(format!("{id} is already terminated"));
                         continue;
                     }
-                    if self.draining.contains(id) {
+                    let is_warning = deadline.is_some();
+                    if self
+                        .draining
+                        .get(id)
+                        .is_some_and(|warned| *warned || !is_warning)
+                    {
                         notes.push(format!("{id} is already being drained"));
                         continue;
                     }
@@ -167,7 +174,7 @@ impl InterruptionHandler {
                         notes.push(format!("{id} backs no node of this cluster"));
                         continue;
                     };
-                    self.draining.insert(id.clone());
+                    self.draining.insert(id.clone(), is_warning);
                     drain(
                         &mut plan, node, snapshot, catalog, policy, kind, deadline, evict, now,
                     );
@@ -312,12 +319,20 @@ fn drain(
                     );
                 }
             }
-            Err(e) => plan.push(
-                Action::Uncordon { node: name.clone() },
-                format!("no replacement capacity ({e}); the node is left as it is"),
-                vec![Precondition::NodeExists { node: name.clone() }],
-                UsdPerHour::ZERO,
-            ),
+            // No replacement capacity: the pods must still leave a node
+            // that EC2 reclaims; otherwise leave the node as it is.
+            Err(e) if deadline.is_some() => {
+                tracing::warn!(node = %name, error = %e, "no replacement capacity");
+            }
+            Err(e) => {
+                plan.push(
+                    Action::Uncordon { node: name.clone() },
+                    format!("no replacement capacity ({e}); the node is left as it is"),
+                    vec![Precondition::NodeExists { node: name }],
+                    UsdPerHour::ZERO,
+                );
+                return;
+            }
         }
     }
 
@@ -524,5 +539,27 @@ mod tests {
         };
         let kinds: Vec<&str> = plan.steps.iter().map(|s| s.action.kind()).collect();
         assert_eq!(kinds, vec!["cordon", "launch_instance"]);
+        // The 2-minute warning that follows still drains, against its deadline.
+        let warning = event(
+            "w2",
+            "EC2 Spot Instance Interruption Warning",
+            &id,
+            r#","instance-action":"terminate""#,
+        );
+        let Outcome::Plan { plan } = h.handle(&warning, &snapshot, catalog, &policy, now()) else {
+            panic!("a warning after a rebalance must drain");
+        };
+        assert!(plan.steps.iter().any(|s| s.action.kind() == "evict"));
+        // And a second warning is a duplicate.
+        let again = event(
+            "w3",
+            "EC2 Spot Instance Interruption Warning",
+            &id,
+            r#","instance-action":"terminate""#,
+        );
+        assert!(matches!(
+            h.handle(&again, &snapshot, catalog, &policy, now()),
+            Outcome::Duplicate { .. }
+        ));
     }
 }
