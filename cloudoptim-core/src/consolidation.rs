@@ -1060,34 +1060,15 @@ fn push_steps(
     let mut ordered: Vec<&&Pod> = pods.iter().collect();
     ordered.sort_by_key(|p| (!pdbs.for_pod(p).is_empty(), p.priority, p.key()));
     for pod in ordered {
-        let mut pre = vec![
-            Precondition::PodOnNode {
-                namespace: pod.namespace.clone(),
-                pod: pod.name.clone(),
-                node: name.clone(),
-            },
-            Precondition::PodDisruptable {
-                namespace: pod.namespace.clone(),
-                pod: pod.name.clone(),
-            },
-        ];
-        pre.extend(
-            pdbs.for_pod(pod)
-                .into_iter()
-                .map(|b| Precondition::PdbAllows {
-                    namespace: b.namespace.clone(),
-                    name: b.name.clone(),
-                }),
-        );
-        plan.push(
-            Action::Evict {
-                namespace: pod.namespace.clone(),
-                pod: pod.name.clone(),
-                node: name.clone(),
-            },
+        plan.push_evict(
+            pod,
+            &name,
+            pdbs.for_pod(pod),
             format!("move {} off {name}", pod.key()),
-            pre,
-            UsdPerHour::ZERO,
+            vec![Precondition::PodDisruptable {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+            }],
         );
     }
     if let Some(instance_id) = &node.instance_id {

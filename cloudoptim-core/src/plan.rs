@@ -300,6 +300,39 @@ impl Plan {
         });
     }
 
+    /// Append the eviction of `pod` from `node`: it must still be on the
+    /// node, `extra` must hold, and every PDB in `pdbs` (those covering the
+    /// pod) must allow one more disruption.
+    pub fn push_evict<'a>(
+        &mut self,
+        pod: &crate::snapshot::Pod,
+        node: &str,
+        pdbs: impl IntoIterator<Item = &'a crate::snapshot::PodDisruptionBudget>,
+        reason: impl Into<String>,
+        extra: Vec<Precondition>,
+    ) {
+        let mut preconditions = vec![Precondition::PodOnNode {
+            namespace: pod.namespace.clone(),
+            pod: pod.name.clone(),
+            node: node.to_owned(),
+        }];
+        preconditions.extend(extra);
+        preconditions.extend(pdbs.into_iter().map(|b| Precondition::PdbAllows {
+            namespace: b.namespace.clone(),
+            name: b.name.clone(),
+        }));
+        self.push(
+            Action::Evict {
+                namespace: pod.namespace.clone(),
+                pod: pod.name.clone(),
+                node: node.to_owned(),
+            },
+            reason,
+            preconditions,
+            UsdPerHour::ZERO,
+        );
+    }
+
     /// What the plan does to the bill.
     pub fn savings(&self) -> SavingsReport {
         SavingsReport::from_steps(&self.steps)

@@ -338,28 +338,16 @@ fn drain(
 
     if evict {
         for pod in &pods {
-            let mut pre = vec![Precondition::PodOnNode {
-                namespace: pod.namespace.clone(),
-                pod: pod.name.clone(),
-                node: name.clone(),
-            }];
-            pre.extend(snapshot.pdbs_for(pod).map(|b| Precondition::PdbAllows {
-                namespace: b.namespace.clone(),
-                name: b.name.clone(),
-            }));
-            plan.push(
-                Action::Evict {
-                    namespace: pod.namespace.clone(),
-                    pod: pod.name.clone(),
-                    node: name.clone(),
-                },
+            plan.push_evict(
+                pod,
+                &name,
+                snapshot.pdbs_for(pod),
                 format!(
                     "move {} (priority {}) before {name} goes",
                     pod.key(),
                     pod.priority
                 ),
-                deadline_check(pre),
-                UsdPerHour::ZERO,
+                deadline_check(vec![]),
             );
         }
     }
