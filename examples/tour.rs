@@ -5,6 +5,7 @@
 //! cargo run --release --example tour                         # embedded demo cluster, no network
 //! cargo run --release --example tour -- --snapshot FILE.json # kubectl get … -A -o json output
 //! cargo run --release --example tour -- --export-demo FILE   # write the demo as kubectl JSON
+//! cargo run --release --features kube --example tour -- --kubeconfig ~/.kube/config  # a live cluster
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,10 +21,12 @@ use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
 use cloudoptim::{ClusterSnapshot, Dimension, UsdPerHour};
 
 const USAGE: &str =
-    "usage: tour [--snapshot FILE.json] [--region REGION] [--seed N] [--export-demo FILE]";
+    "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE]";
 
 struct Args {
     snapshot: Option<PathBuf>,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
     export_demo: Option<PathBuf>,
     region: String,
     seed: Option<u64>,
@@ -33,6 +36,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         snapshot: None,
+        kubeconfig: None,
+        context: None,
         export_demo: None,
         region: "us-east-1".into(),
         seed: None,
@@ -41,6 +46,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     while let Some(arg) = parser.next()? {
         match arg {
             Long("snapshot") => args.snapshot = Some(parser.value()?.into()),
+            Long("kubeconfig") => args.kubeconfig = Some(parser.value()?.into()),
+            Long("context") => args.context = Some(parser.value()?.string()?),
             Long("export-demo") => args.export_demo = Some(parser.value()?.into()),
             Long("region") => args.region = parser.value()?.string()?,
             Long("seed") => args.seed = Some(parser.value()?.parse()?),
@@ -74,6 +81,10 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let catalog = Catalog::embedded()?;
     let (snapshot, source, aws) = match &args.snapshot {
+        None if args.kubeconfig.is_some() => {
+            let (snapshot, source) = live_snapshot(&args)?;
+            (snapshot, source, None)
+        }
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -130,6 +141,32 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     spot_section(&snapshot, catalog, &args.region);
     features();
     Ok(())
+}
+
+#[cfg(not(feature = "kube"))]
+fn live_snapshot(_: &Args) -> Result<(ClusterSnapshot, String), Box<dyn std::error::Error>> {
+    Err("--kubeconfig needs the Kubernetes adapter: add --features kube".into())
+}
+
+/// Read a live cluster through its API (the kubeconfig's identity).
+#[cfg(feature = "kube")]
+fn live_snapshot(args: &Args) -> Result<(ClusterSnapshot, String), Box<dyn std::error::Error>> {
+    use cloudoptim::k8s::{ClientSettings, KubeClient, Metrics, ObserveOptions};
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let client = KubeClient::from_kubeconfig(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            ClientSettings::from_env()?,
+        )
+        .await?;
+        let observed = client.observe(&ObserveOptions::default()).await?;
+        let metrics = match &observed.metrics {
+            Metrics::Served(sample) => format!("metrics for {} nodes", sample.nodes.len()),
+            Metrics::Unavailable { reason } => format!("no metrics: {reason}"),
+        };
+        let source = format!("live cluster {} ({metrics})", client.cluster_url());
+        Ok((observed.snapshot, source))
+    })
 }
 
 fn usd(v: UsdPerHour) -> String {

@@ -10,33 +10,10 @@
 //! success. Steps that are not EC2's (cordon, evict, …) are left alone.
 
 use cloudoptim_core::inventory::{tags, InstanceState, Tags};
-use cloudoptim_core::plan::{Action, Plan, Precondition};
+use cloudoptim_core::plan::{Action, Mode, Plan, Precondition, StepOutcome};
 
 use crate::ec2::{Ec2, LaunchRequest};
 use crate::error::AwsError;
-
-/// Whether to act.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Mode {
-    /// Re-check and report, change nothing (the default).
-    #[default]
-    DryRun,
-    /// Act.
-    Execute,
-}
-
-/// What happened to one step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StepOutcome {
-    /// Dry-run: this is what would be done.
-    WouldDo(String),
-    /// Done (or found already done).
-    Done(String),
-    /// Not done: a precondition no longer holds.
-    Skipped(String),
-    /// Not an EC2 step.
-    NotEc2,
-}
 
 /// Executes the EC2 steps of plans.
 #[derive(Clone, Debug)]
@@ -179,7 +156,7 @@ impl Ec2Executor {
                     .await?;
                 Ok(StepOutcome::Done(what))
             }
-            _ => Ok(StepOutcome::NotEc2),
+            _ => Ok(StepOutcome::NotMine),
         }
     }
 }

@@ -18,8 +18,9 @@ pub mod executor;
 pub mod sqs;
 
 pub use advisor::{AdvisorFetcher, FeedCache, FeedSource};
+pub use cloudoptim_core::plan::{Mode, StepOutcome};
 pub use config::AwsSettings;
 pub use ec2::Ec2;
 pub use error::AwsError;
-pub use executor::{Ec2Executor, Mode, StepOutcome};
+pub use executor::Ec2Executor;
 pub use sqs::{MalformedPolicy, Received, SqsConsumer, SqsSettings};

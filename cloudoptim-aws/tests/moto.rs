@@ -318,7 +318,7 @@ async fn the_executor_dry_runs_by_default_and_rechecks_protection() {
     assert!(matches!(&dry[0], Ok(StepOutcome::WouldDo(_))));
     assert!(matches!(&dry[1], Ok(StepOutcome::Skipped(_))));
     assert!(matches!(&dry[2], Ok(StepOutcome::WouldDo(_))));
-    assert!(matches!(&dry[3], Ok(StepOutcome::NotEc2)));
+    assert!(matches!(&dry[3], Ok(StepOutcome::NotMine)));
     let ids = [plain.as_str()];
     let still = ec2.instances(&[("instance-id", &ids)]).await.unwrap();
     assert_eq!(still[0].state, InstanceState::Running);

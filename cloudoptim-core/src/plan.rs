@@ -25,6 +25,26 @@ pub struct WorkloadRef {
     pub name: String,
 }
 
+/// A Kubernetes object whose labels or annotations a plan changes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "object", rename_all = "snake_case")]
+pub enum ObjectRef {
+    /// A node.
+    Node {
+        /// Node name.
+        name: String,
+    },
+    /// A pod.
+    Pod {
+        /// Namespace.
+        namespace: String,
+        /// Pod name.
+        name: String,
+    },
+    /// A workload controller.
+    Workload(WorkloadRef),
+}
+
 /// New requests and limits for one container; `None` leaves a value unchanged.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ResourcePatch {
@@ -36,6 +56,45 @@ pub struct ResourcePatch {
     pub cpu_limit_millis: Option<u64>,
     /// New memory limit, bytes.
     pub memory_limit_bytes: Option<u64>,
+}
+
+/// Whether an executor acts or only reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Re-check preconditions and report what would be done; change
+    /// nothing (the default). Where the API offers it, the change is sent
+    /// as a server-side dry run, so validation and admission still apply.
+    #[default]
+    DryRun,
+    /// Act.
+    Execute,
+}
+
+/// What an executor did with one step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// Dry-run: this is what would be done.
+    WouldDo(String),
+    /// Done (or found already done).
+    Done(String),
+    /// Not done: a precondition no longer holds.
+    Skipped(String),
+    /// The step is another executor's (an EC2 step for the Kubernetes
+    /// executor, a cordon for the EC2 one).
+    NotMine,
+}
+
+impl std::fmt::Display for StepOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepOutcome::WouldDo(what) => write!(f, "would {what}"),
+            StepOutcome::Done(what) => write!(f, "done: {what}"),
+            StepOutcome::Skipped(why) => write!(f, "skipped: {why}"),
+            StepOutcome::NotMine => f.write_str("left to another executor"),
+        }
+    }
 }
 
 /// One thing to do to the cluster or the account.
@@ -60,6 +119,22 @@ pub enum Action {
         pod: String,
         /// The node it is evicted from.
         node: String,
+    },
+    /// Evict every pod on a node except DaemonSet and mirror pods, then wait
+    /// for them to terminate (what `kubectl drain` does). A
+    /// [`Precondition::Before`] on the step is the drain's deadline.
+    Drain {
+        /// Node name.
+        node: String,
+    },
+    /// Set or remove labels and annotations on a Kubernetes object.
+    SetMetadata {
+        /// The object.
+        object: ObjectRef,
+        /// Labels to set (`Some`) or remove (`None`).
+        labels: BTreeMap<String, Option<String>>,
+        /// Annotations to set (`Some`) or remove (`None`).
+        annotations: BTreeMap<String, Option<String>>,
     },
     /// Launch EC2 instances.
     LaunchInstance {
@@ -135,12 +210,14 @@ impl Action {
     pub fn is_destructive(&self) -> bool {
         match self {
             Action::Evict { .. }
+            | Action::Drain { .. }
             | Action::TerminateInstance { .. }
             | Action::DeleteNode { .. }
             | Action::DeleteVolume { .. } => true,
             Action::ScaleReplicas { from, to, .. } => to < from,
             Action::Cordon { .. }
             | Action::Uncordon { .. }
+            | Action::SetMetadata { .. }
             | Action::LaunchInstance { .. }
             | Action::PatchResources { .. }
             | Action::TagResource { .. }
@@ -154,6 +231,8 @@ impl Action {
             Action::Cordon { .. } => "cordon",
             Action::Uncordon { .. } => "uncordon",
             Action::Evict { .. } => "evict",
+            Action::Drain { .. } => "drain",
+            Action::SetMetadata { .. } => "set_metadata",
             Action::LaunchInstance { .. } => "launch_instance",
             Action::TerminateInstance { .. } => "terminate_instance",
             Action::DeleteNode { .. } => "delete_node",

@@ -1,12 +1,43 @@
 //! # cloudoptim-k8s
 //!
-//! The Kubernetes side of CloudOptim: build a
-//! [`cloudoptim_core::ClusterSnapshot`] from a cluster's remote API (no agent
-//! in the cluster) and execute the cluster steps of a
-//! [`cloudoptim_core::Plan`] (cordon, evict, patch, scale).
+//! The Kubernetes side of CloudOptim, through the cluster's remote API only
+//! (no agent in the cluster), with the narrow permissions of
+//! `deploy/rbac.yaml`:
 //!
-//! **Status:** the crate is a placeholder in the workspace; the kube-rs
-//! client arrives with the Kubernetes adapter work. Until then, snapshots
-//! come from `kubectl … -o json` output through [`cloudoptim_core::kubectl`].
+//! - [`KubeClient`]: from a kubeconfig, in-cluster configuration, or the
+//!   onboarding inputs (endpoint, ServiceAccount token, CA), with the
+//!   configured timeout and retries ([`ClientSettings`]).
+//! - [`KubeClient::observe`]: a [`cloudoptim_core::ClusterSnapshot`] of the
+//!   live cluster, read with paginated lists, plus `metrics.k8s.io` usage
+//!   when it is served.
+//! - [`KubeExecutor`]: the cluster steps of a [`cloudoptim_core::Plan`]
+//!   (cordon, drain, evict, delete node, patch resources, scale, labels),
+//!   dry-run by default, each precondition re-checked, each step idempotent.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), cloudoptim_k8s::K8sError> {
+//! use cloudoptim_k8s::{ClientSettings, KubeClient, ObserveOptions};
+//!
+//! let client = KubeClient::from_kubeconfig(None, None, ClientSettings::from_env()?).await?;
+//! let observed = client.observe(&ObserveOptions::default()).await?;
+//! println!("{} nodes, {} pods", observed.snapshot.nodes.len(), observed.snapshot.pods.len());
+//! # Ok(())
+//! # }
+//! ```
 
-pub use cloudoptim_core::kubectl::{read_list, write_list};
+mod client;
+mod error;
+mod execute;
+mod observe;
+
+pub use client::{ClientSettings, KubeClient, Onboarding};
+pub use cloudoptim_core::plan::{Mode, StepOutcome};
+pub use error::K8sError;
+pub use execute::{
+    DrainSettings, KubeExecutor, PlanRun, CORDONED_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION,
+};
+pub use observe::{
+    ContainerUsageSample, Metrics, MetricsSample, NodeUsage, Observation, ObserveOptions,
+};
+/// Re-exported so callers can build [`Onboarding`] tokens.
+pub use secrecy::SecretString;

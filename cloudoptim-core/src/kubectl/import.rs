@@ -67,15 +67,43 @@ pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
         }
     };
 
-    let mut import = KubectlImport::default();
-    for (index, item) in items.into_iter().enumerate() {
+    let mut reader = ListReader::default();
+    for item in items {
+        reader.push(item)?;
+    }
+    Ok(reader.finish())
+}
+
+/// Builds a snapshot one object at a time, from the pages of paginated API
+/// lists say, so the whole cluster never has to sit in memory as JSON.
+///
+/// Objects are told apart by their `kind`; objects of kinds CloudOptim does
+/// not read are counted in [`KubectlImport::skipped_kinds`].
+#[derive(Debug, Default)]
+pub struct ListReader {
+    import: KubectlImport,
+    index: usize,
+}
+
+impl ListReader {
+    /// An empty reader.
+    pub fn new() -> ListReader {
+        ListReader::default()
+    }
+
+    /// Read one object (with its `kind` set). A malformed object is an error
+    /// naming its position among the objects pushed so far, its kind, name
+    /// and the field that was wrong; the reader stays usable.
+    pub fn push(&mut self, item: Value) -> Result<(), KubectlError> {
+        let index = self.index;
+        self.index += 1;
         let kind = item
             .get("kind")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
         let name = item_name(&item);
-        read_item(&mut import, &kind, item).map_err(|e| KubectlError::Object {
+        read_item(&mut self.import, &kind, item).map_err(|e| KubectlError::Object {
             index,
             kind: if kind.is_empty() {
                 "<no kind>".into()
@@ -85,10 +113,14 @@ pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
             name,
             field: e.field,
             message: e.message,
-        })?;
+        })
     }
-    import.snapshot.resolve_owners();
-    Ok(import)
+
+    /// The snapshot, with workload owners resolved.
+    pub fn finish(mut self) -> KubectlImport {
+        self.import.snapshot.resolve_owners();
+        self.import
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {

@@ -19,7 +19,7 @@ mod wire;
 use std::collections::BTreeMap;
 
 pub use export::write_list;
-pub use import::read_list;
+pub use import::{read_list, ListReader};
 
 use crate::snapshot::ClusterSnapshot;
 

@@ -1,0 +1,865 @@
+//! Carrying out the cluster steps of a plan: cordon, uncordon, evict,
+//! drain, delete node, patch container resources, scale, label/annotate.
+//!
+//! Dry-run is the default mode; in dry-run every change is still sent, as a
+//! server-side dry run, so validation, admission and RBAC answer for real
+//! while nothing changes. Before each step the executor re-reads what the
+//! step's [`Precondition`]s talk about and skips the step (saying why) when
+//! one no longer holds. Every step is idempotent: a cordoned node, an
+//! evicted pod, a deleted node or a workload already at its replica count
+//! is reported done, so re-running a half-finished plan completes it.
+//!
+//! A node CloudOptim cordons carries the annotation
+//! [`CORDONED_ANNOTATION`] naming the plan, so a node is never left
+//! cordoned by us without the plan step that says so; uncordoning removes it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use cloudoptim_core::plan::{
+    Action, Mode, ObjectRef, Plan, Precondition, ResourcePatch, Step, StepOutcome, WorkloadRef,
+};
+use cloudoptim_core::quantity::{format_bytes, format_millis};
+use cloudoptim_core::snapshot::{WorkloadKind, DO_NOT_DISRUPT_ANNOTATIONS};
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use kube::Api;
+use serde_json::{json, Map, Value};
+
+use crate::client::{KubeClient, Op};
+use crate::error::K8sError;
+
+/// Annotation on a node CloudOptim cordoned: which plan did it.
+pub const CORDONED_ANNOTATION: &str = "cloudoptim.io/cordoned-by";
+/// Annotation on a workload CloudOptim scaled: its replica count before.
+pub const ORIGINAL_REPLICAS_ANNOTATION: &str = "cloudoptim.io/original-replicas";
+/// Field manager named on every change.
+const FIELD_MANAGER: &str = "cloudoptim";
+
+/// How drains behave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrainSettings {
+    /// Deadline of a drain whose step has no `Before` precondition.
+    pub timeout: Duration,
+    /// How often to retry evictions refused by a PDB and to check whether
+    /// evicted pods are gone.
+    pub poll_interval: Duration,
+}
+
+impl Default for DrainSettings {
+    /// Five minutes, polling every 2 s.
+    fn default() -> Self {
+        DrainSettings {
+            timeout: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Executes the Kubernetes steps of plans.
+#[derive(Clone, Debug)]
+pub struct KubeExecutor {
+    client: KubeClient,
+    mode: Mode,
+    /// How drains behave.
+    pub drain: DrainSettings,
+}
+
+/// What running a plan did.
+#[derive(Debug, Default)]
+pub struct PlanRun {
+    /// One outcome per step run, in order.
+    pub outcomes: Vec<StepOutcome>,
+    /// The step that failed (its index and error); steps after it were not
+    /// run. Running the plan again resumes where it stopped.
+    pub failed: Option<(usize, K8sError)>,
+}
+
+impl PlanRun {
+    /// Whether every step ran without error.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_none()
+    }
+}
+
+impl KubeExecutor {
+    /// An executor in `mode`.
+    pub fn new(client: KubeClient, mode: Mode) -> KubeExecutor {
+        KubeExecutor {
+            client,
+            mode,
+            drain: DrainSettings::default(),
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Run the Kubernetes steps of `plan` in order (others are
+    /// [`StepOutcome::NotMine`]), stopping at the first error so nothing
+    /// after a failed step happens.
+    pub async fn run(&self, plan: &Plan) -> PlanRun {
+        let label = format!("{} plan of {}", plan.engine, plan.created_at);
+        let mut run = PlanRun::default();
+        for (index, step) in plan.steps.iter().enumerate() {
+            match self.step(step, &label).await {
+                Ok(outcome) => {
+                    tracing::info!(index, action = step.action.kind(), ?outcome, "step");
+                    run.outcomes.push(outcome);
+                }
+                Err(e) => {
+                    tracing::warn!(index, action = step.action.kind(), error = %e, "step failed");
+                    run.failed = Some((index, e));
+                    break;
+                }
+            }
+        }
+        run
+    }
+
+    /// Run one step; `plan_label` names the plan in annotations.
+    pub async fn step(&self, step: &Step, plan_label: &str) -> Result<StepOutcome, K8sError> {
+        if is_mine(&step.action) {
+            if let Some(why) = self.failed_precondition(&step.preconditions).await? {
+                return Ok(StepOutcome::Skipped(why));
+            }
+        }
+        let deadline = step
+            .preconditions
+            .iter()
+            .find_map(|p| match p {
+                Precondition::Before { deadline } => Some(*deadline),
+                _ => None,
+            })
+            .unwrap_or_else(|| {
+                Timestamp::now()
+                    .checked_add(self.drain.timeout)
+                    .unwrap_or(Timestamp::MAX)
+            });
+        match &step.action {
+            Action::Cordon { node } => self.cordon(node, plan_label).await,
+            Action::Uncordon { node } => self.uncordon(node).await,
+            Action::Evict { namespace, pod, .. } => self.evict(namespace, pod, deadline).await,
+            Action::Drain { node } => self.drain_node(node, plan_label, deadline).await,
+            Action::DeleteNode { node } => self.delete_node(node).await,
+            Action::PatchResources {
+                workload,
+                container,
+                patch,
+            } => self.patch_resources(workload, container, patch).await,
+            Action::ScaleReplicas { workload, to, .. } => self.scale(workload, *to).await,
+            Action::SetMetadata {
+                object,
+                labels,
+                annotations,
+            } => self.set_metadata(object, labels, annotations).await,
+            Action::LaunchInstance { .. }
+            | Action::TerminateInstance { .. }
+            | Action::TagResource { .. }
+            | Action::SnapshotVolume { .. }
+            | Action::DeleteVolume { .. } => Ok(StepOutcome::NotMine),
+        }
+    }
+
+    fn dry_run(&self) -> bool {
+        self.mode == Mode::DryRun
+    }
+
+    fn patch_params(&self) -> PatchParams {
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        if self.dry_run() {
+            params.dry_run()
+        } else {
+            params
+        }
+    }
+
+    /// The first precondition about the cluster that no longer holds.
+    async fn failed_precondition(
+        &self,
+        preconditions: &[Precondition],
+    ) -> Result<Option<String>, K8sError> {
+        for p in preconditions {
+            let failed = match p {
+                Precondition::Before { deadline } => (Timestamp::now() > *deadline)
+                    .then(|| format!("its deadline {deadline} has passed")),
+                Precondition::NodeExists { node } => self
+                    .get_node(node)
+                    .await?
+                    .is_none()
+                    .then(|| format!("node {node} no longer exists")),
+                Precondition::PodOnNode {
+                    namespace,
+                    pod,
+                    node,
+                } => match self.get_pod(namespace, pod).await? {
+                    None => Some(format!("pod {namespace}/{pod} no longer exists")),
+                    Some(p)
+                        if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) =>
+                    {
+                        Some(format!("pod {namespace}/{pod} is no longer on node {node}"))
+                    }
+                    Some(_) => None,
+                },
+                Precondition::PodDisruptable { namespace, pod } => {
+                    match self.get_pod(namespace, pod).await? {
+                        Some(p) if do_not_disrupt(&p) => Some(format!(
+                            "pod {namespace}/{pod} is now annotated do-not-disrupt"
+                        )),
+                        _ => None,
+                    }
+                }
+                Precondition::NodeDrained { node } => {
+                    let left = self.pods_to_drain(node).await?;
+                    (!left.is_empty()).then(|| {
+                        format!(
+                            "node {node} still runs {} pod(s) that are not DaemonSet pods: {}",
+                            left.len(),
+                            left.iter().map(pod_key).collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                }
+                Precondition::ReplicasAre { workload, replicas } => {
+                    match self.replicas(workload).await? {
+                        None => Some(format!("{} no longer exists", workload_key(workload))),
+                        Some(now) if now != *replicas => Some(format!(
+                            "{} has {now} replicas, not {replicas}",
+                            workload_key(workload)
+                        )),
+                        Some(_) => None,
+                    }
+                }
+                // The Eviction API enforces PDBs itself, atomically; a drain
+                // waits for them until its deadline instead of skipping.
+                Precondition::PdbAllows { .. } => None,
+                // The EC2 executor's to check.
+                Precondition::InstanceNotInCluster { .. }
+                | Precondition::VolumeUnattached { .. }
+                | Precondition::VolumeUnclaimed { .. }
+                | Precondition::VolumeSnapshotted { .. }
+                | Precondition::NotProtected { .. }
+                | Precondition::GracePeriodElapsed { .. } => None,
+            };
+            if failed.is_some() {
+                return Ok(failed);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn get_node(&self, name: &str) -> Result<Option<Node>, K8sError> {
+        let api: Api<Node> = Api::all(self.client.kube().clone());
+        let op = Op::new("get", "nodes", name);
+        self.client
+            .call(&op, |_| {
+                let api = api.clone();
+                async move { api.get_opt(name).await }
+            })
+            .await
+    }
+
+    async fn get_pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, K8sError> {
+        let api: Api<Pod> = Api::namespaced(self.client.kube().clone(), namespace);
+        let op = Op::new("get", "pods", format!("{namespace}/{name}"));
+        self.client
+            .call(&op, |_| {
+                let api = api.clone();
+                async move { api.get_opt(name).await }
+            })
+            .await
+    }
+
+    async fn patch_node(&self, name: &str, patch: &Value) -> Result<(), K8sError> {
+        let api: Api<Node> = Api::all(self.client.kube().clone());
+        let params = self.patch_params();
+        let op = Op::new("patch", "nodes", name);
+        self.client
+            .call(&op, |_| {
+                let (api, params) = (api.clone(), params.clone());
+                async move { api.patch(name, &params, &Patch::Merge(patch)).await }
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Mark a node unschedulable, annotating it with the plan that did it.
+    pub async fn cordon(&self, node: &str, plan_label: &str) -> Result<StepOutcome, K8sError> {
+        let Some(current) = self.get_node(node).await? else {
+            return Ok(StepOutcome::Skipped(format!(
+                "node {node} no longer exists"
+            )));
+        };
+        if current.spec.as_ref().and_then(|s| s.unschedulable) == Some(true) {
+            return Ok(StepOutcome::Done(format!("node {node} already cordoned")));
+        }
+        let patch = json!({
+            "metadata": {"annotations": {CORDONED_ANNOTATION: plan_label}},
+            "spec": {"unschedulable": true},
+        });
+        self.patch_node(node, &patch).await?;
+        Ok(self.outcome(format!("cordon node {node}")))
+    }
+
+    /// Mark a node schedulable again, removing CloudOptim's annotation.
+    pub async fn uncordon(&self, node: &str) -> Result<StepOutcome, K8sError> {
+        let Some(current) = self.get_node(node).await? else {
+            return Ok(StepOutcome::Skipped(format!(
+                "node {node} no longer exists"
+            )));
+        };
+        let cordoned = current.spec.as_ref().and_then(|s| s.unschedulable) == Some(true);
+        let annotated = current
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(CORDONED_ANNOTATION));
+        if !cordoned && !annotated {
+            return Ok(StepOutcome::Done(format!(
+                "node {node} already schedulable"
+            )));
+        }
+        let patch = json!({
+            "metadata": {"annotations": {CORDONED_ANNOTATION: null}},
+            "spec": {"unschedulable": null},
+        });
+        self.patch_node(node, &patch).await?;
+        Ok(self.outcome(format!("uncordon node {node}")))
+    }
+
+    /// The pods a drain must evict: everything on the node except DaemonSet
+    /// pods, mirror (static) pods and pods that already finished.
+    async fn pods_to_drain(&self, node: &str) -> Result<Vec<Pod>, K8sError> {
+        let api: Api<Pod> = Api::all(self.client.kube().clone());
+        let params = ListParams::default()
+            .fields(&format!("spec.nodeName={node}"))
+            .limit(500);
+        let mut pods = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page_params = match &token {
+                Some(t) => params.clone().continue_token(t),
+                None => params.clone(),
+            };
+            let op = Op::new("list", "pods", format!("spec.nodeName={node}"));
+            let page = self
+                .client
+                .call(&op, |_| {
+                    let (api, page_params) = (api.clone(), page_params.clone());
+                    async move { api.list(&page_params).await }
+                })
+                .await?;
+            pods.extend(page.items.into_iter().filter(must_drain));
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return Ok(pods);
+            }
+        }
+    }
+
+    /// Ask the Eviction API to evict one pod. `Ok(None)`: evicted (or gone);
+    /// `Ok(Some(why))`: refused for now (a PDB allows no disruption).
+    async fn request_eviction(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, K8sError> {
+        let api: Api<Pod> = Api::namespaced(self.client.kube().clone(), namespace);
+        let params = EvictParams {
+            delete_options: Some(DeleteParams {
+                dry_run: self.dry_run(),
+                ..DeleteParams::default()
+            }),
+            post_options: PostParams {
+                dry_run: self.dry_run(),
+                field_manager: None,
+            },
+        };
+        let mut op = Op::new("create", "pods/eviction", format!("{namespace}/{name}"));
+        op.retry_too_many_requests = false;
+        let result = self
+            .client
+            .call(&op, |_| {
+                let (api, params) = (api.clone(), params.clone());
+                async move { api.evict(name, &params).await }
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(None),
+            Err(K8sError::Api { code: 404, .. }) => Ok(None),
+            Err(K8sError::Api {
+                code: 429, message, ..
+            }) => Ok(Some(message)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Evict one pod, retrying while a PDB refuses until `deadline`, then
+    /// wait for it to be gone.
+    pub async fn evict(
+        &self,
+        namespace: &str,
+        pod: &str,
+        deadline: Timestamp,
+    ) -> Result<StepOutcome, K8sError> {
+        loop {
+            let Some(current) = self.get_pod(namespace, pod).await? else {
+                return Ok(StepOutcome::Done(format!(
+                    "pod {namespace}/{pod} already gone"
+                )));
+            };
+            if current.metadata.deletion_timestamp.is_none() {
+                if let Some(refused) = self.request_eviction(namespace, pod).await? {
+                    if Timestamp::now() >= deadline {
+                        return Err(K8sError::DrainDeadline {
+                            node: node_of(&current),
+                            deadline,
+                            remaining: vec![format!("{namespace}/{pod} ({refused})")],
+                        });
+                    }
+                    self.sleep_until(deadline).await;
+                    continue;
+                }
+                if self.dry_run() {
+                    return Ok(StepOutcome::WouldDo(format!("evict pod {namespace}/{pod}")));
+                }
+            }
+            if Timestamp::now() >= deadline {
+                return Err(K8sError::DrainDeadline {
+                    node: node_of(&current),
+                    deadline,
+                    remaining: vec![format!("{namespace}/{pod} (terminating)")],
+                });
+            }
+            self.sleep_until(deadline).await;
+        }
+    }
+
+    /// Drain a node: cordon it, evict every pod but DaemonSet and mirror
+    /// pods through the Eviction API (retrying those a PDB protects), and
+    /// wait until they are gone, all before `deadline`.
+    pub async fn drain_node(
+        &self,
+        node: &str,
+        plan_label: &str,
+        deadline: Timestamp,
+    ) -> Result<StepOutcome, K8sError> {
+        if self.get_node(node).await?.is_none() {
+            return Ok(StepOutcome::Done(format!("node {node} already gone")));
+        }
+        let cordon = self.cordon(node, plan_label).await?;
+        let mut evicted = BTreeSet::new();
+        loop {
+            let pods = self.pods_to_drain(node).await?;
+            if pods.is_empty() {
+                return Ok(StepOutcome::Done(format!(
+                    "drained node {node}: {} pod(s) evicted",
+                    evicted.len()
+                )));
+            }
+            let mut waiting = Vec::new();
+            for pod in &pods {
+                let key = pod_key(pod);
+                if pod.metadata.deletion_timestamp.is_some() {
+                    waiting.push(format!("{key} (terminating)"));
+                    continue;
+                }
+                let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+                let name = pod.metadata.name.as_deref().unwrap_or_default();
+                match self.request_eviction(namespace, name).await? {
+                    None if self.dry_run() => waiting.push(key),
+                    None => {
+                        evicted.insert(key.clone());
+                        waiting.push(format!("{key} (terminating)"));
+                    }
+                    Some(refused) => waiting.push(format!("{key} ({refused})")),
+                }
+            }
+            if self.dry_run() {
+                let would = match cordon {
+                    StepOutcome::WouldDo(_) => format!("cordon node {node}, then "),
+                    _ => String::new(),
+                };
+                return Ok(StepOutcome::WouldDo(format!(
+                    "{would}evict from node {node}: {}",
+                    waiting.join(", ")
+                )));
+            }
+            if Timestamp::now() >= deadline {
+                return Err(K8sError::DrainDeadline {
+                    node: node.to_owned(),
+                    deadline,
+                    remaining: waiting,
+                });
+            }
+            self.sleep_until(deadline).await;
+        }
+    }
+
+    /// Delete a Node object whose instance is gone. Refused (skipped) while
+    /// the node still runs pods that are not DaemonSet pods.
+    pub async fn delete_node(&self, node: &str) -> Result<StepOutcome, K8sError> {
+        if self.get_node(node).await?.is_none() {
+            return Ok(StepOutcome::Done(format!("node {node} already deleted")));
+        }
+        let left = self.pods_to_drain(node).await?;
+        if !left.is_empty() {
+            return Ok(StepOutcome::Skipped(format!(
+                "node {node} still runs {} pod(s) that are not DaemonSet pods",
+                left.len()
+            )));
+        }
+        let api: Api<Node> = Api::all(self.client.kube().clone());
+        let params = DeleteParams {
+            dry_run: self.dry_run(),
+            ..DeleteParams::default()
+        };
+        let op = Op::new("delete", "nodes", node);
+        let result = self
+            .client
+            .call(&op, |_| {
+                let (api, params) = (api.clone(), params.clone());
+                async move { api.delete(node, &params).await }
+            })
+            .await;
+        match result {
+            Ok(_) => Ok(self.outcome(format!("delete node {node}"))),
+            Err(K8sError::Api { code: 404, .. }) => {
+                Ok(StepOutcome::Done(format!("node {node} already deleted")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Current replicas of a Deployment or StatefulSet (`None`: gone).
+    async fn replicas(&self, workload: &WorkloadRef) -> Result<Option<u32>, K8sError> {
+        let object = self.get_workload(workload).await?;
+        Ok(object.map(|o| {
+            o.pointer("/spec/replicas")
+                .and_then(Value::as_u64)
+                .map_or(1, |r| u32::try_from(r).unwrap_or(u32::MAX))
+        }))
+    }
+
+    async fn get_workload(&self, workload: &WorkloadRef) -> Result<Option<Value>, K8sError> {
+        let (namespace, name) = (workload.namespace.as_str(), workload.name.as_str());
+        let client = self.client.kube().clone();
+        let target = format!("{namespace}/{name}");
+        match workload.kind {
+            WorkloadKind::Deployment => {
+                let api: Api<Deployment> = Api::namespaced(client, namespace);
+                let op = Op::new("get", "deployments.apps", target);
+                let found = self
+                    .client
+                    .call(&op, |_| {
+                        let api = api.clone();
+                        async move { api.get_opt(name).await }
+                    })
+                    .await?;
+                Ok(found.and_then(|d| serde_json::to_value(d).ok()))
+            }
+            WorkloadKind::StatefulSet => {
+                let api: Api<StatefulSet> = Api::namespaced(client, namespace);
+                let op = Op::new("get", "statefulsets.apps", target);
+                let found = self
+                    .client
+                    .call(&op, |_| {
+                        let api = api.clone();
+                        async move { api.get_opt(name).await }
+                    })
+                    .await?;
+                Ok(found.and_then(|s| serde_json::to_value(s).ok()))
+            }
+            other => Err(unsupported_kind(other)),
+        }
+    }
+
+    async fn patch_workload(
+        &self,
+        workload: &WorkloadRef,
+        patch: Patch<Value>,
+    ) -> Result<(), K8sError> {
+        let (namespace, name) = (workload.namespace.as_str(), workload.name.as_str());
+        let client = self.client.kube().clone();
+        let params = self.patch_params();
+        let target = format!("{namespace}/{name}");
+        match workload.kind {
+            WorkloadKind::Deployment => {
+                let api: Api<Deployment> = Api::namespaced(client, namespace);
+                let op = Op::new("patch", "deployments.apps", target);
+                self.client
+                    .call(&op, |_| {
+                        let (api, params, patch) = (api.clone(), params.clone(), patch.clone());
+                        async move { api.patch(name, &params, &patch).await }
+                    })
+                    .await
+                    .map(drop)
+            }
+            WorkloadKind::StatefulSet => {
+                let api: Api<StatefulSet> = Api::namespaced(client, namespace);
+                let op = Op::new("patch", "statefulsets.apps", target);
+                self.client
+                    .call(&op, |_| {
+                        let (api, params, patch) = (api.clone(), params.clone(), patch.clone());
+                        async move { api.patch(name, &params, &patch).await }
+                    })
+                    .await
+                    .map(drop)
+            }
+            other => Err(unsupported_kind(other)),
+        }
+    }
+
+    /// Change a container's requests and limits on the controller's pod
+    /// template (a strategic merge by container name; the controller rolls
+    /// the pods).
+    pub async fn patch_resources(
+        &self,
+        workload: &WorkloadRef,
+        container: &str,
+        patch: &ResourcePatch,
+    ) -> Result<StepOutcome, K8sError> {
+        let key = workload_key(workload);
+        let Some(current) = self.get_workload(workload).await? else {
+            return Ok(StepOutcome::Skipped(format!("{key} no longer exists")));
+        };
+        let containers = current
+            .pointer("/spec/template/spec/containers")
+            .and_then(Value::as_array);
+        let Some(existing) = containers
+            .into_iter()
+            .flatten()
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        else {
+            return Ok(StepOutcome::Skipped(format!(
+                "{key} has no container {container}"
+            )));
+        };
+        let mut requests = Map::new();
+        let mut limits = Map::new();
+        if let Some(cpu) = patch.cpu_request_millis {
+            requests.insert("cpu".into(), format_millis(cpu).into());
+        }
+        if let Some(memory) = patch.memory_request_bytes {
+            requests.insert("memory".into(), format_bytes(memory).into());
+        }
+        if let Some(cpu) = patch.cpu_limit_millis {
+            limits.insert("cpu".into(), format_millis(cpu).into());
+        }
+        if let Some(memory) = patch.memory_limit_bytes {
+            limits.insert("memory".into(), format_bytes(memory).into());
+        }
+        let resources = json!({"requests": requests, "limits": limits});
+        if resources_already(existing.get("resources"), &resources) {
+            return Ok(StepOutcome::Done(format!(
+                "{key} container {container} already has these resources"
+            )));
+        }
+        let body = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": container, "resources": resources}
+        ]}}}});
+        self.patch_workload(workload, Patch::Strategic(body))
+            .await?;
+        Ok(self.outcome(format!(
+            "set resources of {key} container {container} to {resources}"
+        )))
+    }
+
+    /// Scale a Deployment or StatefulSet, remembering the count before the
+    /// first change in [`ORIGINAL_REPLICAS_ANNOTATION`]; scaling back to it
+    /// removes the annotation.
+    pub async fn scale(&self, workload: &WorkloadRef, to: u32) -> Result<StepOutcome, K8sError> {
+        let key = workload_key(workload);
+        let Some(current) = self.get_workload(workload).await? else {
+            return Ok(StepOutcome::Skipped(format!("{key} no longer exists")));
+        };
+        let replicas = current
+            .pointer("/spec/replicas")
+            .and_then(Value::as_u64)
+            .unwrap_or(1);
+        if replicas == u64::from(to) {
+            return Ok(StepOutcome::Done(format!(
+                "{key} already has {to} replicas"
+            )));
+        }
+        let original = current
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(ORIGINAL_REPLICAS_ANNOTATION))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let annotation = match original {
+            Some(original) if original == to.to_string() => Value::Null,
+            Some(original) => Value::from(original),
+            None => Value::from(replicas.to_string()),
+        };
+        let body = json!({
+            "metadata": {"annotations": {ORIGINAL_REPLICAS_ANNOTATION: annotation}},
+            "spec": {"replicas": to},
+        });
+        self.patch_workload(workload, Patch::Merge(body)).await?;
+        Ok(self.outcome(format!("scale {key} from {replicas} to {to} replicas")))
+    }
+
+    /// Set or remove labels and annotations.
+    pub async fn set_metadata(
+        &self,
+        object: &ObjectRef,
+        labels: &BTreeMap<String, Option<String>>,
+        annotations: &BTreeMap<String, Option<String>>,
+    ) -> Result<StepOutcome, K8sError> {
+        let body = json!({"metadata": {"labels": labels, "annotations": annotations}});
+        let what = format!(
+            "set {} label(s) and {} annotation(s) on {}",
+            labels.len(),
+            annotations.len(),
+            object_key(object)
+        );
+        let result = match object {
+            ObjectRef::Node { name } => self.patch_node(name, &body).await,
+            ObjectRef::Pod { namespace, name } => {
+                let api: Api<Pod> = Api::namespaced(self.client.kube().clone(), namespace);
+                let params = self.patch_params();
+                let op = Op::new("patch", "pods", format!("{namespace}/{name}"));
+                self.client
+                    .call(&op, |_| {
+                        let (api, params) = (api.clone(), params.clone());
+                        let body = &body;
+                        async move { api.patch(name, &params, &Patch::Merge(body)).await }
+                    })
+                    .await
+                    .map(drop)
+            }
+            ObjectRef::Workload(workload) => {
+                self.patch_workload(workload, Patch::Merge(body.clone()))
+                    .await
+            }
+        };
+        match result {
+            Ok(()) => Ok(self.outcome(what)),
+            Err(K8sError::Api { code: 404, .. }) => Ok(StepOutcome::Skipped(format!(
+                "{} no longer exists",
+                object_key(object)
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn outcome(&self, what: String) -> StepOutcome {
+        if self.dry_run() {
+            StepOutcome::WouldDo(what)
+        } else {
+            StepOutcome::Done(what)
+        }
+    }
+
+    async fn sleep_until(&self, deadline: Timestamp) {
+        let left = deadline.duration_since(Timestamp::now());
+        let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+        tokio::time::sleep(
+            self.drain
+                .poll_interval
+                .min(left)
+                .max(Duration::from_millis(10)),
+        )
+        .await;
+    }
+}
+
+/// Whether the action is one this executor carries out.
+fn is_mine(action: &Action) -> bool {
+    !matches!(
+        action,
+        Action::LaunchInstance { .. }
+            | Action::TerminateInstance { .. }
+            | Action::TagResource { .. }
+            | Action::SnapshotVolume { .. }
+            | Action::DeleteVolume { .. }
+    )
+}
+
+/// A drain evicts a pod unless a DaemonSet owns it, it is a mirror pod, or
+/// it has finished.
+fn must_drain(pod: &Pod) -> bool {
+    let daemonset = pod
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.kind == "DaemonSet" && o.controller == Some(true));
+    let mirror = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    let finished = matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    );
+    !(daemonset || mirror || finished)
+}
+
+fn do_not_disrupt(pod: &Pod) -> bool {
+    pod.metadata.annotations.as_ref().is_some_and(|a| {
+        DO_NOT_DISRUPT_ANNOTATIONS
+            .iter()
+            .any(|key| a.get(*key).is_some_and(|v| v == "true"))
+    })
+}
+
+fn pod_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn node_of(pod: &Pod) -> String {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .unwrap_or_default()
+}
+
+fn workload_key(workload: &WorkloadRef) -> String {
+    format!(
+        "{} {}/{}",
+        workload.kind.as_str(),
+        workload.namespace,
+        workload.name
+    )
+}
+
+fn object_key(object: &ObjectRef) -> String {
+    match object {
+        ObjectRef::Node { name } => format!("node {name}"),
+        ObjectRef::Pod { namespace, name } => format!("pod {namespace}/{name}"),
+        ObjectRef::Workload(w) => workload_key(w),
+    }
+}
+
+fn unsupported_kind(kind: WorkloadKind) -> K8sError {
+    K8sError::Unsupported(format!(
+        "changing a {} (CloudOptim's ClusterRole patches Deployments and StatefulSets only)",
+        kind.as_str()
+    ))
+}
+
+/// Whether `current` already holds every value in `wanted` (quantities
+/// compared as the API prints them back, which is canonical).
+fn resources_already(current: Option<&Value>, wanted: &Value) -> bool {
+    ["requests", "limits"].iter().all(|section| {
+        let Some(wanted) = wanted.get(section).and_then(Value::as_object) else {
+            return true;
+        };
+        wanted
+            .iter()
+            .all(|(k, v)| current.and_then(|c| c.get(section)).and_then(|s| s.get(k)) == Some(v))
+    })
+}

@@ -1,0 +1,367 @@
+//! Reading a live cluster into a [`ClusterSnapshot`].
+//!
+//! Every kind the engines use is listed page by page (`limit`/`continue`),
+//! and each page goes straight into [`ListReader`], so a cluster of 150,000
+//! pods never needs one giant response nor the whole cluster held as JSON.
+//! Node and pod usage comes from `metrics.k8s.io` when the cluster serves
+//! it; when it does not, [`Observation::metrics`] says why and nothing fails.
+
+use std::collections::BTreeMap;
+
+use cloudoptim_core::kubectl::ListReader;
+use cloudoptim_core::quantity::{parse_millis, parse_units};
+use cloudoptim_core::ClusterSnapshot;
+use jiff::Timestamp;
+use kube::api::ListParams;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::client::{KubeClient, Op};
+use crate::error::K8sError;
+
+/// One kind the snapshot reads: its `kind`, `apiVersion`, collection path
+/// and the resource name RBAC knows it by.
+struct Listed {
+    kind: &'static str,
+    api_version: &'static str,
+    path: &'static str,
+    resource: &'static str,
+}
+
+/// What a snapshot lists, in this order: workloads before pods is not
+/// needed (owners are resolved at the end), nodes first reads best in logs.
+const LISTED: [Listed; 11] = [
+    Listed {
+        kind: "Node",
+        api_version: "v1",
+        path: "/api/v1/nodes",
+        resource: "nodes",
+    },
+    Listed {
+        kind: "Pod",
+        api_version: "v1",
+        path: "/api/v1/pods",
+        resource: "pods",
+    },
+    Listed {
+        kind: "PodDisruptionBudget",
+        api_version: "policy/v1",
+        path: "/apis/policy/v1/poddisruptionbudgets",
+        resource: "poddisruptionbudgets.policy",
+    },
+    Listed {
+        kind: "PersistentVolume",
+        api_version: "v1",
+        path: "/api/v1/persistentvolumes",
+        resource: "persistentvolumes",
+    },
+    Listed {
+        kind: "PersistentVolumeClaim",
+        api_version: "v1",
+        path: "/api/v1/persistentvolumeclaims",
+        resource: "persistentvolumeclaims",
+    },
+    Listed {
+        kind: "Deployment",
+        api_version: "apps/v1",
+        path: "/apis/apps/v1/deployments",
+        resource: "deployments.apps",
+    },
+    Listed {
+        kind: "ReplicaSet",
+        api_version: "apps/v1",
+        path: "/apis/apps/v1/replicasets",
+        resource: "replicasets.apps",
+    },
+    Listed {
+        kind: "StatefulSet",
+        api_version: "apps/v1",
+        path: "/apis/apps/v1/statefulsets",
+        resource: "statefulsets.apps",
+    },
+    Listed {
+        kind: "DaemonSet",
+        api_version: "apps/v1",
+        path: "/apis/apps/v1/daemonsets",
+        resource: "daemonsets.apps",
+    },
+    Listed {
+        kind: "Job",
+        api_version: "batch/v1",
+        path: "/apis/batch/v1/jobs",
+        resource: "jobs.batch",
+    },
+    Listed {
+        kind: "CronJob",
+        api_version: "batch/v1",
+        path: "/apis/batch/v1/cronjobs",
+        resource: "cronjobs.batch",
+    },
+];
+
+/// How to observe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObserveOptions {
+    /// Objects per page of a list (`limit`).
+    pub page_size: u32,
+    /// Read `metrics.k8s.io` too.
+    pub metrics: bool,
+}
+
+impl Default for ObserveOptions {
+    /// 500 objects per page (what kubectl asks for), with metrics.
+    fn default() -> Self {
+        ObserveOptions {
+            page_size: 500,
+            metrics: true,
+        }
+    }
+}
+
+/// A live cluster, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// The snapshot the engines work on.
+    pub snapshot: ClusterSnapshot,
+    /// Objects read, by kind.
+    pub objects_by_kind: BTreeMap<&'static str, usize>,
+    /// List pages fetched.
+    pub pages: usize,
+    /// Usage from `metrics.k8s.io`, or why there is none.
+    pub metrics: Metrics,
+}
+
+/// Usage from `metrics.k8s.io`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Metrics {
+    /// Not read: not asked for, not served (no metrics-server), or refused.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// What the metrics API reported.
+    Served(MetricsSample),
+}
+
+/// One reading of the metrics API.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsSample {
+    /// Per node.
+    pub nodes: Vec<NodeUsage>,
+    /// Per container.
+    pub containers: Vec<ContainerUsageSample>,
+}
+
+/// A node's usage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeUsage {
+    /// Node name.
+    pub node: String,
+    /// End of the measurement window.
+    pub timestamp: Option<Timestamp>,
+    /// CPU in use, millicores (rounded up).
+    pub cpu_millis: u64,
+    /// Memory in use (working set), bytes.
+    pub memory_bytes: u64,
+}
+
+/// A container's usage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerUsageSample {
+    /// Pod namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Container name.
+    pub container: String,
+    /// End of the measurement window.
+    pub timestamp: Option<Timestamp>,
+    /// CPU in use, millicores (rounded up).
+    pub cpu_millis: u64,
+    /// Memory in use (working set), bytes.
+    pub memory_bytes: u64,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    metadata: PageMeta,
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct PageMeta {
+    #[serde(rename = "continue", default)]
+    continue_token: Option<String>,
+}
+
+impl KubeClient {
+    /// Read the cluster: nodes, pods, PDBs, PVs, PVCs and the workload
+    /// controllers, page by page, then metrics when served.
+    pub async fn observe(&self, options: &ObserveOptions) -> Result<Observation, K8sError> {
+        let mut reader = ListReader::new();
+        let mut objects_by_kind = BTreeMap::new();
+        let mut pages = 0;
+        for listed in &LISTED {
+            let mut continue_token: Option<String> = None;
+            let mut count = 0;
+            loop {
+                let page = self
+                    .list_page(
+                        listed.path,
+                        listed.resource,
+                        options.page_size,
+                        continue_token.as_deref(),
+                    )
+                    .await?;
+                pages += 1;
+                for mut item in page.items {
+                    if let Value::Object(map) = &mut item {
+                        map.insert("kind".into(), Value::from(listed.kind));
+                        map.insert("apiVersion".into(), Value::from(listed.api_version));
+                    }
+                    reader.push(item)?;
+                    count += 1;
+                }
+                match page.metadata.continue_token.filter(|t| !t.is_empty()) {
+                    Some(token) => continue_token = Some(token),
+                    None => break,
+                }
+            }
+            tracing::debug!(kind = listed.kind, count, "listed");
+            objects_by_kind.insert(listed.kind, count);
+        }
+        let metrics = if options.metrics {
+            self.metrics().await
+        } else {
+            Metrics::Unavailable {
+                reason: "not requested".into(),
+            }
+        };
+        Ok(Observation {
+            snapshot: reader.finish().snapshot,
+            objects_by_kind,
+            pages,
+            metrics,
+        })
+    }
+
+    async fn list_page(
+        &self,
+        path: &str,
+        resource: &str,
+        limit: u32,
+        continue_token: Option<&str>,
+    ) -> Result<Page, K8sError> {
+        let mut params = ListParams::default().limit(limit.max(1));
+        if let Some(token) = continue_token {
+            params = params.continue_token(token);
+        }
+        let op = Op::new("list", resource, "");
+        self.call(&op, |client| {
+            let params = params.clone();
+            async move {
+                let request = kube::core::Request::new(path)
+                    .list(&params)
+                    .map_err(kube::Error::BuildRequest)?;
+                client.request::<Page>(request).await
+            }
+        })
+        .await
+    }
+
+    /// Usage from `metrics.k8s.io`, or why it is unavailable. Never fails:
+    /// a cluster without metrics-server is a normal cluster.
+    pub async fn metrics(&self) -> Metrics {
+        match self.read_metrics().await {
+            Ok(sample) => Metrics::Served(sample),
+            Err(e) => {
+                let reason = match e.status_code() {
+                    Some(404) => "metrics.k8s.io is not served (no metrics-server)".to_owned(),
+                    _ => e.to_string(),
+                };
+                tracing::info!(%reason, "no metrics");
+                Metrics::Unavailable { reason }
+            }
+        }
+    }
+
+    async fn read_metrics(&self) -> Result<MetricsSample, K8sError> {
+        const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
+        const PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
+        let mut sample = MetricsSample::default();
+        let mut token = None;
+        loop {
+            let page = self
+                .list_page(NODES, "nodes.metrics.k8s.io", 500, token.as_deref())
+                .await?;
+            for item in &page.items {
+                let usage = item.get("usage");
+                sample.nodes.push(NodeUsage {
+                    node: str_at(item, &["metadata", "name"]).to_owned(),
+                    timestamp: timestamp(item),
+                    cpu_millis: usage_quantity(usage, "cpu", parse_millis),
+                    memory_bytes: usage_quantity(usage, "memory", parse_units),
+                });
+            }
+            token = page.metadata.continue_token.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        loop {
+            let page = self
+                .list_page(PODS, "pods.metrics.k8s.io", 500, token.as_deref())
+                .await?;
+            for item in &page.items {
+                let containers = item.get("containers").and_then(Value::as_array);
+                for container in containers.into_iter().flatten() {
+                    let usage = container.get("usage");
+                    sample.containers.push(ContainerUsageSample {
+                        namespace: str_at(item, &["metadata", "namespace"]).to_owned(),
+                        pod: str_at(item, &["metadata", "name"]).to_owned(),
+                        container: str_at(container, &["name"]).to_owned(),
+                        timestamp: timestamp(item),
+                        cpu_millis: usage_quantity(usage, "cpu", parse_millis),
+                        memory_bytes: usage_quantity(usage, "memory", parse_units),
+                    });
+                }
+            }
+            token = page.metadata.continue_token.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        Ok(sample)
+    }
+}
+
+fn str_at<'a>(value: &'a Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .try_fold(value, |v, key| v.get(key))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn timestamp(item: &Value) -> Option<Timestamp> {
+    str_at(item, &["timestamp"]).parse().ok()
+}
+
+/// A usage quantity; a missing or unreadable one counts as 0 (and is logged),
+/// since metrics only inform rightsizing, they never gate an action.
+fn usage_quantity(
+    usage: Option<&Value>,
+    key: &str,
+    parse: fn(&str) -> Result<u64, cloudoptim_core::quantity::QuantityError>,
+) -> u64 {
+    let raw = usage.and_then(|u| u.get(key)).and_then(Value::as_str);
+    match raw.map(parse) {
+        Some(Ok(value)) => value,
+        Some(Err(e)) => {
+            tracing::warn!(key, error = %e, "unreadable usage quantity");
+            0
+        }
+        None => 0,
+    }
+}
