@@ -10,7 +10,7 @@
 //! success. Steps that are not EC2's (cordon, evict, …) are left alone.
 
 use cloudoptim_core::inventory::{tags, InstanceState, Tags};
-use cloudoptim_core::plan::{Action, Mode, Plan, Precondition, StepOutcome};
+use cloudoptim_core::plan::{Action, Mode, Plan, Precondition, Step, StepOutcome};
 
 use crate::ec2::{Ec2, LaunchRequest};
 use crate::error::AwsError;
@@ -44,6 +44,13 @@ impl Ec2Executor {
             out.push(self.step(&step.action, &step.preconditions).await);
         }
         out
+    }
+
+    /// Run one step (EC2 steps only; others are [`StepOutcome::NotMine`]).
+    /// With the Kubernetes adapter, `KubeExecutor::run_with` calls this for
+    /// each EC2 step of a plan once the step's cluster preconditions hold.
+    pub async fn execute_step(&self, step: &Step) -> Result<StepOutcome, AwsError> {
+        self.step(&step.action, &step.preconditions).await
     }
 
     async fn instance_state(&self, instance_id: &str) -> Result<Found, AwsError> {

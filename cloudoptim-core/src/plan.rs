@@ -120,9 +120,11 @@ pub enum Action {
         /// The node it is evicted from.
         node: String,
     },
-    /// Evict every pod on a node except DaemonSet and mirror pods, then wait
-    /// for them to terminate (what `kubectl drain` does). A
-    /// [`Precondition::Before`] on the step is the drain's deadline.
+    /// Cordon a node (if it is not already), evict every pod on it except
+    /// DaemonSet and mirror pods, then wait for them to terminate (what
+    /// `kubectl drain` does). A [`Precondition::Before`] on the step is the
+    /// drain's deadline. Plans put a [`Action::Cordon`] step before it, so
+    /// the cordon is a step of its own that a reader sees.
     Drain {
         /// Node name.
         node: String,

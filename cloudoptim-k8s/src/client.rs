@@ -54,8 +54,32 @@ impl ClientSettings {
     /// The defaults, overridden by `K8S_API_TIMEOUT_SECONDS` and
     /// `K8S_API_RETRY_ATTEMPTS` when they are set.
     pub fn from_env() -> Result<ClientSettings, K8sError> {
+        ClientSettings::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The defaults, overridden by the variables `var` returns (the
+    /// environment, a config file, a test's map).
+    pub fn from_vars(
+        var: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<ClientSettings, K8sError> {
+        let number = |name: &'static str| -> Result<Option<u64>, K8sError> {
+            match var(name) {
+                None => Ok(None),
+                Some(value) => {
+                    value
+                        .trim()
+                        .parse::<u64>()
+                        .map(Some)
+                        .map_err(|e| K8sError::Setting {
+                            setting: name,
+                            value,
+                            message: e.to_string(),
+                        })
+                }
+            }
+        };
         let mut settings = ClientSettings::default();
-        if let Some(seconds) = env_number("K8S_API_TIMEOUT_SECONDS")? {
+        if let Some(seconds) = number("K8S_API_TIMEOUT_SECONDS")? {
             if seconds == 0 {
                 return Err(K8sError::Setting {
                     setting: "K8S_API_TIMEOUT_SECONDS",
@@ -65,7 +89,7 @@ impl ClientSettings {
             }
             settings.timeout = Duration::from_secs(seconds);
         }
-        if let Some(attempts) = env_number("K8S_API_RETRY_ATTEMPTS")? {
+        if let Some(attempts) = number("K8S_API_RETRY_ATTEMPTS")? {
             settings.retry_attempts = u32::try_from(attempts).map_err(|_| K8sError::Setting {
                 setting: "K8S_API_RETRY_ATTEMPTS",
                 value: attempts.to_string(),
@@ -80,21 +104,6 @@ impl ClientSettings {
         self.retry_base_delay
             .saturating_mul(factor)
             .min(Duration::from_secs(5))
-    }
-}
-
-fn env_number(name: &'static str) -> Result<Option<u64>, K8sError> {
-    match std::env::var(name) {
-        Err(_) => Ok(None),
-        Ok(value) => value
-            .trim()
-            .parse::<u64>()
-            .map(Some)
-            .map_err(|e| K8sError::Setting {
-                setting: name,
-                value,
-                message: e.to_string(),
-            }),
     }
 }
 
@@ -257,14 +266,23 @@ impl KubeClient {
     {
         let mut retry = 0;
         loop {
-            let failure = match request(self.client.clone()).await {
-                Ok(value) => return Ok(value),
-                Err(e) => e,
+            let attempt = tokio::time::timeout(self.settings.timeout, request(self.client.clone()));
+            let failure = match attempt.await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => Some(e),
+                Err(_) => None,
             };
             let message = match failure {
-                kube::Error::Api(status) => {
+                None => format!("no answer within {} s", self.settings.timeout.as_secs_f64()),
+                Some(kube::Error::Api(status)) => {
                     let code = status.code;
-                    if code == 403 {
+                    // An eviction's 403 can come from the PDB (too many
+                    // disrupted pods recorded), not from RBAC.
+                    let from_pdb = status
+                        .details
+                        .as_ref()
+                        .is_some_and(|d| d.kind.eq_ignore_ascii_case("poddisruptionbudget"));
+                    if code == 403 && !(op.eviction && from_pdb) {
                         return Err(K8sError::Forbidden {
                             verb: op.verb,
                             resource: op.resource.clone(),
@@ -272,8 +290,11 @@ impl KubeClient {
                             message: status.message,
                         });
                     }
-                    let retryable = matches!(code, 500 | 502 | 503 | 504)
-                        || (code == 429 && op.retry_too_many_requests);
+                    // For evictions, 429 is a PDB saying no and 500 a PDB
+                    // misconfiguration (more than one PDB): not transient.
+                    let retryable = matches!(code, 502..=504)
+                        || (code == 500 && !op.eviction)
+                        || (code == 429 && !op.eviction);
                     if !retryable {
                         return Err(K8sError::Api {
                             verb: op.verb,
@@ -286,15 +307,13 @@ impl KubeClient {
                     }
                     format!("HTTP {code} {}: {}", status.reason, status.message)
                 }
-                kube::Error::HyperError(e) => e.to_string(),
-                kube::Error::Service(e) => e.to_string(),
-                other => {
-                    return Err(K8sError::Api {
+                Some(kube::Error::HyperError(e)) => e.to_string(),
+                Some(kube::Error::Service(e)) => e.to_string(),
+                Some(other) => {
+                    return Err(K8sError::Client {
                         verb: op.verb,
                         resource: op.resource.clone(),
                         target: op.target.clone(),
-                        code: 0,
-                        reason: "ClientError".into(),
                         message: other.to_string(),
                     })
                 }
@@ -330,9 +349,9 @@ pub(crate) struct Op {
     pub verb: &'static str,
     pub resource: String,
     pub target: String,
-    /// Retry a 429 (API priority and fairness); off for evictions, where a
-    /// 429 means a PDB said no and the drain decides what to do.
-    pub retry_too_many_requests: bool,
+    /// An eviction: a 429 or 500 is a PodDisruptionBudget's answer, not
+    /// returned to the retry loop, and a 403 may be the PDB's too.
+    pub eviction: bool,
 }
 
 impl Op {
@@ -341,7 +360,7 @@ impl Op {
             verb,
             resource: resource.into(),
             target: target.into(),
-            retry_too_many_requests: true,
+            eviction: false,
         }
     }
 }
@@ -360,6 +379,45 @@ mod tests {
         let shown = format!("{onboarding:?}");
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn settings_come_from_the_seed_variables_and_bad_values_are_named() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &'static str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(
+            ClientSettings::from_vars(vars(&[])).unwrap(),
+            ClientSettings::default()
+        );
+        let set = ClientSettings::from_vars(vars(&[
+            ("K8S_API_TIMEOUT_SECONDS", "5"),
+            ("K8S_API_RETRY_ATTEMPTS", " 0 "),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (set.timeout, set.retry_attempts),
+            (Duration::from_secs(5), 0)
+        );
+        for (name, value) in [
+            ("K8S_API_TIMEOUT_SECONDS", "thirty"),
+            ("K8S_API_TIMEOUT_SECONDS", "0"),
+            ("K8S_API_RETRY_ATTEMPTS", "-1"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(vec![(name, value)].into_boxed_slice());
+            let error = ClientSettings::from_vars(vars(pairs)).unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.starts_with(&format!("{name}={value:?}")),
+                "{message}"
+            );
+        }
     }
 
     #[test]

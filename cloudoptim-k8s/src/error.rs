@@ -53,6 +53,27 @@ pub enum K8sError {
         /// What the API server said.
         message: String,
     },
+    /// A request could not be built or its answer not read.
+    #[error("`{verb}` on `{resource}`{}: {message}", target_suffix(.target))]
+    Client {
+        /// The verb.
+        verb: &'static str,
+        /// The resource.
+        resource: String,
+        /// `namespace/name` or `name` of the object, empty for lists.
+        target: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The Eviction API refused a pod for a reason waiting will not fix
+    /// (the pod is covered by more than one PodDisruptionBudget, say).
+    #[error("eviction of pod {pod} refused: {message}")]
+    EvictionRefused {
+        /// `namespace/name`.
+        pod: String,
+        /// What the API server said.
+        message: String,
+    },
     /// The API server did not answer (connection refused, timeout, 5xx),
     /// even after the configured retries.
     #[error(
@@ -89,6 +110,10 @@ pub enum K8sError {
         /// `namespace/name` of the pods still on the node, with why.
         remaining: Vec<String>,
     },
+    /// A step that [`crate::KubeExecutor::run_with`] handed to another
+    /// executor (EC2, say) failed.
+    #[error("a step run by another executor failed: {0}")]
+    OtherExecutor(Box<dyn std::error::Error + Send + Sync>),
     /// A step this executor cannot carry out.
     #[error("unsupported: {0}")]
     Unsupported(String),

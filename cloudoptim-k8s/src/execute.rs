@@ -24,7 +24,7 @@ use cloudoptim_core::snapshot::{WorkloadKind, DO_NOT_DISRUPT_ANNOTATIONS};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::Api;
 use serde_json::{json, Map, Value};
 
@@ -46,14 +46,18 @@ pub struct DrainSettings {
     /// How often to retry evictions refused by a PDB and to check whether
     /// evicted pods are gone.
     pub poll_interval: Duration,
+    /// Evict pods annotated do-not-disrupt and pods without a controller
+    /// too (a node that is going away regardless, a Spot interruption).
+    pub force: bool,
 }
 
 impl Default for DrainSettings {
-    /// Five minutes, polling every 2 s.
+    /// Five minutes, polling every 2 s, never forcing.
     fn default() -> Self {
         DrainSettings {
             timeout: Duration::from_secs(300),
             poll_interval: Duration::from_secs(2),
+            force: false,
         }
     }
 }
@@ -99,16 +103,47 @@ impl KubeExecutor {
         self.mode
     }
 
-    /// Run the Kubernetes steps of `plan` in order (others are
-    /// [`StepOutcome::NotMine`]), stopping at the first error so nothing
-    /// after a failed step happens.
+    /// Run the Kubernetes steps of `plan` in order, stopping at the first
+    /// error so nothing after a failed step happens. Steps for other
+    /// executors (EC2) are reported [`StepOutcome::NotMine`] and not done;
+    /// use [`KubeExecutor::run_with`] to run a whole plan.
     pub async fn run(&self, plan: &Plan) -> PlanRun {
+        self.run_with(plan, async |_: &Step| {
+            Ok::<_, K8sError>(StepOutcome::NotMine)
+        })
+        .await
+    }
+
+    /// Run a whole plan in order: the Kubernetes steps here, every other
+    /// step through `other` (the EC2 executor, say), but only once this
+    /// executor has re-checked that step's cluster preconditions (the node
+    /// is drained before its instance is terminated). Stops at the first
+    /// error.
+    pub async fn run_with<E>(
+        &self,
+        plan: &Plan,
+        mut other: impl AsyncFnMut(&Step) -> Result<StepOutcome, E>,
+    ) -> PlanRun
+    where
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let label = format!("{} plan of {}", plan.engine, plan.created_at);
         let mut run = PlanRun::default();
         for (index, step) in plan.steps.iter().enumerate() {
-            match self.step(step, &label).await {
+            let result = if is_mine(&step.action) {
+                self.step(step, &label).await
+            } else {
+                match self.recheck(&step.preconditions).await {
+                    Ok(Some(why)) => Ok(StepOutcome::Skipped(why)),
+                    Ok(None) => other(step)
+                        .await
+                        .map_err(|e| K8sError::OtherExecutor(e.into())),
+                    Err(e) => Err(e),
+                }
+            };
+            match result {
                 Ok(outcome) => {
-                    tracing::info!(index, action = step.action.kind(), ?outcome, "step");
+                    tracing::info!(index, action = step.action.kind(), %outcome, "step");
                     run.outcomes.push(outcome);
                 }
                 Err(e) => {
@@ -123,10 +158,11 @@ impl KubeExecutor {
 
     /// Run one step; `plan_label` names the plan in annotations.
     pub async fn step(&self, step: &Step, plan_label: &str) -> Result<StepOutcome, K8sError> {
-        if is_mine(&step.action) {
-            if let Some(why) = self.failed_precondition(&step.preconditions).await? {
-                return Ok(StepOutcome::Skipped(why));
-            }
+        if !is_mine(&step.action) {
+            return Ok(StepOutcome::NotMine);
+        }
+        if let Some(why) = self.recheck(&step.preconditions).await? {
+            return Ok(StepOutcome::Skipped(why));
         }
         let deadline = step
             .preconditions
@@ -145,13 +181,15 @@ impl KubeExecutor {
             Action::Uncordon { node } => self.uncordon(node).await,
             Action::Evict { namespace, pod, .. } => self.evict(namespace, pod, deadline).await,
             Action::Drain { node } => self.drain_node(node, plan_label, deadline).await,
-            Action::DeleteNode { node } => self.delete_node(node).await,
+            Action::DeleteNode { node } => self.delete_node(node, deadline).await,
             Action::PatchResources {
                 workload,
                 container,
                 patch,
             } => self.patch_resources(workload, container, patch).await,
-            Action::ScaleReplicas { workload, to, .. } => self.scale(workload, *to).await,
+            Action::ScaleReplicas { workload, from, to } => {
+                self.scale(workload, Some(*from), *to).await
+            }
             Action::SetMetadata {
                 object,
                 labels,
@@ -181,8 +219,11 @@ impl KubeExecutor {
         }
     }
 
-    /// The first precondition about the cluster that no longer holds.
-    async fn failed_precondition(
+    /// The first of `preconditions` about the cluster that no longer holds,
+    /// read from the API now (`None`: all hold). Preconditions about the AWS
+    /// account are the EC2 executor's; PDBs are enforced by the Eviction
+    /// API itself.
+    pub async fn recheck(
         &self,
         preconditions: &[Precondition],
     ) -> Result<Option<String>, K8sError> {
@@ -325,6 +366,11 @@ impl KubeExecutor {
                 "node {node} already schedulable"
             )));
         }
+        if cordoned && !annotated {
+            return Ok(StepOutcome::Skipped(format!(
+                "node {node} was cordoned by someone else, not by CloudOptim; it stays cordoned"
+            )));
+        }
         let patch = json!({
             "metadata": {"annotations": {CORDONED_ANNOTATION: null}},
             "spec": {"unschedulable": null},
@@ -363,78 +409,122 @@ impl KubeExecutor {
         }
     }
 
-    /// Ask the Eviction API to evict one pod. `Ok(None)`: evicted (or gone);
-    /// `Ok(Some(why))`: refused for now (a PDB allows no disruption).
+    /// Ask the Eviction API to evict one pod (only the pod with `uid`, not
+    /// a replacement of the same name). `Ok(None)`: evicted, or gone;
+    /// `Ok(Some(why))`: refused for now (a PDB allows no disruption yet).
     async fn request_eviction(
         &self,
         namespace: &str,
         name: &str,
+        uid: Option<&str>,
     ) -> Result<Option<String>, K8sError> {
-        let api: Api<Pod> = Api::namespaced(self.client.kube().clone(), namespace);
-        let params = EvictParams {
-            delete_options: Some(DeleteParams {
-                dry_run: self.dry_run(),
-                ..DeleteParams::default()
-            }),
-            post_options: PostParams {
-                dry_run: self.dry_run(),
-                field_manager: None,
-            },
-        };
+        // The body is written here: kube-rs 5's `Api::evict` sends its
+        // delete options under a key the API server ignores.
+        let mut path = format!("/api/v1/namespaces/{namespace}/pods/{name}/eviction");
+        let mut delete_options = serde_json::Map::new();
+        if let Some(uid) = uid {
+            delete_options.insert("preconditions".into(), json!({ "uid": uid }));
+        }
+        if self.dry_run() {
+            path.push_str("?dryRun=All");
+            delete_options.insert("dryRun".into(), json!(["All"]));
+        }
+        let body = json!({
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": name, "namespace": namespace},
+            "deleteOptions": delete_options,
+        });
+        let body = serde_json::to_vec(&body).map_err(|e| K8sError::Client {
+            verb: "create",
+            resource: "pods/eviction".into(),
+            target: format!("{namespace}/{name}"),
+            message: e.to_string(),
+        })?;
         let mut op = Op::new("create", "pods/eviction", format!("{namespace}/{name}"));
-        op.retry_too_many_requests = false;
+        op.eviction = true;
         let result = self
             .client
-            .call(&op, |_| {
-                let (api, params) = (api.clone(), params.clone());
-                async move { api.evict(name, &params).await }
+            .call(&op, |client| {
+                let request = http::Request::post(&path)
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+                async move {
+                    let request = request.map_err(kube::Error::HttpError)?;
+                    client.request::<Value>(request).await
+                }
             })
             .await;
         match result {
             Ok(_) => Ok(None),
             Err(K8sError::Api { code: 404, .. }) => Ok(None),
+            // 429: a PDB allows no disruption now. 409: the pod changed
+            // under the request (or was replaced); look again next round.
             Err(K8sError::Api {
-                code: 429, message, ..
-            }) => Ok(Some(message)),
+                code: code @ (409 | 429),
+                message,
+                ..
+            }) => Ok(Some(if code == 409 {
+                format!("conflict, retrying: {message}")
+            } else {
+                message
+            })),
+            Err(K8sError::Api {
+                code: 403 | 500,
+                message,
+                ..
+            }) => Err(K8sError::EvictionRefused {
+                pod: format!("{namespace}/{name}"),
+                message,
+            }),
             Err(e) => Err(e),
         }
     }
 
     /// Evict one pod, retrying while a PDB refuses until `deadline`, then
-    /// wait for it to be gone.
+    /// wait for it to be gone. Only the pod seen first is evicted: a
+    /// replacement with the same name (a StatefulSet's) is left alone.
     pub async fn evict(
         &self,
         namespace: &str,
         pod: &str,
         deadline: Timestamp,
     ) -> Result<StepOutcome, K8sError> {
+        let key = format!("{namespace}/{pod}");
+        let Some(first) = self.get_pod(namespace, pod).await? else {
+            return Ok(StepOutcome::Done(format!("pod {key} already gone")));
+        };
+        let uid = first.metadata.uid.clone();
+        let mut requested = false;
         loop {
-            let Some(current) = self.get_pod(namespace, pod).await? else {
-                return Ok(StepOutcome::Done(format!(
-                    "pod {namespace}/{pod} already gone"
-                )));
+            let current = match self.get_pod(namespace, pod).await? {
+                Some(p) if p.metadata.uid == uid => p,
+                _ if requested => return Ok(StepOutcome::Done(format!("evicted pod {key}"))),
+                _ => return Ok(StepOutcome::Done(format!("pod {key} already gone"))),
             };
+            let mut state = "terminating".to_owned();
             if current.metadata.deletion_timestamp.is_none() {
-                if let Some(refused) = self.request_eviction(namespace, pod).await? {
-                    if Timestamp::now() >= deadline {
-                        return Err(K8sError::DrainDeadline {
-                            node: node_of(&current),
-                            deadline,
-                            remaining: vec![format!("{namespace}/{pod} ({refused})")],
-                        });
+                match self
+                    .request_eviction(namespace, pod, uid.as_deref())
+                    .await?
+                {
+                    None if self.dry_run() => {
+                        return Ok(StepOutcome::WouldDo(format!("evict pod {key}")))
                     }
-                    self.sleep_until(deadline).await;
-                    continue;
-                }
-                if self.dry_run() {
-                    return Ok(StepOutcome::WouldDo(format!("evict pod {namespace}/{pod}")));
+                    None => requested = true,
+                    Some(refused) if self.dry_run() => {
+                        return Ok(StepOutcome::WouldDo(format!(
+                            "evict pod {key} (refused right now: {refused})"
+                        )))
+                    }
+                    Some(refused) => state = refused,
                 }
             }
             if Timestamp::now() >= deadline {
                 return Err(K8sError::DrainDeadline {
                     node: node_of(&current),
                     deadline,
-                    remaining: vec![format!("{namespace}/{pod} (terminating)")],
+                    remaining: vec![format!("{key} ({state})")],
                 });
             }
             self.sleep_until(deadline).await;
@@ -443,7 +533,11 @@ impl KubeExecutor {
 
     /// Drain a node: cordon it, evict every pod but DaemonSet and mirror
     /// pods through the Eviction API (retrying those a PDB protects), and
-    /// wait until they are gone, all before `deadline`.
+    /// wait until they are gone, all before `deadline`. A node running a
+    /// pod annotated do-not-disrupt, or one no controller would recreate,
+    /// is not drained (skipped, not even cordoned) unless
+    /// [`DrainSettings::force`] is set, as `kubectl drain` refuses
+    /// unmanaged pods without `--force`.
     pub async fn drain_node(
         &self,
         node: &str,
@@ -452,6 +546,29 @@ impl KubeExecutor {
     ) -> Result<StepOutcome, K8sError> {
         if self.get_node(node).await?.is_none() {
             return Ok(StepOutcome::Done(format!("node {node} already gone")));
+        }
+        if !self.drain.force {
+            let unmovable: Vec<String> = self
+                .pods_to_drain(node)
+                .await?
+                .iter()
+                .filter_map(|pod| {
+                    let why = if do_not_disrupt(pod) {
+                        "do-not-disrupt"
+                    } else if !has_controller(pod) {
+                        "no controller would recreate it"
+                    } else {
+                        return None;
+                    };
+                    Some(format!("{} ({why})", pod_key(pod)))
+                })
+                .collect();
+            if !unmovable.is_empty() {
+                return Ok(StepOutcome::Skipped(format!(
+                    "node {node} runs pods a drain must not evict: {}",
+                    unmovable.join(", ")
+                )));
+            }
         }
         let cordon = self.cordon(node, plan_label).await?;
         let mut evicted = BTreeSet::new();
@@ -472,7 +589,8 @@ impl KubeExecutor {
                 }
                 let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
                 let name = pod.metadata.name.as_deref().unwrap_or_default();
-                match self.request_eviction(namespace, name).await? {
+                let uid = pod.metadata.uid.as_deref();
+                match self.request_eviction(namespace, name, uid).await? {
                     None if self.dry_run() => waiting.push(key),
                     None => {
                         evicted.insert(key.clone());
@@ -503,17 +621,42 @@ impl KubeExecutor {
     }
 
     /// Delete a Node object whose instance is gone. Refused (skipped) while
-    /// the node still runs pods that are not DaemonSet pods.
-    pub async fn delete_node(&self, node: &str) -> Result<StepOutcome, K8sError> {
-        if self.get_node(node).await?.is_none() {
-            return Ok(StepOutcome::Done(format!("node {node} already deleted")));
-        }
-        let left = self.pods_to_drain(node).await?;
-        if !left.is_empty() {
-            return Ok(StepOutcome::Skipped(format!(
-                "node {node} still runs {} pod(s) that are not DaemonSet pods",
-                left.len()
-            )));
+    /// the node still runs pods that are not DaemonSet pods, and while it is
+    /// still Ready, which means its kubelet, so its instance, still runs:
+    /// it waits for that until `deadline` (the node lifecycle controller
+    /// marks a node whose kubelet stopped NotReady or Unknown in under a
+    /// minute), then skips.
+    pub async fn delete_node(
+        &self,
+        node: &str,
+        deadline: Timestamp,
+    ) -> Result<StepOutcome, K8sError> {
+        loop {
+            let Some(current) = self.get_node(node).await? else {
+                return Ok(StepOutcome::Done(format!("node {node} already deleted")));
+            };
+            let left = self.pods_to_drain(node).await?;
+            if !left.is_empty() {
+                return Ok(StepOutcome::Skipped(format!(
+                    "node {node} still runs {} pod(s) that are not DaemonSet pods",
+                    left.len()
+                )));
+            }
+            if !is_ready(&current) {
+                break;
+            }
+            if self.dry_run() {
+                return Ok(StepOutcome::WouldDo(format!(
+                    "delete node {node} once it is no longer Ready (its instance terminated)"
+                )));
+            }
+            if Timestamp::now() >= deadline {
+                return Ok(StepOutcome::Skipped(format!(
+                    "node {node} is still Ready: its kubelet still reports, so its instance \
+                     probably still runs; delete the Node once the instance is terminated"
+                )));
+            }
+            self.sleep_until(deadline).await;
         }
         let api: Api<Node> = Api::all(self.client.kube().clone());
         let params = DeleteParams {
@@ -671,10 +814,16 @@ impl KubeExecutor {
         )))
     }
 
-    /// Scale a Deployment or StatefulSet, remembering the count before the
+    /// Scale a Deployment or StatefulSet from `from` replicas (when given;
+    /// otherwise from whatever it has) to `to`, remembering the count before the
     /// first change in [`ORIGINAL_REPLICAS_ANNOTATION`]; scaling back to it
     /// removes the annotation.
-    pub async fn scale(&self, workload: &WorkloadRef, to: u32) -> Result<StepOutcome, K8sError> {
+    pub async fn scale(
+        &self,
+        workload: &WorkloadRef,
+        from: Option<u32>,
+        to: u32,
+    ) -> Result<StepOutcome, K8sError> {
         let key = workload_key(workload);
         let Some(current) = self.get_workload(workload).await? else {
             return Ok(StepOutcome::Skipped(format!("{key} no longer exists")));
@@ -686,6 +835,11 @@ impl KubeExecutor {
         if replicas == u64::from(to) {
             return Ok(StepOutcome::Done(format!(
                 "{key} already has {to} replicas"
+            )));
+        }
+        if let Some(from) = from.filter(|from| u64::from(*from) != replicas) {
+            return Ok(StepOutcome::Skipped(format!(
+                "{key} has {replicas} replicas, not {from}: the plan was made for another state"
             )));
         }
         let original = current
@@ -802,6 +956,24 @@ fn must_drain(pod: &Pod) -> bool {
         Some("Succeeded" | "Failed")
     );
     !(daemonset || mirror || finished)
+}
+
+/// The node's Ready condition is True.
+fn is_ready(node: &Node) -> bool {
+    node.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .any(|c| c.type_ == "Ready" && c.status == "True")
+}
+
+fn has_controller(pod: &Pod) -> bool {
+    pod.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true))
 }
 
 fn do_not_disrupt(pod: &Pod) -> bool {

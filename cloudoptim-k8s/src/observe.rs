@@ -188,6 +188,10 @@ struct Page {
     metadata: PageMeta,
     #[serde(default)]
     items: Vec<Value>,
+    /// The continue token had expired (410 Gone): no items; `metadata`
+    /// holds the server's token for continuing from the current revision.
+    #[serde(skip)]
+    expired: bool,
 }
 
 #[derive(Default, Deserialize)]
@@ -216,6 +220,27 @@ impl KubeClient {
                     )
                     .await?;
                 pages += 1;
+                if page.expired {
+                    // The list outlived etcd's compaction window. Continue
+                    // from the current revision (what the server offers):
+                    // objects already read stay, later pages are newer.
+                    let Some(token) = page.metadata.continue_token.filter(|t| !t.is_empty()) else {
+                        return Err(K8sError::Api {
+                            verb: "list",
+                            resource: listed.resource.into(),
+                            target: String::new(),
+                            code: 410,
+                            reason: "Expired".into(),
+                            message: "the list expired and the server offered no way to continue; observe again".into(),
+                        });
+                    };
+                    tracing::warn!(
+                        kind = listed.kind,
+                        "list expired; continuing from the current revision"
+                    );
+                    continue_token = Some(token);
+                    continue;
+                }
                 for mut item in page.items {
                     if let Value::Object(map) = &mut item {
                         map.insert("kind".into(), Value::from(listed.kind));
@@ -265,7 +290,16 @@ impl KubeClient {
                 let request = kube::core::Request::new(path)
                     .list(&params)
                     .map_err(kube::Error::BuildRequest)?;
-                client.request::<Page>(request).await
+                match client.request::<Page>(request).await {
+                    Err(kube::Error::Api(status)) if status.code == 410 => Ok(Page {
+                        metadata: PageMeta {
+                            continue_token: status.metadata.and_then(|m| m.continue_),
+                        },
+                        items: Vec::new(),
+                        expired: true,
+                    }),
+                    other => other,
+                }
             }
         })
         .await

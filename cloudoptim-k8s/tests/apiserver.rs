@@ -193,6 +193,18 @@ async fn node(admin: &Client, name: &str, instance_type: &str, zone: &str) -> No
     node
 }
 
+/// Set the node's Ready condition, as the kubelet or the node lifecycle
+/// controller would.
+async fn set_node_ready(admin: &Client, name: &str, status: &str) {
+    let api: Api<Node> = Api::all(admin.clone());
+    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": status,
+        "reason": "Test", "lastHeartbeatTime": "2026-11-25T00:00:00Z",
+        "lastTransitionTime": "2026-11-25T00:00:00Z"}]}});
+    api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await
+        .unwrap();
+}
+
 struct PodSpec<'a> {
     namespace: &'a str,
     name: &'a str,
@@ -209,7 +221,8 @@ impl<'a> PodSpec<'a> {
             namespace,
             name,
             node,
-            owner: None,
+            // Managed by a controller unless a test says otherwise.
+            owner: Some(("ReplicaSet", "app", "0b0e9f5e-2f7c-4a55-9d0e-5c1f6c7c0001")),
             labels: json!({}),
             grace_seconds: 0,
             annotations: json!({}),
@@ -986,6 +999,24 @@ async fn evict_and_delete_node_recheck_their_preconditions() {
         .await
         .unwrap()
         .is_some());
+    // Still Ready: its kubelet (so its instance) still runs; not deleted.
+    let soon = Timestamp::now()
+        .checked_add(Duration::from_millis(500))
+        .unwrap();
+    let ready = plan(vec![(
+        Action::DeleteNode {
+            node: "evict-0".into(),
+        },
+        vec![Precondition::Before { deadline: soon }],
+    )]);
+    let run = executor.run(&ready).await;
+    assert!(
+        matches!(&run.outcomes[0], StepOutcome::Skipped(m) if m.contains("still Ready")),
+        "{:?}",
+        run.outcomes
+    );
+    // The instance is terminated: the node lifecycle controller marks it Unknown.
+    set_node_ready(&admin, "evict-0", "Unknown").await;
     let run = executor.run(&delete_only).await;
     assert!(
         matches!(&run.outcomes[0], StepOutcome::Done(m) if m.contains("delete node")),
@@ -1049,6 +1080,22 @@ async fn scale_remembers_the_original_count_and_patches_resources_on_the_templat
     // Re-running: the precondition (3 replicas) no longer holds.
     let again = executor.run(&down).await;
     assert!(matches!(&again.outcomes[0], StepOutcome::Skipped(m) if m.contains("has 0 replicas")));
+    // Without a ReplicasAre precondition, `from` still guards the change.
+    let stale = plan(vec![(
+        Action::ScaleReplicas {
+            workload: office.clone(),
+            from: 7,
+            to: 1,
+        },
+        vec![],
+    )]);
+    let run = executor.run(&stale).await;
+    assert!(
+        matches!(&run.outcomes[0], StepOutcome::Skipped(m) if m.contains("not 7")),
+        "{:?}",
+        run.outcomes
+    );
+    assert_eq!(state().await, (0, Some("3".into())));
     let up = plan(vec![(
         Action::ScaleReplicas {
             workload: office.clone(),
@@ -1264,4 +1311,278 @@ async fn wait_ready(endpoint: &str) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("the private kube-apiserver on {endpoint} did not become ready");
+}
+
+// ---------------------------------------------------------------- safety
+
+#[tokio::test]
+async fn uncordon_leaves_a_cordon_someone_else_set() {
+    let admin = admin().await;
+    node(&admin, "foreign-cordon", "m5.large", "us-east-1a").await;
+    Api::<Node>::all(admin.clone())
+        .patch(
+            "foreign-cordon",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .unwrap();
+    let executor = KubeExecutor::new(cloudoptim(fast_settings()).await, Mode::Execute);
+    let steps = plan(vec![
+        (
+            Action::Cordon {
+                node: "foreign-cordon".into(),
+            },
+            vec![],
+        ),
+        (
+            Action::Uncordon {
+                node: "foreign-cordon".into(),
+            },
+            vec![],
+        ),
+    ]);
+    let run = executor.run(&steps).await;
+    assert!(matches!(&run.outcomes[0], StepOutcome::Done(m) if m.contains("already cordoned")));
+    assert!(
+        matches!(&run.outcomes[1], StepOutcome::Skipped(m) if m.contains("someone else")),
+        "{:?}",
+        run.outcomes
+    );
+    assert_eq!(node_state(&admin, "foreign-cordon").await, (true, None));
+}
+
+#[tokio::test]
+async fn drain_refuses_unmanaged_and_do_not_disrupt_pods_unless_forced() {
+    let admin = admin().await;
+    let ns = "drain-refuse";
+    namespace(&admin, ns).await;
+    node(&admin, "drain-refuse-0", "m5.large", "us-east-1a").await;
+    let mut bare = PodSpec::new(ns, "bare", "drain-refuse-0");
+    bare.owner = None;
+    pod(&admin, bare).await;
+    let mut pinned = PodSpec::new(ns, "pinned", "drain-refuse-0");
+    pinned.annotations = json!({"cloudoptim.io/do-not-disrupt": "true"});
+    pod(&admin, pinned).await;
+    pod(&admin, PodSpec::new(ns, "managed", "drain-refuse-0")).await;
+    let mut executor = KubeExecutor::new(cloudoptim(fast_settings()).await, Mode::Execute);
+    executor.drain.poll_interval = Duration::from_millis(200);
+    let drain = plan(vec![(
+        Action::Drain {
+            node: "drain-refuse-0".into(),
+        },
+        vec![],
+    )]);
+
+    let run = executor.run(&drain).await;
+    match &run.outcomes[0] {
+        StepOutcome::Skipped(m) => assert!(
+            m.contains("drain-refuse/bare (no controller")
+                && m.contains("drain-refuse/pinned (do-not-disrupt)"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Nothing happened: not cordoned, no pod evicted.
+    assert_eq!(node_state(&admin, "drain-refuse-0").await, (false, None));
+    assert_eq!(pods_in(&admin, ns).await.len(), 3);
+
+    // A node going away regardless (a Spot interruption) is drained whole.
+    executor.drain.force = true;
+    let run = executor.run(&drain).await;
+    assert!(run.is_complete(), "{:?}", run.failed);
+    assert!(pods_in(&admin, ns).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_pod_under_two_pdbs_is_an_eviction_refused_error_not_a_retry() {
+    let admin = admin().await;
+    let ns = "two-pdbs";
+    namespace(&admin, ns).await;
+    node(&admin, "two-pdbs-0", "m5.large", "us-east-1a").await;
+    let mut spec = PodSpec::new(ns, "shared", "two-pdbs-0");
+    spec.labels = json!({"app": "shared"});
+    pod(&admin, spec).await;
+    pdb(&admin, ns, "first", "shared", 1, 1).await;
+    pdb(&admin, ns, "second", "shared", 1, 1).await;
+    let executor = KubeExecutor::new(cloudoptim(fast_settings()).await, Mode::Execute);
+    let evict = plan(vec![(
+        Action::Evict {
+            namespace: ns.into(),
+            pod: "shared".into(),
+            node: "two-pdbs-0".into(),
+        },
+        vec![],
+    )]);
+    let started = std::time::Instant::now();
+    let run = executor.run(&evict).await;
+    let (_, error) = run.failed.expect("two PDBs on one pod is refused");
+    match &error {
+        K8sError::EvictionRefused { pod, message } => {
+            assert_eq!(pod, "two-pdbs/shared");
+            assert!(message.contains("more than one"), "{message}");
+        }
+        other => panic!("expected EvictionRefused, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not retried until a deadline"
+    );
+}
+
+#[tokio::test]
+async fn evict_leaves_a_same_name_replacement_alone() {
+    let admin = admin().await;
+    let ns = "replacement";
+    namespace(&admin, ns).await;
+    node(&admin, "replacement-0", "m5.large", "us-east-1a").await;
+    node(&admin, "replacement-1", "m5.large", "us-east-1b").await;
+    let mut db = PodSpec::new(ns, "db-0", "replacement-0");
+    db.grace_seconds = 30;
+    pod(&admin, db).await;
+    let mut executor = KubeExecutor::new(cloudoptim(fast_settings()).await, Mode::Execute);
+    executor.drain.poll_interval = Duration::from_millis(200);
+    // The StatefulSet controller's part: once db-0 is gone, a new db-0
+    // appears on another node.
+    let controller = tokio::spawn({
+        let admin = admin.clone();
+        async move {
+            let api: Api<Pod> = Api::namespaced(admin.clone(), "replacement");
+            loop {
+                let current = api.get_opt("db-0").await.unwrap();
+                if let Some(p) = &current {
+                    if p.metadata.deletion_timestamp.is_some() {
+                        api.delete("db-0", &DeleteParams::default().grace_period(0))
+                            .await
+                            .ok();
+                        let mut again = PodSpec::new("replacement", "db-0", "replacement-1");
+                        again.grace_seconds = 30;
+                        pod(&admin, again).await;
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let evict = plan(vec![(
+        Action::Evict {
+            namespace: ns.into(),
+            pod: "db-0".into(),
+            node: "replacement-0".into(),
+        },
+        vec![],
+    )]);
+    let run = executor.run(&evict).await;
+    controller.await.unwrap();
+    assert!(run.is_complete(), "{:?}", run.failed);
+    assert!(
+        matches!(&run.outcomes[0], StepOutcome::Done(m) if m.contains("evicted pod")),
+        "{:?}",
+        run.outcomes
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replacement = Api::<Pod>::namespaced(admin.clone(), ns)
+        .get("db-0")
+        .await
+        .unwrap();
+    assert!(
+        replacement.metadata.deletion_timestamp.is_none(),
+        "the replacement was not evicted"
+    );
+    assert_eq!(
+        replacement.spec.unwrap().node_name.as_deref(),
+        Some("replacement-1")
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_eviction_a_pdb_refuses_answers_at_once() {
+    let admin = admin().await;
+    let ns = "dry-pdb";
+    namespace(&admin, ns).await;
+    node(&admin, "dry-pdb-0", "m5.large", "us-east-1a").await;
+    let mut spec = PodSpec::new(ns, "api", "dry-pdb-0");
+    spec.labels = json!({"app": "api"});
+    pod(&admin, spec).await;
+    pdb(&admin, ns, "api", "api", 1, 0).await;
+    let executor = KubeExecutor::new(cloudoptim(fast_settings()).await, Mode::DryRun);
+    let evict = plan(vec![(
+        Action::Evict {
+            namespace: ns.into(),
+            pod: "api".into(),
+            node: "dry-pdb-0".into(),
+        },
+        vec![],
+    )]);
+    let started = std::time::Instant::now();
+    let run = executor.run(&evict).await;
+    assert!(
+        matches!(&run.outcomes[0], StepOutcome::WouldDo(m) if m.contains("refused right now")),
+        "{:?}",
+        run.outcomes
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let status = Api::<PodDisruptionBudget>::namespaced(admin.clone(), ns)
+        .get("api")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert!(
+        status.disrupted_pods.unwrap_or_default().is_empty(),
+        "a dry run disrupts nothing"
+    );
+}
+
+#[tokio::test]
+async fn run_with_hands_other_steps_over_only_once_their_cluster_preconditions_hold() {
+    let admin = admin().await;
+    let ns = "handover";
+    namespace(&admin, ns).await;
+    node(&admin, "handover-0", "m5.large", "us-east-1a").await;
+    pod(&admin, PodSpec::new(ns, "stays", "handover-0")).await;
+    let executor = KubeExecutor::new(cloudoptim(fast_settings()).await, Mode::Execute);
+    let terminate = |instance: &str| {
+        (
+            Action::TerminateInstance {
+                instance_id: instance.into(),
+                node: Some("handover-0".into()),
+                decrement_auto_scaling_group: false,
+            },
+            vec![Precondition::NodeDrained {
+                node: "handover-0".into(),
+            }],
+        )
+    };
+    let steps = plan(vec![terminate("i-0000000000000000a")]);
+    let mut handed = Vec::new();
+    let run = executor
+        .run_with(&steps, async |step: &cloudoptim_core::plan::Step| {
+            handed.push(step.action.kind());
+            Ok::<_, std::io::Error>(StepOutcome::Done("terminated".into()))
+        })
+        .await;
+    assert!(
+        matches!(&run.outcomes[0], StepOutcome::Skipped(m) if m.contains("still runs 1 pod")),
+        "{:?}",
+        run.outcomes
+    );
+    assert!(
+        handed.is_empty(),
+        "the instance of an undrained node is not terminated"
+    );
+
+    Api::<Pod>::namespaced(admin.clone(), ns)
+        .delete("stays", &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let run = executor
+        .run_with(&steps, async |step: &cloudoptim_core::plan::Step| {
+            handed.push(step.action.kind());
+            Err::<StepOutcome, _>(std::io::Error::other("EC2 said no"))
+        })
+        .await;
+    assert_eq!(handed, vec!["terminate_instance"]);
+    assert!(matches!(run.failed, Some((0, K8sError::OtherExecutor(_)))));
 }
