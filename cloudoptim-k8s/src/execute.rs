@@ -691,36 +691,42 @@ impl KubeExecutor {
     }
 
     async fn get_workload(&self, workload: &WorkloadRef) -> Result<Option<Value>, K8sError> {
-        let (namespace, name) = (workload.namespace.as_str(), workload.name.as_str());
-        let client = self.client.kube().clone();
-        let target = format!("{namespace}/{name}");
         match workload.kind {
             WorkloadKind::Deployment => {
-                let api: Api<Deployment> = Api::namespaced(client, namespace);
-                let op = Op::new("get", "deployments.apps", target);
-                let found = self
-                    .client
-                    .call(&op, |_| {
-                        let api = api.clone();
-                        async move { api.get_opt(name).await }
-                    })
-                    .await?;
-                Ok(found.and_then(|d| serde_json::to_value(d).ok()))
+                self.get_typed::<Deployment>(workload, "deployments.apps")
+                    .await
             }
             WorkloadKind::StatefulSet => {
-                let api: Api<StatefulSet> = Api::namespaced(client, namespace);
-                let op = Op::new("get", "statefulsets.apps", target);
-                let found = self
-                    .client
-                    .call(&op, |_| {
-                        let api = api.clone();
-                        async move { api.get_opt(name).await }
-                    })
-                    .await?;
-                Ok(found.and_then(|s| serde_json::to_value(s).ok()))
+                self.get_typed::<StatefulSet>(workload, "statefulsets.apps")
+                    .await
             }
             other => Err(unsupported_kind(other)),
         }
+    }
+
+    async fn get_typed<K>(
+        &self,
+        workload: &WorkloadRef,
+        resource: &str,
+    ) -> Result<Option<Value>, K8sError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let (namespace, name) = (workload.namespace.as_str(), workload.name.as_str());
+        let api: Api<K> = Api::namespaced(self.client.kube().clone(), namespace);
+        let op = Op::new("get", resource, format!("{namespace}/{name}"));
+        let found = self
+            .client
+            .call(&op, |_| {
+                let api = api.clone();
+                async move { api.get_opt(name).await }
+            })
+            .await?;
+        Ok(found.and_then(|object| serde_json::to_value(object).ok()))
     }
 
     async fn patch_workload(
@@ -728,35 +734,42 @@ impl KubeExecutor {
         workload: &WorkloadRef,
         patch: Patch<Value>,
     ) -> Result<(), K8sError> {
-        let (namespace, name) = (workload.namespace.as_str(), workload.name.as_str());
-        let client = self.client.kube().clone();
-        let params = self.patch_params();
-        let target = format!("{namespace}/{name}");
         match workload.kind {
             WorkloadKind::Deployment => {
-                let api: Api<Deployment> = Api::namespaced(client, namespace);
-                let op = Op::new("patch", "deployments.apps", target);
-                self.client
-                    .call(&op, |_| {
-                        let (api, params, patch) = (api.clone(), params.clone(), patch.clone());
-                        async move { api.patch(name, &params, &patch).await }
-                    })
+                self.patch_typed::<Deployment>(workload, "deployments.apps", patch)
                     .await
-                    .map(drop)
             }
             WorkloadKind::StatefulSet => {
-                let api: Api<StatefulSet> = Api::namespaced(client, namespace);
-                let op = Op::new("patch", "statefulsets.apps", target);
-                self.client
-                    .call(&op, |_| {
-                        let (api, params, patch) = (api.clone(), params.clone(), patch.clone());
-                        async move { api.patch(name, &params, &patch).await }
-                    })
+                self.patch_typed::<StatefulSet>(workload, "statefulsets.apps", patch)
                     .await
-                    .map(drop)
             }
             other => Err(unsupported_kind(other)),
         }
+    }
+
+    async fn patch_typed<K>(
+        &self,
+        workload: &WorkloadRef,
+        resource: &str,
+        patch: Patch<Value>,
+    ) -> Result<(), K8sError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let (namespace, name) = (workload.namespace.as_str(), workload.name.as_str());
+        let api: Api<K> = Api::namespaced(self.client.kube().clone(), namespace);
+        let params = self.patch_params();
+        let op = Op::new("patch", resource, format!("{namespace}/{name}"));
+        self.client
+            .call(&op, |_| {
+                let (api, params, patch) = (api.clone(), params.clone(), patch.clone());
+                async move { api.patch(name, &params, &patch).await }
+            })
+            .await
+            .map(drop)
     }
 
     /// Change a container's requests and limits on the controller's pod
