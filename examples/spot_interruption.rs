@@ -4,11 +4,13 @@
 //! cargo run --release --example spot_interruption                      # embedded demo: one warning, its plan
 //! AWS_ENDPOINT_URL=http://127.0.0.1:5000 cargo run --release --features aws --example spot_interruption -- --self-test 100
 //! cargo run --release --features aws --example spot_interruption -- --queue-url URL --snapshot cluster.json [--execute]
+//! cargo run --release --features aws,kube --example spot_interruption -- --queue-url URL --kubeconfig FILE [--execute]
 //! ```
 //!
 //! With `--queue-url` it consumes a real (or moto) queue, prints each event
 //! and its plan, and runs the plan's EC2 steps in dry-run unless
-//! `--execute`. `--self-test N` creates a rule and a queue at the endpoint,
+//! `--execute`; with `--kubeconfig` it reads the live cluster and runs the
+//! whole plan (cordon, drain, EC2 steps once their node is drained). `--self-test N` creates a rule and a queue at the endpoint,
 //! puts N spot warnings for the demo cluster's nodes through EventBridge,
 //! consumes them and prints the latency from message visible in SQS to the
 //! cordon step issued (p50, p99, max).
@@ -105,6 +107,7 @@ mod aws {
         let mut self_test = None;
         let mut execute = false;
         let mut snapshot_path: Option<String> = None;
+        let mut kubeconfig: Option<String> = None;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
@@ -112,6 +115,7 @@ mod aws {
                 "--self-test" => self_test = it.next().and_then(|n| n.parse::<usize>().ok()),
                 "--execute" => execute = true,
                 "--snapshot" => snapshot_path = it.next().cloned(),
+                "--kubeconfig" => kubeconfig = it.next().cloned(),
                 other => return Err(format!("unknown argument {other}").into()),
             }
         }
@@ -120,13 +124,16 @@ mod aws {
         let catalog = Catalog::embedded()?;
         // The cluster the events are about: kubectl output for a real queue,
         // a synthetic cluster (one node per warning) for a self-test.
+        let cluster = Cluster::connect(kubeconfig.as_deref(), execute).await?;
         let snapshot = match (self_test, &snapshot_path) {
             (Some(n), _) => cloudoptim::demo::synthetic_cluster(n, n * 20, 7, catalog),
+            (None, _) if cluster.is_live() => cluster.snapshot().await?,
             (None, Some(path)) => {
                 cloudoptim::kubectl::read_list(&std::fs::read_to_string(path)?)?.snapshot
             }
             (None, None) => return Err(
-                "--queue-url needs --snapshot FILE.json (kubectl get … -A -o json of the cluster)"
+                "--queue-url needs --kubeconfig FILE (with --features kube) or --snapshot FILE.json \
+                 (kubectl get … -A -o json of the cluster)"
                     .into(),
             ),
         };
@@ -171,7 +178,7 @@ mod aws {
                 match &m.event {
                     Ok(event) => {
                         let outcome = handler.handle(event, snapshot, catalog, &policy, event.time);
-                        // The cordon is issued now (the Kubernetes executor is issue #5).
+                        // The plan, with its cordon, exists now; the latency ends here.
                         let issued = jiff::Timestamp::now();
                         if let (Outcome::Plan { .. }, Some(sent)) = (&outcome, m.sent_at) {
                             latencies_ms
@@ -184,11 +191,7 @@ mod aws {
                             );
                             super::print_outcome(&outcome);
                             if let Outcome::Plan { plan } = &outcome {
-                                let mut failed = false;
-                                for r in executor.run(plan).await {
-                                    failed |= r.is_err();
-                                    println!("    ec2: {r:?}");
-                                }
+                                let failed = cluster.run(plan, &executor).await;
                                 if failed {
                                     // Leave it: SQS shows it again after the visibility timeout.
                                     println!("  not acknowledged: a step failed");
@@ -301,6 +304,101 @@ mod aws {
                 .await
                 .ok();
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The cluster the warnings are about: a live one through the
+    /// Kubernetes adapter (`--kubeconfig`, feature `kube`), whose executor
+    /// runs the whole plan (cordon, drain, and the EC2 steps once their
+    /// cluster preconditions hold), or none (EC2 steps only).
+    pub struct Cluster {
+        #[cfg(feature = "kube")]
+        client: Option<cloudoptim::k8s::KubeClient>,
+        execute: bool,
+    }
+
+    impl Cluster {
+        pub async fn connect(
+            kubeconfig: Option<&str>,
+            execute: bool,
+        ) -> Result<Cluster, Box<dyn std::error::Error>> {
+            #[cfg(feature = "kube")]
+            {
+                let client = match kubeconfig {
+                    Some(path) => Some(
+                        cloudoptim::k8s::KubeClient::from_kubeconfig(
+                            Some(std::path::Path::new(path)),
+                            None,
+                            cloudoptim::k8s::ClientSettings::from_env()?,
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                Ok(Cluster { client, execute })
+            }
+            #[cfg(not(feature = "kube"))]
+            match kubeconfig {
+                Some(_) => {
+                    Err("--kubeconfig needs the Kubernetes adapter: add --features kube".into())
+                }
+                None => Ok(Cluster { execute }),
+            }
+        }
+
+        pub fn is_live(&self) -> bool {
+            #[cfg(feature = "kube")]
+            return self.client.is_some();
+            #[cfg(not(feature = "kube"))]
+            false
+        }
+
+        pub async fn snapshot(
+            &self,
+        ) -> Result<cloudoptim::ClusterSnapshot, Box<dyn std::error::Error>> {
+            #[cfg(feature = "kube")]
+            if let Some(client) = &self.client {
+                let options = cloudoptim::k8s::ObserveOptions::default();
+                return Ok(client.observe(&options).await?.snapshot);
+            }
+            Err("no cluster to read".into())
+        }
+
+        /// Run `plan`; true when a step failed.
+        pub async fn run(&self, plan: &cloudoptim::plan::Plan, ec2: &Ec2Executor) -> bool {
+            #[cfg(feature = "kube")]
+            if let Some(client) = &self.client {
+                let mode = if self.execute {
+                    Mode::Execute
+                } else {
+                    Mode::DryRun
+                };
+                let mut executor = cloudoptim::k8s::KubeExecutor::new(client.clone(), mode);
+                // The node goes away in two minutes whatever happens.
+                executor.drain.force = true;
+                let run = executor
+                    .run_with(plan, async |step: &cloudoptim::plan::Step| {
+                        ec2.execute_step(step).await
+                    })
+                    .await;
+                for (step, outcome) in plan.steps.iter().zip(&run.outcomes) {
+                    println!("    {:<18} {outcome}", step.action.kind());
+                }
+                if let Some((index, error)) = &run.failed {
+                    println!("    step {index} failed: {error}");
+                }
+                return run.failed.is_some();
+            }
+            let _ = self.execute;
+            let mut failed = false;
+            for r in ec2.run(plan).await {
+                failed |= r.is_err();
+                match r {
+                    Ok(outcome) => println!("    ec2: {outcome}"),
+                    Err(e) => println!("    ec2: failed: {e}"),
+                }
+            }
+            failed
         }
     }
 }
