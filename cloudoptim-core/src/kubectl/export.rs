@@ -15,32 +15,64 @@ use crate::snapshot::{
 /// Write a snapshot as the `v1 List` that
 /// `kubectl get nodes,pods,pdb,pv,pvc,deploy,rs,sts,ds,job,cronjob -A -o json`
 /// prints, pretty-printed. [`super::read_list`] reads it back to the same snapshot.
+///
+/// Items are converted one at a time as they are written, so memory beyond
+/// the output itself stays that of one object, however large the cluster.
 pub fn write_list(snapshot: &ClusterSnapshot) -> Result<String, serde_json::Error> {
-    let mut items = Vec::new();
-    for n in &snapshot.nodes {
-        items.push(item("v1", "Node", node(n))?);
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct List<'a> {
+        api_version: &'static str,
+        items: Items<'a>,
+        kind: &'static str,
+        metadata: ListMeta,
     }
-    for p in &snapshot.pods {
-        items.push(item("v1", "Pod", pod(p))?);
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ListMeta {
+        resource_version: &'static str,
     }
-    for b in &snapshot.pdbs {
-        items.push(item("policy/v1", "PodDisruptionBudget", pdb(b))?);
+    serde_json::to_string_pretty(&List {
+        api_version: "v1",
+        items: Items(snapshot),
+        kind: "List",
+        metadata: ListMeta {
+            resource_version: "",
+        },
+    })
+}
+
+/// The items of a snapshot, serialized as they are converted.
+struct Items<'a>(&'a ClusterSnapshot);
+
+impl Serialize for Items<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let snapshot = self.0;
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut put = |value: Result<Value, serde_json::Error>| {
+            seq.serialize_element(&value.map_err(S::Error::custom)?)
+        };
+        for n in &snapshot.nodes {
+            put(item("v1", "Node", node(n)))?;
+        }
+        for p in &snapshot.pods {
+            put(item("v1", "Pod", pod(p)))?;
+        }
+        for b in &snapshot.pdbs {
+            put(item("policy/v1", "PodDisruptionBudget", pdb(b)))?;
+        }
+        for v in &snapshot.persistent_volumes {
+            put(item("v1", "PersistentVolume", pv(v)))?;
+        }
+        for c in &snapshot.persistent_volume_claims {
+            put(item("v1", "PersistentVolumeClaim", pvc(c)))?;
+        }
+        for w in &snapshot.workloads {
+            put(item(w.kind.api_version(), w.kind.as_str(), workload(w)))?;
+        }
+        seq.end()
     }
-    for v in &snapshot.persistent_volumes {
-        items.push(item("v1", "PersistentVolume", pv(v))?);
-    }
-    for c in &snapshot.persistent_volume_claims {
-        items.push(item("v1", "PersistentVolumeClaim", pvc(c))?);
-    }
-    for w in &snapshot.workloads {
-        items.push(item(w.kind.api_version(), w.kind.as_str(), workload(w))?);
-    }
-    serde_json::to_string_pretty(&json!({
-        "apiVersion": "v1",
-        "items": items,
-        "kind": "List",
-        "metadata": { "resourceVersion": "" }
-    }))
 }
 
 fn item(api_version: &str, kind: &str, body: impl Serialize) -> Result<Value, serde_json::Error> {
