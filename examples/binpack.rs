@@ -152,11 +152,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
     let defaults = LpGuidedPacker::default();
-    // Tuning knobs, for experiments: BINPACK_TYPES, BINPACK_SCAN, BINPACK_STEPS.
+    // Tuning knobs, for experiments: BINPACK_TYPES, BINPACK_SCAN, BINPACK_STEPS,
+    // BINPACK_CG_ROUNDS, BINPACK_CG_WORK.
     let packer = LpGuidedPacker {
         types_per_node: env("BINPACK_TYPES").unwrap_or(defaults.types_per_node),
         scan_per_node: env("BINPACK_SCAN").unwrap_or(defaults.scan_per_node),
         bound_steps: env("BINPACK_STEPS").unwrap_or(defaults.bound_steps),
+        column_generation_rounds: env("BINPACK_CG_ROUNDS")
+            .unwrap_or(defaults.column_generation_rounds),
+        column_generation_work: env("BINPACK_CG_WORK").unwrap_or(defaults.column_generation_work),
         ..defaults
     };
     let pods = match (&args.pods, args.synthetic) {

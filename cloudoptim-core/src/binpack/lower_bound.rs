@@ -58,7 +58,8 @@ pub(crate) enum Row {
 pub struct LowerBound {
     /// The bound.
     pub usd_per_hour: UsdPerHour,
-    /// How it was obtained: `lp-dual` or, if the solver failed, `single-resource`.
+    /// How it was obtained: `lp-dual`, `per-pod`, `configuration-lp` or,
+    /// if the solver failed, `single-resource`.
     pub method: String,
     /// The dual prices of the cluster-wide resource rows, $ per unit-hour
     /// (cores, GiB, pods, GPUs, GiB of ephemeral storage).

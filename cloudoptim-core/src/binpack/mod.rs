@@ -21,10 +21,18 @@
 //! relaxation first, uses its resource prices to order pods and to choose
 //! which instance type to open, packs best-fit decreasing, empties the
 //! least-filled nodes into the others where they fit, and finally shrinks
-//! every node to the cheapest type that still holds its pods.
+//! every node to the cheapest type that still holds its pods. Then, when
+//! the pods form few enough kinds, it solves the configuration LP by
+//! column generation (`column_generation`, with a knapsack per instance
+//! type in `knapsack`), starting from that packing's nodes: the LP's
+//! solution rounded down, the rest packed as before, gives a second
+//! packing (the cheaper one is kept), and the LP's duals certify Farley's
+//! bound, usually far tighter than the aggregate relaxation's.
 
 mod candidates;
 mod classes;
+mod column_generation;
+mod knapsack;
 mod lower_bound;
 mod packer;
 mod requirement;

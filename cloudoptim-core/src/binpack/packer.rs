@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use super::candidates::{candidates, Candidate};
 use super::classes::{classify, slot_labels, too_large, Class};
+use super::column_generation::{cover, farley_bound, Configurations, Kind, Pattern};
 use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row, Solved};
 use super::requirement::PodRequirement;
 use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced, Unschedulable};
@@ -26,6 +27,19 @@ pub struct LpGuidedPacker {
     /// Try to empty this share (per mille) of the least-filled nodes into
     /// the others after packing.
     pub repack_per_mille: usize,
+    /// Rounds of column generation on the configuration LP (0: none),
+    /// whose solution is rounded into a second packing and whose dual
+    /// certifies a tighter bound.
+    pub column_generation_rounds: usize,
+    /// Patterns added to the configuration LP per round at most.
+    pub columns_per_round: usize,
+    /// About how many knapsack LP relaxations column generation may solve
+    /// in all (a deterministic time budget).
+    pub column_generation_work: usize,
+    /// Column generation runs only when the pods form at most this many
+    /// kinds (identical requests and constraints): its master LP grows
+    /// with them.
+    pub column_generation_max_kinds: usize,
 }
 
 impl Default for LpGuidedPacker {
@@ -35,6 +49,10 @@ impl Default for LpGuidedPacker {
             scan_per_node: 256,
             bound_steps: 60,
             repack_per_mille: 100,
+            column_generation_rounds: 60,
+            columns_per_round: 60,
+            column_generation_work: 200_000,
+            column_generation_max_kinds: 200,
         }
     }
 }
@@ -338,27 +356,51 @@ impl Packer for LpGuidedPacker {
         }
 
         repack(&problem, &mut nodes, self.repack_per_mille);
-
-        // Shrink every node to the cheapest type that still holds its pods.
-        let mut out = Vec::with_capacity(nodes.len());
-        for node in nodes.into_iter().filter(|n| !n.pods.is_empty()) {
-            let requested = node
-                .pods
+        let mut nodes = shrink(&problem, nodes);
+        let mut bound = solved.bound;
+        if self.column_generation_rounds > 0 {
+            let mut is_unplaced = vec![false; pods.len()];
+            for u in &unplaced {
+                if let Some(slot) = is_unplaced.get_mut(u.pod) {
+                    *slot = true;
+                }
+            }
+            let sorted_placed: Vec<usize> = sorted
                 .iter()
-                .filter_map(|&i| pods.get(i))
-                .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests));
-            let cheapest = cands.iter().enumerate().find(|(t, c)| {
-                requested.fits_within(&c.allocatable)
-                    && node.classes.iter().all(|&k| {
-                        classes
-                            .get(k)
-                            .and_then(|cl| cl.compatible.get(t * zones + node.zone))
-                            .copied()
-                            .unwrap_or(false)
-                    })
-            });
-            let t = cheapest.map(|(t, _)| t).unwrap_or(node.candidate);
-            let Some(c) = cands.get(t) else { continue };
+                .copied()
+                .filter(|&i| !is_unplaced.get(i).copied().unwrap_or(true))
+                .collect();
+            if let Some((cg_nodes, cg_bound)) = pack_by_configurations(
+                &problem,
+                &nodes,
+                &sorted_placed,
+                &open_order,
+                &pod_values,
+                self,
+            ) {
+                let cost = |ns: &[Open]| {
+                    ns.iter()
+                        .filter_map(|n| cands.get(n.candidate))
+                        .map(|c| c.usd_per_hour)
+                        .sum::<UsdPerHour>()
+                };
+                if cost(&cg_nodes) < cost(&nodes) {
+                    nodes = cg_nodes;
+                }
+                let micro = (cg_bound * 1_000_000.0).floor();
+                if micro.is_finite() && micro as i64 > bound.usd_per_hour.micro_usd() {
+                    bound.usd_per_hour = UsdPerHour::from_micro_usd(micro as i64);
+                    bound.method = "configuration-lp".into();
+                }
+            }
+        }
+
+        let mut out = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let Some(c) = cands.get(node.candidate) else {
+                continue;
+            };
+            let requested = c.allocatable.saturating_sub(node.free);
             out.push(PackedNode {
                 instance_type: c.instance_type.clone(),
                 zone: policy.zones.get(node.zone).cloned().unwrap_or_default(),
@@ -379,7 +421,7 @@ impl Packer for LpGuidedPacker {
             nodes: out,
             unplaced,
             usd_per_hour,
-            lower_bound: solved.bound,
+            lower_bound: bound,
         })
     }
 }
@@ -840,4 +882,215 @@ fn repack(problem: &Problem<'_>, nodes: &mut [Open], per_mille: usize) {
             v.classes.clear();
         }
     }
+}
+
+/// Every node moved to the cheapest type that holds its pods in its zone
+/// and that all of them accept; empty nodes dropped.
+fn shrink(problem: &Problem<'_>, nodes: Vec<Open>) -> Vec<Open> {
+    let mut out = Vec::with_capacity(nodes.len());
+    for mut node in nodes.into_iter().filter(|n| !n.pods.is_empty()) {
+        let requested = node
+            .pods
+            .iter()
+            .filter_map(|&i| problem.pods.get(i))
+            .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests));
+        let cheapest = problem.candidates.iter().enumerate().find(|(t, c)| {
+            requested.fits_within(&c.allocatable)
+                && node.classes.iter().all(|&k| {
+                    problem
+                        .classes
+                        .get(k)
+                        .and_then(|cl| cl.compatible.get(t * problem.zones + node.zone))
+                        .copied()
+                        .unwrap_or(false)
+                })
+        });
+        if let Some((t, c)) = cheapest {
+            node.candidate = t;
+            node.free = c.allocatable.saturating_sub(requested);
+        }
+        out.push(node);
+    }
+    out
+}
+
+/// The kinds of the pods in `pods` (identical requests, class, zone and
+/// anti-affinity group), and the pods of each kind.
+fn kinds(problem: &Problem<'_>, pods: &[usize]) -> (Vec<Kind>, Vec<Vec<usize>>) {
+    type Key = (Resources, usize, Option<usize>, Option<u32>);
+    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut kinds: Vec<Kind> = Vec::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
+    let slots = problem.candidates.len() * problem.zones;
+    for &i in pods {
+        let (Some(pod), Some(&class)) = (problem.pods.get(i), problem.of_pod.get(i)) else {
+            continue;
+        };
+        let zone = problem.zone_of.get(i).copied().flatten();
+        let group = problem.group.get(i).copied().flatten();
+        let key = (pod.requests, class, zone, group);
+        let k = *index.entry(key).or_insert_with(|| {
+            let relaxed = problem
+                .classes
+                .get(class)
+                .map(|c| c.compatible.clone())
+                .unwrap_or_else(|| vec![false; slots]);
+            let compatible = relaxed
+                .iter()
+                .enumerate()
+                .map(|(s, &ok)| ok && zone.is_none_or(|z| s % problem.zones.max(1) == z))
+                .collect();
+            kinds.push(Kind {
+                requests: pod.requests,
+                count: 0,
+                per_node: if group.is_some() { 1 } else { u32::MAX },
+                compatible,
+                relaxed,
+            });
+            members.push(Vec::new());
+            kinds.len() - 1
+        });
+        if let (Some(kind), Some(m)) = (kinds.get_mut(k), members.get_mut(k)) {
+            kind.count += 1;
+            m.push(i);
+        }
+    }
+    (kinds, members)
+}
+
+/// A second packing from the configuration LP: column generation from the
+/// greedy packing's nodes, its solution rounded down into nodes, the pods
+/// left over packed greedily, then repacked and shrunk. Also returns the
+/// LP's certified bound ($/h). `None` if the LP could not be solved or the
+/// pods left over could not all be placed.
+fn pack_by_configurations(
+    problem: &Problem<'_>,
+    greedy: &[Open],
+    sorted: &[usize],
+    open_order: &[Vec<usize>],
+    pod_values: &[f64],
+    packer: &LpGuidedPacker,
+) -> Option<(Vec<Open>, f64)> {
+    let (kinds, members) = kinds(problem, sorted);
+    if kinds.is_empty() || kinds.len() > packer.column_generation_max_kinds {
+        return None;
+    }
+    let mut kind_of = vec![usize::MAX; problem.pods.len()];
+    for (k, m) in members.iter().enumerate() {
+        for &i in m {
+            if let Some(slot) = kind_of.get_mut(i) {
+                *slot = k;
+            }
+        }
+    }
+    // The greedy packing's nodes are the first patterns.
+    let mut initial: Vec<Pattern> = Vec::new();
+    for node in greedy {
+        let mut counts: Vec<(usize, u32)> = Vec::new();
+        for &i in &node.pods {
+            let k = kind_of.get(i).copied().unwrap_or(usize::MAX);
+            match counts.iter_mut().find(|(x, _)| *x == k) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((k, 1)),
+            }
+        }
+        counts.sort_unstable();
+        let p = Pattern {
+            candidate: node.candidate,
+            zone: node.zone,
+            counts,
+        };
+        if !initial.contains(&p) {
+            initial.push(p);
+        }
+    }
+    let demand: Vec<u32> = kinds.iter().map(|k| k.count).collect();
+    let conf = Configurations::new(problem.candidates, problem.zones, &kinds);
+    let master = conf.generate(
+        initial,
+        &demand,
+        packer.column_generation_rounds,
+        packer.columns_per_round.max(1),
+        packer.column_generation_work,
+        0.005,
+    )?;
+    let mut bound = farley_bound(
+        problem.candidates,
+        problem.zones,
+        &kinds,
+        &master.duals,
+        2_000,
+    );
+    if let Some(center) = &master.center {
+        bound = bound.max(farley_bound(
+            problem.candidates,
+            problem.zones,
+            &kinds,
+            center,
+            2_000,
+        ));
+    }
+    let x = cover(problem.candidates, &master.patterns, &demand)?;
+
+    // Round down: floor(x_p) nodes of each pattern, filled with real pods.
+    let mut left: Vec<std::collections::VecDeque<usize>> =
+        members.into_iter().map(Into::into).collect();
+    let mut nodes = Vec::new();
+    for (p, &xp) in master.patterns.iter().zip(&x) {
+        let copies = (xp + 1e-6).floor() as usize;
+        let Some(c) = problem.candidates.get(p.candidate) else {
+            continue;
+        };
+        for _ in 0..copies {
+            let mut node = Open {
+                candidate: p.candidate,
+                zone: p.zone,
+                free: c.allocatable,
+                pods: Vec::new(),
+                groups: Vec::new(),
+                classes: Vec::new(),
+            };
+            for &(k, n) in &p.counts {
+                for _ in 0..n {
+                    let Some(queue) = left.get_mut(k) else { break };
+                    let Some(&i) = queue.front() else { break };
+                    if !problem.fits(i, &node) {
+                        break;
+                    }
+                    problem.place(i, &mut node);
+                    queue.pop_front();
+                }
+            }
+            if !node.pods.is_empty() {
+                nodes.push(node);
+            }
+        }
+    }
+    let mut rest = vec![false; problem.pods.len()];
+    for q in &left {
+        for &i in q {
+            if let Some(slot) = rest.get_mut(i) {
+                *slot = true;
+            }
+        }
+    }
+    let residual: Vec<usize> = sorted
+        .iter()
+        .copied()
+        .filter(|&i| rest.get(i).copied().unwrap_or(false))
+        .collect();
+    let (more, stuck) = fill_by_patterns(
+        problem,
+        &residual,
+        open_order,
+        pod_values,
+        packer.types_per_node.max(1),
+        packer.scan_per_node.max(2),
+    );
+    if !stuck.is_empty() {
+        return None;
+    }
+    nodes.extend(more);
+    repack(problem, &mut nodes, packer.repack_per_mille);
+    Some((shrink(problem, nodes), bound))
 }
