@@ -39,39 +39,153 @@ impl FieldError {
 }
 
 /// Read `kubectl get … -o json` output (a `List`, or one object) into a snapshot.
+///
+/// The list is read as it is parsed, one item at a time, so a file of a
+/// large cluster never sits in memory as one JSON tree.
 pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
-    let root: Value = serde_json::from_str(json).map_err(|e| KubectlError::Json {
+    let mut state = Streaming::default();
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let parsed = serde::de::DeserializeSeed::deserialize(Root(&mut state), &mut deserializer)
+        .and_then(|()| deserializer.end());
+    // An item's typed error, or a root of the wrong shape, says more than
+    // the parser's "stopped here" that it caused.
+    if let Some(failure) = state.failure {
+        return Err(failure);
+    }
+    parsed.map_err(|e| KubectlError::Json {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
     })?;
-    let items = match root {
-        Value::Object(mut map) => match map.remove("items") {
-            Some(Value::Array(items)) => items,
-            Some(other) => {
-                return Err(KubectlError::NotAList {
-                    found: format!("`items` of type {}", json_type(&other)),
-                })
-            }
-            None if map.contains_key("kind") => vec![Value::Object(map)],
-            None => {
-                return Err(KubectlError::NotAList {
-                    found: "an object with neither `items` nor `kind`".into(),
-                })
-            }
-        },
-        other => {
-            return Err(KubectlError::NotAList {
-                found: json_type(&other).into(),
-            })
-        }
-    };
-
-    let mut reader = ListReader::default();
-    for item in items {
-        reader.push(item)?;
+    if state.saw_items {
+        return Ok(state.reader.finish());
     }
-    Ok(reader.finish())
+    if state.rest.contains_key("kind") {
+        state.reader.push(Value::Object(state.rest))?;
+        return Ok(state.reader.finish());
+    }
+    Err(KubectlError::NotAList {
+        found: "an object with neither `items` nor `kind`".into(),
+    })
+}
+
+/// What [`read_list`] has seen so far.
+#[derive(Default)]
+struct Streaming {
+    reader: ListReader,
+    saw_items: bool,
+    /// The root's other fields (all of a single object).
+    rest: serde_json::Map<String, Value>,
+    failure: Option<KubectlError>,
+}
+
+/// The root: an object whose `items` are streamed into the reader.
+struct Root<'s>(&'s mut Streaming);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Root<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Root<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a kubectl List or object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" {
+                map.next_value_seed(Items(&mut *self.0))?;
+            } else {
+                let value: Value = map.next_value()?;
+                self.0.rest.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(not_a_list(self.0, "an array".into()))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Err(not_a_list(self.0, "a string".into()))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(not_a_list(self.0, "a boolean".into()))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Err(not_a_list(self.0, "a number".into()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Err(not_a_list(self.0, "a number".into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Err(not_a_list(self.0, "a number".into()))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(not_a_list(self.0, "null".into()))
+    }
+}
+
+/// `items`: each element goes to the reader as soon as it is parsed.
+struct Items<'s>(&'s mut Streaming);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Items<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Items<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.saw_items = true;
+        while let Some(item) = seq.next_element::<Value>()? {
+            if let Err(e) = self.0.reader.push(item) {
+                self.0.failure = Some(e);
+                return Err(serde::de::Error::custom("malformed item"));
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(not_a_list(self.0, "`items` of type an object".into()))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Err(not_a_list(self.0, "`items` of type a string".into()))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(not_a_list(self.0, "`items` of type a boolean".into()))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Err(not_a_list(self.0, "`items` of type a number".into()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Err(not_a_list(self.0, "`items` of type a number".into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Err(not_a_list(self.0, "`items` of type a number".into()))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(not_a_list(self.0, "`items` of type null".into()))
+    }
+}
+
+/// Record that the input is not a list, and stop the parser.
+fn not_a_list<E: serde::de::Error>(state: &mut Streaming, found: String) -> E {
+    state.failure = Some(KubectlError::NotAList { found });
+    E::custom("not a kubectl List")
 }
 
 /// Builds a snapshot one object at a time, from the pages of paginated API
@@ -120,17 +234,6 @@ impl ListReader {
     pub fn finish(mut self) -> KubectlImport {
         self.import.snapshot.resolve_owners();
         self.import
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
