@@ -449,6 +449,9 @@ pub(crate) fn solve(
     };
     let mut best_value = 0.0;
     let mut upper = f64::INFINITY;
+    // Boxes not branched on because their LP answer looked whole: the LP
+    // may have stopped before its optimum, so only their bound is known.
+    let mut dropped_bound: f64 = 0.0;
     let mut boxes: Vec<(Box_, Option<(usize, f64)>)> = Vec::new();
     let mut heap = std::collections::BinaryHeap::new();
     let mut pool: Vec<(f64, Vec<u32>)> = Vec::new();
@@ -481,11 +484,17 @@ pub(crate) fn solve(
             continue;
         };
         let Some((j, xj)) = *branch else {
-            // An integral LP: its value is the node's best.
+            // A whole LP answer: its value is the box's best if the LP was
+            // solved to optimality; its bound holds in any case.
+            dropped_bound = dropped_bound.max(top.bound);
             continue;
         };
         // The LP counts are above the box's lower bounds.
-        let whole = b.lo.get(j).copied().unwrap_or(0) + xj.floor().max(0.0) as u32;
+        let whole =
+            b.lo.get(j)
+                .copied()
+                .unwrap_or(0)
+                .saturating_add(xj.floor().max(0.0) as u32);
         let mut down = Box_ {
             lo: b.lo.clone(),
             hi: b.hi.clone(),
@@ -498,7 +507,7 @@ pub(crate) fn solve(
             hi: b.hi.clone(),
         };
         if let Some(l) = up.lo.get_mut(j) {
-            *l = whole + 1;
+            *l = whole.saturating_add(1);
         }
         for child in [down, up] {
             if child.lo.iter().zip(&child.hi).any(|(l, h)| l > h) {
@@ -520,6 +529,8 @@ pub(crate) fn solve(
                     seq: boxes.len(),
                 });
                 boxes.push((child, e.branch));
+            } else if e.branch.is_none() {
+                dropped_bound = dropped_bound.max(e.bound);
             }
         }
     }
@@ -536,7 +547,7 @@ pub(crate) fn solve(
         counts
     };
     Solution {
-        upper: upper.max(best_value),
+        upper: upper.max(best_value).max(dropped_bound),
         others: pool.iter().map(|(_, c)| in_input_order(c)).collect(),
         work,
     }

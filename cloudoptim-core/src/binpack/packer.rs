@@ -1037,7 +1037,8 @@ fn pack_by_configurations(
         members.into_iter().map(Into::into).collect();
     let mut nodes = Vec::new();
     for (p, &xp) in master.patterns.iter().zip(&x) {
-        let copies = (xp + 1e-6).floor() as usize;
+        // At most one node per pod, whatever the LP says.
+        let copies = ((xp + 1e-6).floor() as usize).min(problem.pods.len());
         let Some(c) = problem.candidates.get(p.candidate) else {
             continue;
         };
@@ -1061,9 +1062,11 @@ fn pack_by_configurations(
                     queue.pop_front();
                 }
             }
-            if !node.pods.is_empty() {
-                nodes.push(node);
+            if node.pods.is_empty() {
+                // This pattern's pods are used up; more copies stay empty.
+                break;
             }
+            nodes.push(node);
         }
     }
     let mut rest = vec![false; problem.pods.len()];
