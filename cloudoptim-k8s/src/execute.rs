@@ -382,31 +382,25 @@ impl KubeExecutor {
     /// The pods a drain must evict: everything on the node except DaemonSet
     /// pods, mirror (static) pods and pods that already finished.
     async fn pods_to_drain(&self, node: &str) -> Result<Vec<Pod>, K8sError> {
-        let api: Api<Pod> = Api::all(self.client.kube().clone());
         let params = ListParams::default()
             .fields(&format!("spec.nodeName={node}"))
             .limit(500);
         let mut pods = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page_params = match &token {
-                Some(t) => params.clone().continue_token(t),
-                None => params.clone(),
-            };
-            let op = Op::new("list", "pods", format!("spec.nodeName={node}"));
-            let page = self
-                .client
-                .call(&op, |_| {
-                    let (api, page_params) = (api.clone(), page_params.clone());
-                    async move { api.list(&page_params).await }
-                })
-                .await?;
-            pods.extend(page.items.into_iter().filter(must_drain));
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
-            if token.is_none() {
-                return Ok(pods);
-            }
-        }
+        self.client
+            .list_each("/api/v1/pods", "pods", &params, |item| {
+                let pod: Pod = serde_json::from_value(item).map_err(|e| K8sError::Client {
+                    verb: "list",
+                    resource: "pods".into(),
+                    target: format!("spec.nodeName={node}"),
+                    message: e.to_string(),
+                })?;
+                if must_drain(&pod) {
+                    pods.push(pod);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(pods)
     }
 
     /// Ask the Eviction API to evict one pod (only the pod with `uid`, not

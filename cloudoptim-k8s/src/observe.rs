@@ -208,52 +208,18 @@ impl KubeClient {
         let mut objects_by_kind = BTreeMap::new();
         let mut pages = 0;
         for listed in &LISTED {
-            let mut continue_token: Option<String> = None;
             let mut count = 0;
-            loop {
-                let page = self
-                    .list_page(
-                        listed.path,
-                        listed.resource,
-                        options.page_size,
-                        continue_token.as_deref(),
-                    )
-                    .await?;
-                pages += 1;
-                if page.expired {
-                    // The list outlived etcd's compaction window. Continue
-                    // from the current revision (what the server offers):
-                    // objects already read stay, later pages are newer.
-                    let Some(token) = page.metadata.continue_token.filter(|t| !t.is_empty()) else {
-                        return Err(K8sError::Api {
-                            verb: "list",
-                            resource: listed.resource.into(),
-                            target: String::new(),
-                            code: 410,
-                            reason: "Expired".into(),
-                            message: "the list expired and the server offered no way to continue; observe again".into(),
-                        });
-                    };
-                    tracing::warn!(
-                        kind = listed.kind,
-                        "list expired; continuing from the current revision"
-                    );
-                    continue_token = Some(token);
-                    continue;
-                }
-                for mut item in page.items {
+            let params = ListParams::default().limit(options.page_size);
+            pages += self
+                .list_each(listed.path, listed.resource, &params, |mut item| {
                     if let Value::Object(map) = &mut item {
                         map.insert("kind".into(), Value::from(listed.kind));
                         map.insert("apiVersion".into(), Value::from(listed.api_version));
                     }
-                    reader.push(item)?;
                     count += 1;
-                }
-                match page.metadata.continue_token.filter(|t| !t.is_empty()) {
-                    Some(token) => continue_token = Some(token),
-                    None => break,
-                }
-            }
+                    Ok(reader.push(item)?)
+                })
+                .await?;
             tracing::debug!(kind = listed.kind, count, "listed");
             objects_by_kind.insert(listed.kind, count);
         }
@@ -272,14 +238,67 @@ impl KubeClient {
         })
     }
 
+    /// Every object of a collection, page by page (`params` carries the
+    /// page size and any selectors), each handed to `each` as it arrives;
+    /// returns the number of pages fetched. A continue token that expired
+    /// (410 Gone) is followed by the one the server offers.
+    pub(crate) async fn list_each(
+        &self,
+        path: &str,
+        resource: &str,
+        params: &ListParams,
+        mut each: impl FnMut(Value) -> Result<(), K8sError>,
+    ) -> Result<usize, K8sError> {
+        let mut pages = 0;
+        let mut continue_token: Option<String> = None;
+        loop {
+            let page = self
+                .list_page(path, resource, params, continue_token.as_deref())
+                .await?;
+            pages += 1;
+            let token = page.metadata.continue_token.filter(|t| !t.is_empty());
+            if page.expired {
+                // The list outlived etcd's compaction window. Continue from
+                // the current revision (what the server offers): objects
+                // already read stay, later pages are newer.
+                let Some(token) = token else {
+                    return Err(K8sError::Api {
+                        verb: "list",
+                        resource: resource.into(),
+                        target: String::new(),
+                        code: 410,
+                        reason: "Expired".into(),
+                        message: "the list expired and the server offered no way to continue; \
+                                  observe again"
+                            .into(),
+                    });
+                };
+                tracing::warn!(
+                    resource,
+                    "list expired; continuing from the current revision"
+                );
+                continue_token = Some(token);
+                continue;
+            }
+            for item in page.items {
+                each(item)?;
+            }
+            match token {
+                Some(token) => continue_token = Some(token),
+                None => return Ok(pages),
+            }
+        }
+    }
+
     async fn list_page(
         &self,
         path: &str,
         resource: &str,
-        limit: u32,
+        params: &ListParams,
         continue_token: Option<&str>,
     ) -> Result<Page, K8sError> {
-        let mut params = ListParams::default().limit(limit.max(1));
+        let mut params = params.clone();
+        params.limit = Some(params.limit.unwrap_or(500).max(1));
         if let Some(token) = continue_token {
             params = params.continue_token(token);
         }
@@ -325,48 +344,34 @@ impl KubeClient {
         const NODES: &str = "/apis/metrics.k8s.io/v1beta1/nodes";
         const PODS: &str = "/apis/metrics.k8s.io/v1beta1/pods";
         let mut sample = MetricsSample::default();
-        let mut token = None;
-        loop {
-            let page = self
-                .list_page(NODES, "nodes.metrics.k8s.io", 500, token.as_deref())
-                .await?;
-            for item in &page.items {
-                let usage = item.get("usage");
-                sample.nodes.push(NodeUsage {
-                    node: str_at(item, &["metadata", "name"]).to_owned(),
-                    timestamp: timestamp(item),
+        let params = ListParams::default().limit(500);
+        self.list_each(NODES, "nodes.metrics.k8s.io", &params, |item| {
+            let usage = item.get("usage");
+            sample.nodes.push(NodeUsage {
+                node: str_at(&item, &["metadata", "name"]).to_owned(),
+                timestamp: timestamp(&item),
+                cpu_millis: usage_quantity(usage, "cpu", parse_millis),
+                memory_bytes: usage_quantity(usage, "memory", parse_units),
+            });
+            Ok(())
+        })
+        .await?;
+        self.list_each(PODS, "pods.metrics.k8s.io", &params, |item| {
+            let containers = item.get("containers").and_then(Value::as_array);
+            for container in containers.into_iter().flatten() {
+                let usage = container.get("usage");
+                sample.containers.push(ContainerUsageSample {
+                    namespace: str_at(&item, &["metadata", "namespace"]).to_owned(),
+                    pod: str_at(&item, &["metadata", "name"]).to_owned(),
+                    container: str_at(container, &["name"]).to_owned(),
+                    timestamp: timestamp(&item),
                     cpu_millis: usage_quantity(usage, "cpu", parse_millis),
                     memory_bytes: usage_quantity(usage, "memory", parse_units),
                 });
             }
-            token = page.metadata.continue_token.filter(|t| !t.is_empty());
-            if token.is_none() {
-                break;
-            }
-        }
-        loop {
-            let page = self
-                .list_page(PODS, "pods.metrics.k8s.io", 500, token.as_deref())
-                .await?;
-            for item in &page.items {
-                let containers = item.get("containers").and_then(Value::as_array);
-                for container in containers.into_iter().flatten() {
-                    let usage = container.get("usage");
-                    sample.containers.push(ContainerUsageSample {
-                        namespace: str_at(item, &["metadata", "namespace"]).to_owned(),
-                        pod: str_at(item, &["metadata", "name"]).to_owned(),
-                        container: str_at(container, &["name"]).to_owned(),
-                        timestamp: timestamp(item),
-                        cpu_millis: usage_quantity(usage, "cpu", parse_millis),
-                        memory_bytes: usage_quantity(usage, "memory", parse_units),
-                    });
-                }
-            }
-            token = page.metadata.continue_token.filter(|t| !t.is_empty());
-            if token.is_none() {
-                break;
-            }
-        }
+            Ok(())
+        })
+        .await?;
         Ok(sample)
     }
 }
