@@ -18,11 +18,11 @@
 //! solved by column generation: a restricted master over the patterns found
 //! so far gives dual prices `y_k`, and for every slot a knapsack
 //! ([`super::knapsack`]) looks for a pattern worth more at those prices
-//! than its node costs. The master is solved in its dual form
-//! (`maximize Σ_k d_k y_k` subject to `Σ_k n_p,k y_k ≤ price_p` for every
-//! known pattern) over the patterns that bind; the others wait in a pool
-//! and come back whenever the prices undervalue them. Column generation
-//! stops after a number of rounds or of knapsack LP solves (a
+//! than its node costs. The master ([`super::master`]) is a primal revised
+//! simplex that keeps its basis from round to round, so each round only
+//! pivots the new patterns in; its first columns are one pod of each kind
+//! on the cheapest node that takes it, so it is always feasible. Column
+//! generation stops after a number of rounds or of knapsack LP solves (a
 //! deterministic budget), or when the bound comes close to the master.
 //!
 //! # The bound (Farley)
@@ -44,11 +44,16 @@
 //! is no larger. The value is finally divided by `θ (1 + 10⁻⁹)` against
 //! rounding.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use super::candidates::Candidate;
 use super::knapsack::{self, Item};
+use super::master::{CoverLp, Stop};
 use crate::resources::Resources;
+
+/// Pivots the master may make per solve before column generation goes on
+/// with the feasible basis it has (a safety net; it is not reached in practice).
+const MASTER_PIVOTS: usize = 100_000;
 
 /// Pods with identical requests and constraints.
 pub(crate) struct Kind {
@@ -65,7 +70,7 @@ pub(crate) struct Kind {
 }
 
 /// One node's worth of pods.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Pattern {
     /// Instance type (index into the candidates).
     pub candidate: usize,
@@ -97,6 +102,8 @@ pub(crate) struct Master {
     pub patterns: Vec<Pattern>,
     /// Dual price of each kind.
     pub duals: Vec<f64>,
+    /// How many nodes of each pattern the master's solution uses.
+    pub copies: Vec<f64>,
     /// The duals that gave the best bound while generating, if any.
     pub center: Option<Vec<f64>>,
 }
@@ -194,34 +201,27 @@ impl<'a> Configurations<'a> {
             .collect()
     }
 
-    /// Price the slot groups at `duals`: the patterns found worth more than
-    /// their node, and `θ`, the largest upper bound on a pattern's value per
-    /// dollar, when every group was priced. With `only_hot`, only the
-    /// groups whose last bound exceeded their price are (`ratios` keeps
-    /// each group's last bound per dollar). `work` counts LP solves.
+    /// Price every slot group at `duals`: the patterns found worth more
+    /// than their node, and `θ`, the largest upper bound on a pattern's
+    /// value per dollar. A group's search stops as soon as no pattern
+    /// worth more than its price is left. `work` counts LP solves.
     fn price_out(
         &self,
         duals: &[f64],
         demand: &[u32],
         node_limit: usize,
-        only_hot: bool,
-        ratios: &mut [f64],
         work: &mut usize,
-    ) -> (Option<f64>, Vec<Pattern>) {
+    ) -> (f64, Vec<Pattern>) {
         let mut theta: f64 = 0.0;
         let mut found = Vec::new();
-        for (g, ratio) in self.groups.iter().zip(ratios.iter_mut()) {
-            if only_hot && *ratio <= 1.0 + 1e-9 {
-                continue;
-            }
+        for g in &self.groups {
             let Some(c) = self.candidates.get(g.candidate) else {
                 continue;
             };
             let items = self.items(g, duals, demand);
             let s = knapsack::solve(&items, &c.allocatable, node_limit, 16, g.price);
             *work += s.work;
-            *ratio = s.upper / g.price;
-            theta = theta.max(*ratio);
+            theta = theta.max(s.upper / g.price);
             for counts in &s.others {
                 let counts: Vec<(usize, u32)> = g
                     .kinds
@@ -237,17 +237,20 @@ impl<'a> Configurations<'a> {
                 });
             }
         }
-        ((!only_hot).then_some(theta), found)
+        (theta, found)
     }
 
     /// Column generation from `initial` patterns: at most `rounds` rounds
     /// of at most `per_round` new patterns, and about `budget` LP solves
     /// in the pricing knapsacks. Prices are smoothed (Wentges): a round
-    /// first prices, at the midpoint of the master's duals and the
-    /// best-bounding duals so far, the slot groups that last had room for
-    /// a better pattern; if that finds nothing, every group at the
-    /// master's own duals, with longer searches before giving up. Stops
+    /// first prices every slot group at the midpoint of the master's duals
+    /// and the best-bounding duals so far (which also bounds the LP there);
+    /// if that finds no pattern the master's own duals undervalue, it
+    /// prices at the master's duals, with longer searches before giving
+    /// up. Stops
     /// early when the bound comes within `gap` (relative) of the master.
+    /// `None` if a kind has no slot at all or the master's basis breaks
+    /// down numerically.
     pub(crate) fn generate(
         &self,
         initial: Vec<Pattern>,
@@ -257,21 +260,52 @@ impl<'a> Configurations<'a> {
         budget: usize,
         gap: f64,
     ) -> Option<Master> {
-        let mut patterns = initial;
-        // The master holds the patterns that bind (plus the new ones); the
-        // others wait in `patterns` and come back when the prices make
-        // them worth more than their node.
-        let mut active: Vec<usize> = (0..patterns.len()).collect();
-        let mut duals = self.solve_master(demand, &patterns, &mut active)?;
+        // Column k of the master: one pod of kind k on the cheapest slot
+        // that takes it.
+        let mut patterns: Vec<Pattern> = Vec::with_capacity(self.kinds.len() + initial.len());
+        let mut singles = Vec::with_capacity(self.kinds.len());
+        for k in 0..self.kinds.len() {
+            let g = self
+                .groups
+                .iter()
+                .filter(|g| g.kinds.binary_search(&k).is_ok())
+                .min_by(|a, b| a.price.total_cmp(&b.price))?;
+            patterns.push(Pattern {
+                candidate: g.candidate,
+                zone: g.zones.first().copied().unwrap_or(0),
+                counts: vec![(k, 1)],
+            });
+            singles.push(g.price);
+        }
+        let mut known: HashSet<Pattern> = patterns.iter().cloned().collect();
+        let mut lp = CoverLp::new(demand, &singles);
+        let add = |p: Pattern,
+                   lp: &mut CoverLp,
+                   patterns: &mut Vec<Pattern>,
+                   known: &mut HashSet<Pattern>| {
+            if known.insert(p.clone()) {
+                let entries: Vec<(usize, f64)> =
+                    p.counts.iter().map(|&(k, n)| (k, f64::from(n))).collect();
+                lp.add_column(price(self.candidates, p.candidate), &entries);
+                patterns.push(p);
+            }
+        };
+        for p in initial {
+            add(p, &mut lp, &mut patterns, &mut known);
+        }
+        let solve = |lp: &mut CoverLp| match lp.solve(MASTER_PIVOTS) {
+            Ok(_) | Err(Stop::Pivots) => Some(()),
+            Err(Stop::Singular) => None,
+        };
+        solve(&mut lp)?;
         let total =
             |y: &[f64]| -> f64 { y.iter().zip(demand).map(|(v, d)| v * f64::from(*d)).sum() };
         let mut center: Option<(f64, Vec<f64>)> = None;
-        let mut ratios = vec![f64::INFINITY; self.groups.len()];
         let mut work = 0usize;
         let mut limit = 4usize;
         for _ in 0..rounds {
-            let current = duals.clone();
-            let objective = total(&current);
+            let current: Vec<f64> = lp.duals().into_iter().map(|v| v.max(0.0)).collect();
+            let objective = lp.objective();
             if work >= budget
                 || center
                     .as_ref()
@@ -286,16 +320,15 @@ impl<'a> Configurations<'a> {
                 l *= 8;
                 attempts.push((false, l));
             }
-            for (hot, node_limit) in attempts {
-                let y: Vec<f64> = match (&center, hot) {
+            for (smoothed, node_limit) in attempts {
+                let y: Vec<f64> = match (&center, smoothed) {
                     (Some((_, c)), true) => {
                         c.iter().zip(&current).map(|(a, b)| 0.5 * (a + b)).collect()
                     }
                     _ => current.clone(),
                 };
-                let (theta, found) =
-                    self.price_out(&y, demand, node_limit, hot, &mut ratios, &mut work);
-                if let Some(theta) = theta.filter(|t| *t > 0.0) {
+                let (theta, found) = self.price_out(&y, demand, node_limit, &mut work);
+                if theta > 0.0 {
                     let lb = total(&y) / theta;
                     if center.as_ref().is_none_or(|(best, _)| lb > *best) {
                         center = Some((lb, y.clone()));
@@ -308,7 +341,7 @@ impl<'a> Configurations<'a> {
                         .map(|&(k, n)| current.get(k).copied().unwrap_or(0.0) * f64::from(n))
                         .sum();
                     let ratio = value / price(self.candidates, p.candidate);
-                    if ratio > 1.0 + 1e-9 && !patterns.contains(&p) {
+                    if ratio > 1.0 + 1e-9 && !known.contains(&p) {
                         columns.push((ratio, p));
                     }
                 }
@@ -324,131 +357,58 @@ impl<'a> Configurations<'a> {
                 break;
             }
             columns.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.candidate.cmp(&b.1.candidate)));
-            let mut added = 0;
-            for (_, p) in columns {
-                if added >= per_round {
-                    break;
-                }
-                if patterns.contains(&p) {
-                    continue;
-                }
-                active.push(patterns.len());
-                patterns.push(p);
-                added += 1;
+            columns.dedup_by(|a, b| a.1 == b.1);
+            for (_, p) in columns.into_iter().take(per_round) {
+                add(p, &mut lp, &mut patterns, &mut known);
             }
-            duals = self.solve_master(demand, &patterns, &mut active)?;
+            solve(&mut lp)?;
         }
         Some(Master {
+            duals: lp.duals().into_iter().map(|v| v.max(0.0)).collect(),
+            copies: lp.primal(),
             patterns,
-            duals,
             center: center.map(|(_, y)| y),
         })
     }
-
-    /// Solve the master over the `active` patterns, bring back every other
-    /// pattern the duals undervalue and solve again, until none is; then
-    /// keep active only the patterns that bind. Returns the duals.
-    fn solve_master(
-        &self,
-        demand: &[u32],
-        patterns: &[Pattern],
-        active: &mut Vec<usize>,
-    ) -> Option<Vec<f64>> {
-        let mut is_active = vec![false; patterns.len()];
-        for &a in active.iter() {
-            if let Some(x) = is_active.get_mut(a) {
-                *x = true;
-            }
-        }
-        let slack = |p: &Pattern, y: &[f64]| {
-            let value: f64 = p
-                .counts
-                .iter()
-                .map(|&(k, n)| y.get(k).copied().unwrap_or(0.0) * f64::from(n))
-                .sum();
-            price(self.candidates, p.candidate) - value
-        };
-        loop {
-            let rows: Vec<&Pattern> = active.iter().filter_map(|&a| patterns.get(a)).collect();
-            let duals = solve_dual_master(self, demand, &rows)?;
-            let mut more = false;
-            for (i, p) in patterns.iter().enumerate() {
-                if !is_active.get(i).copied().unwrap_or(true)
-                    && slack(p, &duals) < -1e-9 * price(self.candidates, p.candidate)
-                {
-                    active.push(i);
-                    if let Some(x) = is_active.get_mut(i) {
-                        *x = true;
-                    }
-                    more = true;
-                }
-            }
-            if !more {
-                active.retain(|&a| {
-                    patterns.get(a).is_some_and(|p| {
-                        slack(p, &duals) <= 1e-7 * price(self.candidates, p.candidate)
-                    })
-                });
-                return Some(duals);
-            }
-        }
-    }
 }
 
-fn catch<T>(f: impl FnOnce() -> Result<microlp::SolveOutcome, T>) -> Option<microlp::Solution> {
-    // The solver is third-party code; a failure of it must not take the caller down.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .ok()?
-        .ok()?
-    {
-        microlp::SolveOutcome::Solution(s) => Some(s),
-        microlp::SolveOutcome::Interrupted(_) => None,
-    }
-}
-
-/// The master in dual form over `patterns`: the dual price of every kind.
-fn solve_dual_master(
-    conf: &Configurations<'_>,
-    demand: &[u32],
-    patterns: &[&Pattern],
-) -> Option<Vec<f64>> {
-    use microlp::{ComparisonOp, OptimizationDirection, Problem};
-    let mut problem = Problem::new(OptimizationDirection::Maximize);
-    // y_k is at most the price of the cheapest node that holds one pod of
-    // kind k (that one-pod pattern is always there).
-    let vars: Vec<_> = (0..conf.kinds.len())
-        .map(|k| {
-            let single = conf
-                .groups
-                .iter()
-                .filter(|g| g.kinds.binary_search(&k).is_ok())
-                .map(|g| g.price)
-                .fold(f64::INFINITY, f64::min);
-            let d = f64::from(demand.get(k).copied().unwrap_or(0));
-            problem.add_var(d, (0.0, if single.is_finite() { single } else { 0.0 }))
-        })
-        .collect();
-    for p in patterns {
-        let terms: Vec<_> = p
-            .counts
-            .iter()
-            .filter_map(|&(k, n)| Some((*vars.get(k)?, f64::from(n))))
-            .collect();
-        if !terms.is_empty() {
-            problem.add_constraint(terms, ComparisonOp::Le, price(conf.candidates, p.candidate));
+/// The best of Farley's bounds at the master's final duals, at the
+/// best-bounding duals column generation saw (its center) and at points
+/// between them, each searched briefly, the best then searched longer. A
+/// degenerate master's duals and the center both bound worse than some
+/// mix of them, in practice.
+pub(crate) fn best_farley_bound(
+    candidates: &[Candidate],
+    zones: usize,
+    kinds: &[Kind],
+    master: &Master,
+) -> f64 {
+    let mut tries: Vec<Vec<f64>> = vec![master.duals.clone()];
+    if let Some(center) = &master.center {
+        for lambda in [0.25, 0.5, 0.75, 1.0] {
+            tries.push(
+                center
+                    .iter()
+                    .zip(&master.duals)
+                    .map(|(c, m)| lambda * c + (1.0 - lambda) * m)
+                    .collect(),
+            );
         }
     }
-    let solution = catch(|| problem.solve())?;
-    Some(
-        vars.iter()
-            .map(|v| solution.var_value(*v).max(0.0))
-            .collect(),
-    )
+    let mut best: Option<(f64, &Vec<f64>)> = None;
+    for y in &tries {
+        let b = farley_bound(candidates, zones, kinds, y, 100);
+        if best.is_none_or(|(v, _)| b > v) {
+            best = Some((b, y));
+        }
+    }
+    best.map(|(b, y)| b.max(farley_bound(candidates, zones, kinds, y, 2_000)))
+        .unwrap_or(0.0)
 }
 
 /// Farley's bound (see the module docs) for the dual prices `duals`:
 /// `Σ_k d_k y_k / θ`, in $/h, or 0 if it cannot be established.
-pub(crate) fn farley_bound(
+fn farley_bound(
     candidates: &[Candidate],
     zones: usize,
     kinds: &[Kind],
@@ -472,13 +432,7 @@ pub(crate) fn farley_bound(
         .enumerate()
         .filter_map(|(i, g)| {
             let c = candidates.get(g.candidate)?;
-            let s = knapsack::solve(
-                &conf.items(g, &y, &demand),
-                &c.allocatable,
-                0,
-                1,
-                f64::INFINITY,
-            );
+            let s = knapsack::solve(&conf.items(g, &y, &demand), &c.allocatable, 0, 1, -1.0);
             Some((s.upper / g.price, i))
         })
         .collect();
@@ -497,7 +451,7 @@ pub(crate) fn farley_bound(
             &c.allocatable,
             node_limit,
             1,
-            f64::INFINITY,
+            -1.0,
         );
         theta = theta.max((s.upper / g.price).min(r));
     }
@@ -507,38 +461,4 @@ pub(crate) fn farley_bound(
     } else {
         0.0
     }
-}
-
-/// The cheapest fractional combination of `patterns` that covers `demand`
-/// (the multiplicity of each pattern), if the solver finds one.
-pub(crate) fn cover(
-    candidates: &[Candidate],
-    patterns: &[Pattern],
-    demand: &[u32],
-) -> Option<Vec<f64>> {
-    use microlp::{ComparisonOp, OptimizationDirection, Problem};
-    let mut problem = Problem::new(OptimizationDirection::Minimize);
-    let vars: Vec<_> = patterns
-        .iter()
-        .map(|p| problem.add_var(price(candidates, p.candidate), (0.0, f64::INFINITY)))
-        .collect();
-    let mut rows: HashMap<usize, Vec<(microlp::Variable, f64)>> = HashMap::new();
-    for (p, v) in patterns.iter().zip(&vars) {
-        for &(k, n) in &p.counts {
-            rows.entry(k).or_default().push((*v, f64::from(n)));
-        }
-    }
-    for (k, &d) in demand.iter().enumerate() {
-        if d == 0 {
-            continue;
-        }
-        let terms = rows.remove(&k)?;
-        problem.add_constraint(terms, ComparisonOp::Ge, f64::from(d));
-    }
-    let solution = catch(|| problem.solve())?;
-    Some(
-        vars.iter()
-            .map(|v| solution.var_value(*v).max(0.0))
-            .collect(),
-    )
 }

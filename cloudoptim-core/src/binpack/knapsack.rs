@@ -411,7 +411,10 @@ fn evaluate(
 
 /// Solve the knapsack, expanding at most `node_limit` nodes best bound
 /// first, and keep up to `keep` of the best distinct packings found that
-/// are worth more than `keep_above` (in [`Solution::others`]).
+/// are worth more than `keep_above` (in [`Solution::others`]). The search
+/// also stops once no open node can hold a packing worth more than
+/// `keep_above`: [`Solution::upper`] is then that node's bound, still an
+/// upper bound but no longer the optimum (pass `-1.0` for the optimum).
 pub(crate) fn solve(
     items: &[Item],
     capacity: &Resources,
@@ -473,6 +476,11 @@ pub(crate) fn solve(
     while let Some(top) = heap.pop() {
         if top.bound <= best_value {
             upper = best_value;
+            break;
+        }
+        if top.bound <= keep_above {
+            // Nothing worth keeping is left; the bound still holds.
+            upper = top.bound;
             break;
         }
         if expanded >= node_limit {

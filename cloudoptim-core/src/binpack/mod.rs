@@ -34,6 +34,7 @@ mod classes;
 mod column_generation;
 mod knapsack;
 mod lower_bound;
+mod master;
 mod packer;
 mod requirement;
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::candidates::{candidates, Candidate};
 use super::classes::{classify, slot_labels, too_large, Class};
-use super::column_generation::{cover, farley_bound, Configurations, Kind, Pattern};
+use super::column_generation::{best_farley_bound, Configurations, Kind, Pattern};
 use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row, Solved};
 use super::requirement::PodRequirement;
 use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced, Unschedulable};
@@ -49,9 +49,9 @@ impl Default for LpGuidedPacker {
             scan_per_node: 256,
             bound_steps: 60,
             repack_per_mille: 100,
-            column_generation_rounds: 60,
+            column_generation_rounds: 1_000,
             columns_per_round: 60,
-            column_generation_work: 200_000,
+            column_generation_work: 400_000,
             column_generation_max_kinds: 200,
         }
     }
@@ -1014,29 +1014,13 @@ fn pack_by_configurations(
         packer.column_generation_work,
         0.005,
     )?;
-    let mut bound = farley_bound(
-        problem.candidates,
-        problem.zones,
-        &kinds,
-        &master.duals,
-        2_000,
-    );
-    if let Some(center) = &master.center {
-        bound = bound.max(farley_bound(
-            problem.candidates,
-            problem.zones,
-            &kinds,
-            center,
-            2_000,
-        ));
-    }
-    let x = cover(problem.candidates, &master.patterns, &demand)?;
+    let bound = best_farley_bound(problem.candidates, problem.zones, &kinds, &master);
 
     // Round down: floor(x_p) nodes of each pattern, filled with real pods.
     let mut left: Vec<std::collections::VecDeque<usize>> =
         members.into_iter().map(Into::into).collect();
     let mut nodes = Vec::new();
-    for (p, &xp) in master.patterns.iter().zip(&x) {
+    for (p, &xp) in master.patterns.iter().zip(&master.copies) {
         // At most one node per pod, whatever the LP says.
         let copies = ((xp + 1e-6).floor() as usize).min(problem.pods.len());
         let Some(c) = problem.candidates.get(p.candidate) else {
