@@ -462,3 +462,35 @@ fn farley_bound(
         0.0
     }
 }
+
+/// The master re-solved over the known `patterns` (no new ones) for the
+/// `residual` demand: how many nodes of each pattern its solution uses.
+/// The first `residual.len()` patterns must be the one-pod patterns
+/// [`Configurations::generate`] starts from.
+pub(crate) fn resolve(
+    candidates: &[Candidate],
+    patterns: &[Pattern],
+    residual: &[u32],
+) -> Option<Vec<f64>> {
+    let rows = residual.len();
+    let singles: Vec<f64> = patterns
+        .get(..rows)?
+        .iter()
+        .map(|p| price(candidates, p.candidate))
+        .collect();
+    let mut lp = CoverLp::new(residual, &singles);
+    for p in patterns.get(rows..)? {
+        // Only the kinds still wanted count; a pattern of none is useless.
+        let entries: Vec<(usize, f64)> = p
+            .counts
+            .iter()
+            .filter(|&&(k, _)| residual.get(k).is_some_and(|&d| d > 0))
+            .map(|&(k, n)| (k, f64::from(n.min(residual.get(k).copied().unwrap_or(0)))))
+            .collect();
+        lp.add_column(price(candidates, p.candidate), &entries);
+    }
+    match lp.solve(MASTER_PIVOTS) {
+        Ok(_) => Some(lp.primal()),
+        Err(_) => None,
+    }
+}

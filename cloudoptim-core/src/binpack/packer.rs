@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::candidates::{candidates, Candidate};
 use super::classes::{classify, slot_labels, too_large, Class};
-use super::column_generation::{best_farley_bound, Configurations, Kind, Pattern};
+use super::column_generation::{best_farley_bound, resolve, Configurations, Kind, Pattern};
 use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row, Solved};
 use super::requirement::PodRequirement;
 use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced, Unschedulable};
@@ -51,7 +51,7 @@ impl Default for LpGuidedPacker {
             repack_per_mille: 100,
             column_generation_rounds: 1_000,
             columns_per_round: 60,
-            column_generation_work: 400_000,
+            column_generation_work: 300_000,
             column_generation_max_kinds: 200,
         }
     }
@@ -958,6 +958,50 @@ fn kinds(problem: &Problem<'_>, pods: &[usize]) -> (Vec<Kind>, Vec<Vec<usize>>) 
     (kinds, members)
 }
 
+/// Times the configuration LP is re-solved for the pods its rounded-down
+/// solution left over.
+const RESOLVE_ROUNDS: usize = 8;
+
+/// Up to `copies` nodes of pattern `p`, filled with pods of its kinds
+/// taken from `left`; stops at the first node that would be empty.
+fn materialize(
+    problem: &Problem<'_>,
+    p: &Pattern,
+    copies: usize,
+    left: &mut [std::collections::VecDeque<usize>],
+    nodes: &mut Vec<Open>,
+) {
+    let Some(c) = problem.candidates.get(p.candidate) else {
+        return;
+    };
+    for _ in 0..copies {
+        let mut node = Open {
+            candidate: p.candidate,
+            zone: p.zone,
+            free: c.allocatable,
+            pods: Vec::new(),
+            groups: Vec::new(),
+            classes: Vec::new(),
+        };
+        for &(k, n) in &p.counts {
+            for _ in 0..n {
+                let Some(queue) = left.get_mut(k) else { break };
+                let Some(&i) = queue.front() else { break };
+                if !problem.fits(i, &node) {
+                    break;
+                }
+                problem.place(i, &mut node);
+                queue.pop_front();
+            }
+        }
+        if node.pods.is_empty() {
+            // This pattern's pods are used up; more copies stay empty.
+            return;
+        }
+        nodes.push(node);
+    }
+}
+
 /// A second packing from the configuration LP: column generation from the
 /// greedy packing's nodes, its solution rounded down into nodes, the pods
 /// left over packed greedily, then repacked and shrunk. Also returns the
@@ -1016,41 +1060,30 @@ fn pack_by_configurations(
     )?;
     let bound = best_farley_bound(problem.candidates, problem.zones, &kinds, &master);
 
-    // Round down: floor(x_p) nodes of each pattern, filled with real pods.
+    // Round down: floor(x_p) nodes of each pattern, filled with real pods;
+    // then re-solve the master over the known patterns for the pods left
+    // and round down again, while that still makes nodes.
     let mut left: Vec<std::collections::VecDeque<usize>> =
         members.into_iter().map(Into::into).collect();
     let mut nodes = Vec::new();
-    for (p, &xp) in master.patterns.iter().zip(&master.copies) {
-        // At most one node per pod, whatever the LP says.
-        let copies = ((xp + 1e-6).floor() as usize).min(problem.pods.len());
-        let Some(c) = problem.candidates.get(p.candidate) else {
-            continue;
-        };
-        for _ in 0..copies {
-            let mut node = Open {
-                candidate: p.candidate,
-                zone: p.zone,
-                free: c.allocatable,
-                pods: Vec::new(),
-                groups: Vec::new(),
-                classes: Vec::new(),
-            };
-            for &(k, n) in &p.counts {
-                for _ in 0..n {
-                    let Some(queue) = left.get_mut(k) else { break };
-                    let Some(&i) = queue.front() else { break };
-                    if !problem.fits(i, &node) {
-                        break;
-                    }
-                    problem.place(i, &mut node);
-                    queue.pop_front();
-                }
-            }
-            if node.pods.is_empty() {
-                // This pattern's pods are used up; more copies stay empty.
-                break;
-            }
-            nodes.push(node);
+    let mut copies = master.copies.clone();
+    for _ in 0..RESOLVE_ROUNDS {
+        let before = nodes.len();
+        for (p, &xp) in master.patterns.iter().zip(&copies) {
+            // At most one node per pod, whatever the LP says.
+            let n = ((xp + 1e-6).floor() as usize).min(problem.pods.len());
+            materialize(problem, p, n, &mut left, &mut nodes);
+        }
+        let residual: Vec<u32> = left
+            .iter()
+            .map(|q| u32::try_from(q.len()).unwrap_or(u32::MAX))
+            .collect();
+        if nodes.len() == before || residual.iter().all(|&d| d == 0) {
+            break;
+        }
+        match resolve(problem.candidates, &master.patterns, &residual) {
+            Some(x) => copies = x,
+            None => break,
         }
     }
     let mut rest = vec![false; problem.pods.len()];
