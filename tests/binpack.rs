@@ -474,3 +474,38 @@ fn zone_spread_holds_when_a_group_spans_classes() {
     assert_feasible(&pods, &policy, &packing);
     assert!(packing.unplaced.is_empty());
 }
+
+#[test]
+fn unpinned_nodes_spread_over_zones() {
+    // Odd shapes that column generation packs better than the greedy; no
+    // pod asks for a zone, so nodes should not all land in the first one.
+    let pods: Vec<PodRequirement> = (0..600)
+        .map(|i| match i % 3 {
+            0 => pod(&format!("ns/a{i}"), 1700, 3, 0),
+            1 => pod(&format!("ns/b{i}"), 600, 5, 0),
+            _ => pod(&format!("ns/c{i}"), 3300, 1, 0),
+        })
+        .collect();
+    let policy = PackingPolicy::default();
+    let packing = LpGuidedPacker::default()
+        .pack(&pods, catalog(), &policy)
+        .unwrap();
+    assert_feasible(&pods, &policy, &packing);
+    let mut per_zone: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in &packing.nodes {
+        *per_zone.entry(n.zone.as_str()).or_default() += 1;
+    }
+    let fair = packing.nodes.len() / policy.zones.len();
+    assert!(
+        packing.nodes.len() >= 2 * policy.zones.len(),
+        "{per_zone:?}"
+    );
+    for z in &policy.zones {
+        let n = per_zone.get(z.as_str()).copied().unwrap_or(0);
+        assert!(
+            n * 2 >= fair,
+            "zone {z}: {n} of {} nodes: {per_zone:?}",
+            packing.nodes.len()
+        );
+    }
+}

@@ -963,21 +963,43 @@ fn kinds(problem: &Problem<'_>, pods: &[usize]) -> (Vec<Kind>, Vec<Vec<usize>>) 
 const RESOLVE_ROUNDS: usize = 8;
 
 /// Up to `copies` nodes of pattern `p`, filled with pods of its kinds
-/// taken from `left`; stops at the first node that would be empty.
+/// taken from `left`; stops at the first node that would be empty. The
+/// nodes take turns (`turn`) among the zones every kind of the pattern
+/// allows, so nodes spread over zones instead of all going to the first.
 fn materialize(
     problem: &Problem<'_>,
+    kinds: &[Kind],
     p: &Pattern,
     copies: usize,
     left: &mut [std::collections::VecDeque<usize>],
     nodes: &mut Vec<Open>,
+    turn: &mut usize,
 ) {
     let Some(c) = problem.candidates.get(p.candidate) else {
         return;
     };
+    let zones: Vec<usize> = (0..problem.zones)
+        .filter(|z| {
+            p.counts.iter().all(|&(k, _)| {
+                kinds
+                    .get(k)
+                    .and_then(|kind| kind.compatible.get(p.candidate * problem.zones + z))
+                    .copied()
+                    .unwrap_or(false)
+            })
+        })
+        .collect();
     for _ in 0..copies {
+        let zone = match zones.get(*turn % zones.len().max(1)) {
+            Some(&z) => {
+                *turn += 1;
+                z
+            }
+            None => p.zone,
+        };
         let mut node = Open {
             candidate: p.candidate,
-            zone: p.zone,
+            zone,
             free: c.allocatable,
             pods: Vec::new(),
             groups: Vec::new(),
@@ -1067,12 +1089,13 @@ fn pack_by_configurations(
         members.into_iter().map(Into::into).collect();
     let mut nodes = Vec::new();
     let mut copies = master.copies.clone();
+    let mut turn = 0;
     for _ in 0..RESOLVE_ROUNDS {
         let before = nodes.len();
         for (p, &xp) in master.patterns.iter().zip(&copies) {
             // At most one node per pod, whatever the LP says.
             let n = ((xp + 1e-6).floor() as usize).min(problem.pods.len());
-            materialize(problem, p, n, &mut left, &mut nodes);
+            materialize(problem, &kinds, p, n, &mut left, &mut nodes, &mut turn);
         }
         let residual: Vec<u32> = left
             .iter()
