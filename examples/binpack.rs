@@ -153,7 +153,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
     let defaults = LpGuidedPacker::default();
     // Tuning knobs, for experiments: BINPACK_TYPES, BINPACK_SCAN, BINPACK_STEPS,
-    // BINPACK_CG_ROUNDS, BINPACK_CG_COLUMNS, BINPACK_CG_WORK.
+    // BINPACK_CG_ROUNDS, BINPACK_CG_COLUMNS, BINPACK_CG_WORK, BINPACK_CG_KINDS.
     let packer = LpGuidedPacker {
         types_per_node: env("BINPACK_TYPES").unwrap_or(defaults.types_per_node),
         scan_per_node: env("BINPACK_SCAN").unwrap_or(defaults.scan_per_node),
@@ -162,6 +162,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or(defaults.column_generation_rounds),
         columns_per_round: env("BINPACK_CG_COLUMNS").unwrap_or(defaults.columns_per_round),
         column_generation_work: env("BINPACK_CG_WORK").unwrap_or(defaults.column_generation_work),
+        column_generation_max_kinds: env("BINPACK_CG_KINDS")
+            .unwrap_or(defaults.column_generation_max_kinds),
         ..defaults
     };
     let pods = match (&args.pods, args.synthetic) {

@@ -293,18 +293,20 @@ impl<'a> Configurations<'a> {
         for p in initial {
             add(p, &mut lp, &mut patterns, &mut known);
         }
+        // The duals and solution of the last master solved; if a later
+        // basis breaks down numerically, generation stops with these.
         let solve = |lp: &mut CoverLp| match lp.solve(MASTER_PIVOTS) {
-            Ok(_) | Err(Stop::Pivots) => Some(()),
+            Ok(_) | Err(Stop::Pivots) => Some((lp.duals(), lp.primal())),
             Err(Stop::Singular) => None,
         };
-        solve(&mut lp)?;
+        let mut good = solve(&mut lp)?;
         let total =
             |y: &[f64]| -> f64 { y.iter().zip(demand).map(|(v, d)| v * f64::from(*d)).sum() };
         let mut center: Option<(f64, Vec<f64>)> = None;
         let mut work = 0usize;
         let mut limit = 4usize;
         for _ in 0..rounds {
-            let current: Vec<f64> = lp.duals().into_iter().map(|v| v.max(0.0)).collect();
+            let current: Vec<f64> = good.0.iter().map(|v| v.max(0.0)).collect();
             let objective = lp.objective();
             if work >= budget
                 || center
@@ -314,7 +316,11 @@ impl<'a> Configurations<'a> {
                 break;
             }
             let mut columns: Vec<(f64, Pattern)> = Vec::new();
-            let mut attempts: Vec<(bool, usize)> = vec![(true, limit), (false, limit)];
+            // Smoothed first (once there is a center to smooth towards).
+            let mut attempts: Vec<(bool, usize)> = vec![(false, limit)];
+            if center.is_some() {
+                attempts.insert(0, (true, limit));
+            }
             let mut l = limit;
             while l < 512 {
                 l *= 8;
@@ -361,11 +367,16 @@ impl<'a> Configurations<'a> {
             for (_, p) in columns.into_iter().take(per_round) {
                 add(p, &mut lp, &mut patterns, &mut known);
             }
-            solve(&mut lp)?;
+            match solve(&mut lp) {
+                Some(solved) => good = solved,
+                None => break,
+            }
         }
+        let (duals, mut copies) = good;
+        copies.resize(patterns.len(), 0.0);
         Some(Master {
-            duals: lp.duals().into_iter().map(|v| v.max(0.0)).collect(),
-            copies: lp.primal(),
+            duals: duals.into_iter().map(|v| v.max(0.0)).collect(),
+            copies,
             patterns,
             center: center.map(|(_, y)| y),
         })
@@ -490,7 +501,8 @@ pub(crate) fn resolve(
         lp.add_column(price(candidates, p.candidate), &entries);
     }
     match lp.solve(MASTER_PIVOTS) {
-        Ok(_) => Some(lp.primal()),
-        Err(_) => None,
+        // Out of pivots, the basis is still a feasible (if costlier) cover.
+        Ok(_) | Err(Stop::Pivots) => Some(lp.primal()),
+        Err(Stop::Singular) => None,
     }
 }

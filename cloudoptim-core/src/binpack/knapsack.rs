@@ -7,17 +7,14 @@
 //!            n_j ∈ {0, 1, …, cap_j}
 //! ```
 //!
-//! Solved by best-bound-first branch and bound, deciding the count of one
-//! item per level, items in order of value per unit of the node they use.
-//! Every node is completed greedily for a good solution early. A node is
-//! bounded by the least of: what fits of each remaining item, summed; the
-//! fractional (Dantzig) bound of each binding dimension on its own (counts
-//! fractional, the other dimensions' rows dropped, each count still at most
-//! what any one dimension leaves room for); and, on request, the Lagrangian
-//! bound `μ·room + Σ_j most_j · max(0, value_j − μ·size_j)` with the
-//! multipliers `μ ≥ 0` of the root's LP relaxation (a small bounded simplex). Each only relaxes the
-//! problem, so each bounds the node's subtree (the Lagrangian one for any
-//! `μ ≥ 0`, so an imprecise LP solve cannot break it).
+//! Solved by best-bound-first branch and bound on the LP relaxation: each
+//! node's LP (a small bounded simplex over at most five rows) is rounded
+//! down and completed greedily for a good packing early, and branches on
+//! its most fractional valuable count. A node is bounded by the least of
+//! what fits of each remaining item, summed, and the Lagrangian bound
+//! `μ·room + Σ_j most_j · max(0, value_j − μ·size_j)` at the LP's
+//! multipliers `μ`. Both only relax the problem, and the Lagrangian one
+//! holds for any `μ ≥ 0`, so an imprecise LP solve cannot break it.
 //!
 //! The search stops after a node budget. It then still returns a valid
 //! **upper bound** on the optimum: the largest bound among the nodes not

@@ -23,7 +23,8 @@
 //! run of degenerate pivots the entering column is chosen by Bland's rule,
 //! which cannot cycle.
 
-/// Pivots between two refactorizations of `B⁻¹`.
+/// Pivots between two refactorizations of `B⁻¹` (at least as many as rows,
+/// so refactorizing costs no more than the pivots it follows).
 const REFACTOR_EVERY: usize = 100;
 /// Degenerate pivots in a row before Bland's rule takes over.
 const DEGENERATE_RUN: usize = 50;
@@ -60,6 +61,8 @@ pub(crate) struct CoverLp {
     inverse: Vec<f64>,
     /// The basic variables' values, by row.
     values: Vec<f64>,
+    /// The dual prices `c_B B⁻¹`, updated with each pivot.
+    y: Vec<f64>,
     since_refactor: usize,
     degenerate: usize,
 }
@@ -74,9 +77,14 @@ enum Var {
 impl CoverLp {
     /// The LP with one starting column per row: column `k` holds one unit
     /// of row `k` at `single_costs[k]`. Columns added later are numbered
-    /// from `demand.len()`.
+    /// from `demand.len()`. Missing single costs are taken as the largest
+    /// given (or 1), extra ones are ignored.
     pub(crate) fn new(demand: &[u32], single_costs: &[f64]) -> Self {
         let rows = demand.len();
+        let fallback = single_costs.iter().copied().fold(1.0f64, f64::max);
+        let single_costs: Vec<f64> = (0..rows)
+            .map(|k| single_costs.get(k).copied().unwrap_or(fallback))
+            .collect();
         let mut inverse = vec![0.0; rows * rows];
         for (k, row) in inverse.chunks_exact_mut(rows.max(1)).enumerate() {
             if let Some(v) = row.get_mut(k) {
@@ -85,13 +93,14 @@ impl CoverLp {
         }
         CoverLp {
             demand: demand.iter().map(|&d| f64::from(d)).collect(),
-            costs: single_costs.to_vec(),
+            costs: single_costs.clone(),
             entries: (0..rows).map(|k| vec![(k, 1.0)]).collect(),
             basis: (0..rows).map(Var::Column).collect(),
             basic: vec![true; rows],
             surplus_basic: vec![false; rows],
             inverse,
             values: demand.iter().map(|&d| f64::from(d)).collect(),
+            y: single_costs,
             since_refactor: 0,
             degenerate: 0,
         }
@@ -122,6 +131,11 @@ impl CoverLp {
 
     /// The dual price of each row, `c_B B⁻¹`.
     pub(crate) fn duals(&self) -> Vec<f64> {
+        self.y.clone()
+    }
+
+    /// `c_B B⁻¹` from the current inverse.
+    fn compute_duals(&self) -> Vec<f64> {
         let rows = self.demand.len();
         let mut y = vec![0.0; rows];
         for (&b, row) in self
@@ -184,8 +198,8 @@ impl CoverLp {
     /// The entering variable at duals `y`, if any improves: the most
     /// negative reduced cost relative to the column's cost, or with
     /// `bland` the first one that is negative.
-    fn entering(&self, y: &[f64], bland: bool) -> Option<Var> {
-        let mut best: Option<(f64, Var)> = None;
+    fn entering(&self, y: &[f64], bland: bool) -> Option<(Var, f64)> {
+        let mut best: Option<(f64, Var, f64)> = None;
         for (j, (cost, entries)) in self.costs.iter().zip(&self.entries).enumerate() {
             if self.basic.get(j).copied().unwrap_or(true) {
                 continue;
@@ -198,10 +212,10 @@ impl CoverLp {
             let reduced = (cost - value) / scale;
             if reduced < -OPTIMAL {
                 if bland {
-                    return Some(Var::Column(j));
+                    return Some((Var::Column(j), cost - value));
                 }
-                if best.is_none_or(|(b, _)| reduced < b) {
-                    best = Some((reduced, Var::Column(j)));
+                if best.is_none_or(|(b, _, _)| reduced < b) {
+                    best = Some((reduced, Var::Column(j), cost - value));
                 }
             }
         }
@@ -214,14 +228,14 @@ impl CoverLp {
             let reduced = yk / scale;
             if reduced < -OPTIMAL {
                 if bland && best.is_none() {
-                    return Some(Var::Surplus(k));
+                    return Some((Var::Surplus(k), yk));
                 }
-                if best.is_none_or(|(b, _)| reduced < b) {
-                    best = Some((reduced, Var::Surplus(k)));
+                if best.is_none_or(|(b, _, _)| reduced < b) {
+                    best = Some((reduced, Var::Surplus(k), yk));
                 }
             }
         }
-        best.map(|(_, v)| v)
+        best.map(|(_, v, d)| (v, d))
     }
 
     /// Harris's two-pass ratio test: the row that leaves, if any blocks.
@@ -264,10 +278,10 @@ impl CoverLp {
             return Ok(0);
         }
         let mut pivots = 0;
+        let mut unblocked = false;
         loop {
             let bland = self.degenerate >= DEGENERATE_RUN;
-            let y = self.duals();
-            let Some(q) = self.entering(&y, bland) else {
+            let Some((q, reduced)) = self.entering(&self.y, bland) else {
                 return Ok(pivots);
             };
             if pivots >= max_pivots {
@@ -277,19 +291,26 @@ impl CoverLp {
             let Some(r) = self.leaving(&alpha, bland) else {
                 // No row blocks: the objective would fall without end,
                 // which nonnegative costs rule out; only drift does this.
+                // Refactorize and look again; a second time, the column
+                // only looked improving within rounding: stop there.
+                if unblocked {
+                    return Ok(pivots);
+                }
+                unblocked = true;
                 self.refactor()?;
-                return Err(Stop::Singular);
+                continue;
             };
-            self.pivot(q, r, &alpha);
+            self.pivot(q, r, &alpha, reduced);
             pivots += 1;
             self.since_refactor += 1;
-            if self.since_refactor >= REFACTOR_EVERY {
+            if self.since_refactor >= REFACTOR_EVERY.max(rows) {
                 self.refactor()?;
             }
         }
     }
 
-    fn pivot(&mut self, q: Var, r: usize, alpha: &[f64]) {
+    /// Bring `q` (of reduced cost `reduced`) into the basis at row `r`.
+    fn pivot(&mut self, q: Var, r: usize, alpha: &[f64], reduced: f64) {
         let rows = self.demand.len();
         let pivot = alpha.get(r).copied().unwrap_or(1.0);
         // Row r of B⁻¹ is divided by the pivot, then eliminated from the others.
@@ -311,7 +332,12 @@ impl CoverLp {
         for (i, (x, &a)) in self.values.iter_mut().zip(alpha).enumerate() {
             *x = if i == r { step } else { *x - step * a };
         }
-        for (i, (row, &a)) in self.inverse.chunks_exact_mut(rows).zip(alpha).enumerate() {
+        for (i, (row, &a)) in self
+            .inverse
+            .chunks_exact_mut(rows.max(1))
+            .zip(alpha)
+            .enumerate()
+        {
             if i == r {
                 row.copy_from_slice(&pivot_row);
             } else if a != 0.0 {
@@ -319,6 +345,10 @@ impl CoverLp {
                     *v -= a * p;
                 }
             }
+        }
+        // The new duals: y + reduced · (row r of the new B⁻¹).
+        for (y, p) in self.y.iter_mut().zip(&pivot_row) {
+            *y += reduced * p;
         }
         if let Some(out) = self.basis.get(r).copied() {
             self.set_basic(out, false);
@@ -403,14 +433,19 @@ impl CoverLp {
         // B⁻¹ is the right half. Row i of B⁻¹ belongs to basis position i.
         for (dst, src) in self
             .inverse
-            .chunks_exact_mut(rows)
+            .chunks_exact_mut(rows.max(1))
             .zip(m.chunks_exact(width))
         {
             dst.copy_from_slice(src.get(rows..).unwrap_or(&[]));
         }
-        for (x, row) in self.values.iter_mut().zip(self.inverse.chunks_exact(rows)) {
+        for (x, row) in self
+            .values
+            .iter_mut()
+            .zip(self.inverse.chunks_exact(rows.max(1)))
+        {
             *x = row.iter().zip(&self.demand).map(|(a, d)| a * d).sum();
         }
+        self.y = self.compute_duals();
         self.since_refactor = 0;
         Ok(())
     }

@@ -384,7 +384,7 @@ impl Packer for LpGuidedPacker {
                         .map(|c| c.usd_per_hour)
                         .sum::<UsdPerHour>()
                 };
-                if cost(&cg_nodes) < cost(&nodes) {
+                if let Some(cg_nodes) = cg_nodes.filter(|n| cost(n) < cost(&nodes)) {
                     nodes = cg_nodes;
                 }
                 let micro = (cg_bound * 1_000_000.0).floor();
@@ -1025,10 +1025,11 @@ fn materialize(
 }
 
 /// A second packing from the configuration LP: column generation from the
-/// greedy packing's nodes, its solution rounded down into nodes, the pods
-/// left over packed greedily, then repacked and shrunk. Also returns the
-/// LP's certified bound ($/h). `None` if the LP could not be solved or the
-/// pods left over could not all be placed.
+/// greedy packing's nodes, its solution rounded down into nodes (re-solved
+/// for the pods left over while that makes nodes), the rest packed
+/// greedily, then repacked and shrunk; with the LP's certified bound
+/// ($/h). The packing is `None` if the pods left over could not all be
+/// placed; the whole is `None` if the LP could not be set up or solved.
 fn pack_by_configurations(
     problem: &Problem<'_>,
     greedy: &[Open],
@@ -1036,7 +1037,7 @@ fn pack_by_configurations(
     open_order: &[Vec<usize>],
     pod_values: &[f64],
     packer: &LpGuidedPacker,
-) -> Option<(Vec<Open>, f64)> {
+) -> Option<(Option<Vec<Open>>, f64)> {
     let (kinds, members) = kinds(problem, sorted);
     if kinds.is_empty() || kinds.len() > packer.column_generation_max_kinds {
         return None;
@@ -1092,7 +1093,20 @@ fn pack_by_configurations(
     let mut turn = 0;
     for _ in 0..RESOLVE_ROUNDS {
         let before = nodes.len();
-        for (p, &xp) in master.patterns.iter().zip(&copies) {
+        // The patterns the LP uses most first: an over-covered kind then
+        // runs out in the patterns that matter least.
+        let mut order: Vec<usize> = (0..copies.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (xa, xb) = (
+                copies.get(a).copied().unwrap_or(0.0),
+                copies.get(b).copied().unwrap_or(0.0),
+            );
+            xb.total_cmp(&xa).then(a.cmp(&b))
+        });
+        for (p, &xp) in order
+            .iter()
+            .filter_map(|&j| Some((master.patterns.get(j)?, copies.get(j)?)))
+        {
             // At most one node per pod, whatever the LP says.
             let n = ((xp + 1e-6).floor() as usize).min(problem.pods.len());
             materialize(problem, &kinds, p, n, &mut left, &mut nodes, &mut turn);
@@ -1131,9 +1145,10 @@ fn pack_by_configurations(
         packer.scan_per_node.max(2),
     );
     if !stuck.is_empty() {
-        return None;
+        // No second packing, but the bound holds.
+        return Some((None, bound));
     }
     nodes.extend(more);
     repack(problem, &mut nodes, packer.repack_per_mille);
-    Some((shrink(problem, nodes), bound))
+    Some((Some(shrink(problem, nodes)), bound))
 }
