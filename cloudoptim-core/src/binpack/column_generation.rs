@@ -417,8 +417,15 @@ pub(crate) fn best_farley_bound(
         .unwrap_or(0.0)
 }
 
+/// Deep searches (four times the node limit) [`farley_bound`] may spend on
+/// the groups that set θ.
+const DEEP_SEARCHES: usize = 4;
+
 /// Farley's bound (see the module docs) for the dual prices `duals`:
-/// `Σ_k d_k y_k / θ`, in $/h, or 0 if it cannot be established.
+/// `Σ_k d_k y_k / θ`, in $/h, or 0 if it cannot be established. Each slot
+/// group's bound comes from its root LP, then from searches of
+/// `node_limit` nodes and a few of four times that, spent on whichever
+/// group sets θ.
 fn farley_bound(
     candidates: &[Candidate],
     zones: usize,
@@ -437,35 +444,49 @@ fn farley_bound(
         .iter()
         .map(|v| if v.is_finite() && *v > 0.0 { *v } else { 0.0 })
         .collect();
-    // Cheap bounds first, then the groups that set θ searched harder.
-    let mut ratios: Vec<(f64, usize)> = groups
+    // Every group starts with its cheap bound (the root LP). Then the
+    // group that sets θ is searched harder, level by level, until the one
+    // setting θ has had the deepest search or the deep searches run out.
+    let mut uppers: Vec<(f64, usize)> = groups
         .iter()
-        .enumerate()
-        .filter_map(|(i, g)| {
-            let c = candidates.get(g.candidate)?;
-            let s = knapsack::solve(&conf.items(g, &y, &demand), &c.allocatable, 0, 1, -1.0);
-            Some((s.upper / g.price, i))
+        .map(|g| {
+            candidates
+                .get(g.candidate)
+                .map(|c| {
+                    let s =
+                        knapsack::solve(&conf.items(g, &y, &demand), &c.allocatable, 0, 1, -1.0);
+                    (s.upper / g.price, 0)
+                })
+                .unwrap_or((0.0, usize::MAX))
         })
         .collect();
-    ratios.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut theta: f64 = 0.0;
-    for &(r, i) in &ratios {
-        if r <= theta {
+    let levels = [0, node_limit, 4 * node_limit];
+    let mut deep_left = DEEP_SEARCHES;
+    while let Some((i, &(u, level))) = uppers
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(b.0.cmp(&a.0)))
+    {
+        let Some(&limit) = levels.get(level + 1) else {
             break;
+        };
+        if level + 2 == levels.len() {
+            if deep_left == 0 {
+                break;
+            }
+            deep_left -= 1;
         }
-        let Some(g) = groups.get(i) else { continue };
+        let (Some(g), Some(slot)) = (groups.get(i), uppers.get_mut(i)) else {
+            break;
+        };
         let Some(c) = candidates.get(g.candidate) else {
+            *slot = (u, usize::MAX);
             continue;
         };
-        let s = knapsack::solve(
-            &conf.items(g, &y, &demand),
-            &c.allocatable,
-            node_limit,
-            1,
-            -1.0,
-        );
-        theta = theta.max((s.upper / g.price).min(r));
+        let s = knapsack::solve(&conf.items(g, &y, &demand), &c.allocatable, limit, 1, -1.0);
+        *slot = ((s.upper / g.price).min(u), level + 1);
     }
+    let theta = uppers.iter().map(|u| u.0).fold(0.0f64, f64::max);
     let total: f64 = y.iter().zip(&demand).map(|(v, d)| v * f64::from(*d)).sum();
     if theta > 0.0 && total.is_finite() {
         total / (theta * (1.0 + 1e-9))
