@@ -24,10 +24,12 @@
 //! every node to the cheapest type that still holds its pods. Then, when
 //! the pods form few enough kinds, it solves the configuration LP by
 //! column generation (`column_generation`, with a knapsack per instance
-//! type in `knapsack`), starting from that packing's nodes: the LP's
-//! solution rounded down, the rest packed as before, gives a second
-//! packing (the cheaper one is kept), and the LP's duals certify Farley's
-//! bound, usually far tighter than the aggregate relaxation's.
+//! type in `knapsack` and a warm-started simplex for the master in
+//! `master`), starting from that packing's nodes: the LP's solution
+//! rounded down (re-solved for the pods left over), the rest packed as
+//! before, gives a second packing (the cheaper one is kept), and the LP's
+//! duals certify Farley's bound, usually far tighter than the aggregate
+//! relaxation's.
 
 mod candidates;
 mod classes;
