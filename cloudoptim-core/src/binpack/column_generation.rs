@@ -406,92 +406,94 @@ pub(crate) fn best_farley_bound(
             );
         }
     }
+    // The bound's problem: every slot a kind's selectors allow.
+    let relaxed = Configurations {
+        candidates,
+        kinds,
+        groups: slot_groups(candidates, zones, kinds, true),
+    };
     let mut best: Option<(f64, &Vec<f64>)> = None;
     for y in &tries {
-        let b = farley_bound(candidates, zones, kinds, y, 100);
+        let b = relaxed.farley_bound(y, 100);
         if best.is_none_or(|(v, _)| b > v) {
             best = Some((b, y));
         }
     }
-    best.map(|(b, y)| b.max(farley_bound(candidates, zones, kinds, y, 2_000)))
+    best.map(|(b, y)| b.max(relaxed.farley_bound(y, 2_000)))
         .unwrap_or(0.0)
 }
 
-/// Deep searches (four times the node limit) [`farley_bound`] may spend on
-/// the groups that set θ.
+/// Deep searches (four times the node limit) that
+/// [`Configurations::farley_bound`] may spend on the groups that set θ.
 const DEEP_SEARCHES: usize = 4;
 
-/// Farley's bound (see the module docs) for the dual prices `duals`:
-/// `Σ_k d_k y_k / θ`, in $/h, or 0 if it cannot be established. Each slot
-/// group's bound comes from its root LP, then from searches of
-/// `node_limit` nodes and a few of four times that, spent on whichever
-/// group sets θ.
-fn farley_bound(
-    candidates: &[Candidate],
-    zones: usize,
-    kinds: &[Kind],
-    duals: &[f64],
-    node_limit: usize,
-) -> f64 {
-    let groups = slot_groups(candidates, zones, kinds, true);
-    let conf = Configurations {
-        candidates,
-        kinds,
-        groups: Vec::new(),
-    };
-    let demand: Vec<u32> = kinds.iter().map(|k| k.count).collect();
-    let y: Vec<f64> = duals
-        .iter()
-        .map(|v| if v.is_finite() && *v > 0.0 { *v } else { 0.0 })
-        .collect();
-    // Every group starts with its cheap bound (the root LP). Then the
-    // group that sets θ is searched harder, level by level, until the one
-    // setting θ has had the deepest search or the deep searches run out.
-    let mut uppers: Vec<(f64, usize)> = groups
-        .iter()
-        .map(|g| {
-            candidates
-                .get(g.candidate)
-                .map(|c| {
-                    let s =
-                        knapsack::solve(&conf.items(g, &y, &demand), &c.allocatable, 0, 1, -1.0);
-                    (s.upper / g.price, 0)
-                })
-                .unwrap_or((0.0, usize::MAX))
-        })
-        .collect();
-    let levels = [0, node_limit, 4 * node_limit];
-    let mut deep_left = DEEP_SEARCHES;
-    while let Some((i, &(u, level))) = uppers
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(b.0.cmp(&a.0)))
-    {
-        let Some(&limit) = levels.get(level + 1) else {
-            break;
-        };
-        if level + 2 == levels.len() {
-            if deep_left == 0 {
+impl Configurations<'_> {
+    /// Farley's bound (see the module docs) for the dual prices `duals`:
+    /// `Σ_k d_k y_k / θ`, in $/h, or 0 if it cannot be established. Each slot
+    /// group's bound comes from its root LP, then from searches of
+    /// `node_limit` nodes and a few of four times that, spent on whichever
+    /// group sets θ.
+    fn farley_bound(&self, duals: &[f64], node_limit: usize) -> f64 {
+        let (candidates, kinds, groups) = (self.candidates, self.kinds, &self.groups);
+        let demand: Vec<u32> = kinds.iter().map(|k| k.count).collect();
+        let y: Vec<f64> = duals
+            .iter()
+            .map(|v| if v.is_finite() && *v > 0.0 { *v } else { 0.0 })
+            .collect();
+        // Every group starts with its cheap bound (the root LP). Then the
+        // group that sets θ is searched harder, level by level, until the one
+        // setting θ has had the deepest search or the deep searches run out.
+        let mut uppers: Vec<(f64, usize)> = groups
+            .iter()
+            .map(|g| {
+                candidates
+                    .get(g.candidate)
+                    .map(|c| {
+                        let s = knapsack::solve(
+                            &self.items(g, &y, &demand),
+                            &c.allocatable,
+                            0,
+                            1,
+                            -1.0,
+                        );
+                        (s.upper / g.price, 0)
+                    })
+                    .unwrap_or((0.0, usize::MAX))
+            })
+            .collect();
+        let levels = [0, node_limit, 4 * node_limit];
+        let mut deep_left = DEEP_SEARCHES;
+        while let Some((i, &(u, level))) = uppers
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0).then(b.0.cmp(&a.0)))
+        {
+            let Some(&limit) = levels.get(level + 1) else {
                 break;
+            };
+            if level + 2 == levels.len() {
+                if deep_left == 0 {
+                    break;
+                }
+                deep_left -= 1;
             }
-            deep_left -= 1;
+            let (Some(g), Some(slot)) = (groups.get(i), uppers.get_mut(i)) else {
+                break;
+            };
+            let Some(c) = candidates.get(g.candidate) else {
+                *slot = (u, usize::MAX);
+                continue;
+            };
+            let s = knapsack::solve(&self.items(g, &y, &demand), &c.allocatable, limit, 1, -1.0);
+            *slot = ((s.upper / g.price).min(u), level + 1);
         }
-        let (Some(g), Some(slot)) = (groups.get(i), uppers.get_mut(i)) else {
-            break;
-        };
-        let Some(c) = candidates.get(g.candidate) else {
-            *slot = (u, usize::MAX);
-            continue;
-        };
-        let s = knapsack::solve(&conf.items(g, &y, &demand), &c.allocatable, limit, 1, -1.0);
-        *slot = ((s.upper / g.price).min(u), level + 1);
-    }
-    let theta = uppers.iter().map(|u| u.0).fold(0.0f64, f64::max);
-    let total: f64 = y.iter().zip(&demand).map(|(v, d)| v * f64::from(*d)).sum();
-    if theta > 0.0 && total.is_finite() {
-        total / (theta * (1.0 + 1e-9))
-    } else {
-        0.0
+        let theta = uppers.iter().map(|u| u.0).fold(0.0f64, f64::max);
+        let total: f64 = y.iter().zip(&demand).map(|(v, d)| v * f64::from(*d)).sum();
+        if theta > 0.0 && total.is_finite() {
+            total / (theta * (1.0 + 1e-9))
+        } else {
+            0.0
+        }
     }
 }
 
