@@ -16,7 +16,16 @@ fn consolidation(c: &mut Criterion) {
     let mut group = c.benchmark_group("consolidate");
     group.sample_size(10);
     group.bench_function("5000 nodes, 150000 pods", |b| {
-        b.iter(|| plan_consolidation(&snapshot, catalog, &policy, now))
+        b.iter(|| {
+            plan_consolidation(
+                &snapshot,
+                None,
+                catalog,
+                &cloudoptim::binpack::LpGuidedPacker::default(),
+                &policy,
+                now,
+            )
+        })
     });
     let unlimited = ConsolidationPolicy {
         max_disrupted_nodes: usize::MAX,
@@ -24,7 +33,16 @@ fn consolidation(c: &mut Criterion) {
         ..ConsolidationPolicy::default()
     };
     group.bench_function("5000 nodes, 150000 pods, no budget", |b| {
-        b.iter(|| plan_consolidation(&snapshot, catalog, &unlimited, now))
+        b.iter(|| {
+            plan_consolidation(
+                &snapshot,
+                None,
+                catalog,
+                &cloudoptim::binpack::LpGuidedPacker::default(),
+                &unlimited,
+                now,
+            )
+        })
     });
     group.finish();
 }

@@ -131,7 +131,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (n, p) = spec.split_once(',').ok_or("BINPACK_CLUSTER=NODES,PODS")?;
         let snapshot = cloudoptim::demo::synthetic_cluster(n.parse()?, p.parse()?, 7, catalog);
         let started = Instant::now();
-        consolidate(&snapshot, catalog, &args.region);
+        consolidate(&snapshot, None, catalog, &args.region);
         println!(
             "{} nodes, {} pods consolidated in {:.0} ms, peak RSS {:?} MiB",
             snapshot.nodes.len(),
@@ -147,7 +147,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let snapshot = cloudoptim::kubectl::read_list(&text)
             .map_err(|e| format!("{}: {e}", path.display()))?
             .snapshot;
-        consolidate(&snapshot, catalog, &args.region);
+        consolidate(&snapshot, None, catalog, &args.region);
         return Ok(());
     }
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
@@ -246,12 +246,17 @@ fn demo(
     );
     report(&packing, &pods, ms);
     println!("  (the cost of placing the same pods on new nodes from scratch)\n");
-    consolidate(snapshot, catalog, &policy.region);
+    consolidate(snapshot, Some(&demo.aws), catalog, &policy.region);
     Ok(())
 }
 
 /// Print the consolidation plan for a running cluster.
-fn consolidate(snapshot: &cloudoptim::ClusterSnapshot, catalog: &Catalog, region: &str) {
+fn consolidate(
+    snapshot: &cloudoptim::ClusterSnapshot,
+    account: Option<&cloudoptim::inventory::AwsInventory>,
+    catalog: &Catalog,
+    region: &str,
+) {
     use cloudoptim::consolidation::{plan_consolidation, ConsolidationPolicy};
     let budget = std::env::var("BINPACK_BUDGET")
         .ok()
@@ -266,7 +271,8 @@ fn consolidate(snapshot: &cloudoptim::ClusterSnapshot, catalog: &Catalog, region
     let now = snapshot
         .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let result = plan_consolidation(snapshot, catalog, &policy, now);
+    let packer = cloudoptim::binpack::LpGuidedPacker::default();
+    let result = plan_consolidation(snapshot, account, catalog, &packer, &policy, now);
     println!(
         "Consolidation (removing nodes whose pods fit elsewhere; at most {} nodes or {}% per plan):",
         policy.max_disrupted_nodes, policy.max_disrupted_percent

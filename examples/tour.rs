@@ -137,7 +137,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let now = snapshot
         .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    bin_packing(&snapshot, catalog, &summary, now);
+    bin_packing(&snapshot, aws.as_ref(), catalog, &summary, now);
     spot_section(&snapshot, catalog, &args.region);
     features();
     Ok(())
@@ -310,6 +310,7 @@ fn account(aws: &AwsInventory) {
 /// the same pods would cost packed from scratch.
 fn bin_packing(
     snapshot: &ClusterSnapshot,
+    account: Option<&cloudoptim::inventory::AwsInventory>,
     catalog: &Catalog,
     summary: &ClusterSummary,
     now: jiff::Timestamp,
@@ -321,7 +322,14 @@ fn bin_packing(
         region: summary.region.clone(),
         ..ConsolidationPolicy::default()
     };
-    let c = plan_consolidation(snapshot, catalog, &policy, now);
+    let c = plan_consolidation(
+        snapshot,
+        account,
+        catalog,
+        &LpGuidedPacker::default(),
+        &policy,
+        now,
+    );
     let evictions = c
         .plan
         .steps

@@ -417,7 +417,9 @@ fn demo_cluster_golden() {
         .unwrap();
     let consolidation = cloudoptim::consolidation::plan_consolidation(
         &demo.snapshot,
+        Some(&demo.aws),
         catalog(),
+        &LpGuidedPacker::default(),
         &cloudoptim::consolidation::ConsolidationPolicy::default(),
         demo.config.now,
     );

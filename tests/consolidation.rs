@@ -206,14 +206,28 @@ fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Con
 fn demo_cluster_consolidates_safely() {
     let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog()).unwrap();
     let policy = ConsolidationPolicy::default();
-    let c = plan_consolidation(&demo.snapshot, catalog(), &policy, now());
+    let c = plan_consolidation(
+        &demo.snapshot,
+        Some(&demo.aws),
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
     assert_safe(&demo.snapshot, &policy, &c);
     assert!(!c.removed_nodes.is_empty());
     let kinds: BTreeSet<&str> = c.blocked.iter().map(|(_, b)| b.kind()).collect();
     for k in ["bare_pod", "do_not_disrupt", "local_storage"] {
         assert!(kinds.contains(k), "{k} missing from {kinds:?}");
     }
-    let again = plan_consolidation(&demo.snapshot, catalog(), &policy, now());
+    let again = plan_consolidation(
+        &demo.snapshot,
+        Some(&demo.aws),
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
     assert_eq!(c, again);
     // A bigger budget removes more, still safely.
     let wide = ConsolidationPolicy {
@@ -221,7 +235,14 @@ fn demo_cluster_consolidates_safely() {
         max_disrupted_percent: 100,
         ..policy
     };
-    let w = plan_consolidation(&demo.snapshot, catalog(), &wide, now());
+    let w = plan_consolidation(
+        &demo.snapshot,
+        Some(&demo.aws),
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &wide,
+        now(),
+    );
     assert_safe(&demo.snapshot, &wide, &w);
     assert!(w.removed_nodes.len() > c.removed_nodes.len());
     assert!(!w.moves.is_empty());
@@ -235,7 +256,14 @@ fn a_synthetic_cluster_consolidates_safely_with_no_budget() {
         max_disrupted_percent: 100,
         ..ConsolidationPolicy::default()
     };
-    let c = plan_consolidation(&snapshot, catalog(), &policy, now());
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
     assert_safe(&snapshot, &policy, &c);
     assert!(!c.removed_nodes.is_empty());
     // A tiny cluster asked for more pods than it holds still comes back.
@@ -273,7 +301,14 @@ fn several_small_nodes_are_replaced_by_fewer() {
         max_disrupted_percent: 100,
         ..ConsolidationPolicy::default()
     };
-    let c = plan_consolidation(&snapshot, catalog(), &policy, now());
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
     assert_safe(&snapshot, &policy, &c);
     assert_eq!(c.multi_replacements.len(), 1, "{c:#?}");
     assert_eq!(c.removed_nodes.len(), 6);
@@ -301,7 +336,14 @@ fn the_fixture_spot_node_with_only_daemonsets_goes() {
         max_disrupted_percent: 100,
         ..ConsolidationPolicy::default()
     };
-    let c = plan_consolidation(&snapshot, catalog(), &policy, now());
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
     assert_safe(&snapshot, &policy, &c);
     assert!(c
         .removed_nodes
@@ -484,7 +526,7 @@ proptest! {
     #[test]
     fn every_plan_is_safe(snapshot in cluster(), budget in 1usize..5) {
         let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::default() };
-        let c = plan_consolidation(&snapshot, catalog(), &policy, now());
+        let c = plan_consolidation(&snapshot, None, catalog(), &cloudoptim::binpack::LpGuidedPacker::default(), &policy, now());
         assert_safe(&snapshot, &policy, &c);
         prop_assert_eq!(c.removed_nodes.len() + c.blocked.len(), snapshot.nodes.len());
     }

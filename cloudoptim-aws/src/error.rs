@@ -28,6 +28,12 @@ pub enum AwsError {
         /// The field.
         field: &'static str,
     },
+    /// The executor was asked for something it does not carry out or observe.
+    #[error("the EC2 executor does not handle {what}")]
+    NotHandled {
+        /// The action or fact.
+        what: String,
+    },
 }
 
 /// Turn an SDK error into an [`AwsError`], spotting "not implemented here"

@@ -1,25 +1,31 @@
-//! Carrying out the EC2 steps of a plan: launch, terminate, tag.
+//! The account's side of the one executor contract: EC2 and Auto Scaling.
 //!
-//! Dry-run is the default mode: the result says what would be done. Before
-//! acting, the executor re-checks what the account can tell: an instance
-//! tagged `cloudoptim.io/protect=true` is never terminated, a step past its
-//! `Before` deadline is skipped. Preconditions about the cluster (node
-//! drained, PDBs) are the Kubernetes executor's, which runs the plan's
-//! steps in order. Steps are idempotent: a launch whose replacement is
-//! already running, or a termination of an instance already gone, is a
-//! success. Steps that are not EC2's (cordon, evict, …) are left alone.
+//! [`Ec2Executor`] claims launches, terminations and tags, and observes
+//! instances, volumes and Auto Scaling groups, converted into the core's
+//! [`inventory`](cloudoptim_core::inventory) types. It judges nothing:
+//! the [`PlanRunner`](cloudoptim_core::execute::PlanRunner) evaluates every
+//! precondition (not protected, node drained, group above its minimum) in
+//! the core before a step is applied. Steps are idempotent: a launch whose
+//! replacement already runs, or a termination of an instance already gone,
+//! is a success. An instance of an Auto Scaling group is terminated through
+//! the group with its desired capacity decremented, so the group does not
+//! launch it again; without an [`AutoScaling`] client such a step is
+//! claimed by nobody and the plan is refused.
 
-use cloudoptim_core::inventory::{tags, InstanceState, Tags};
-use cloudoptim_core::plan::{Action, Mode, Plan, Precondition, Step, StepOutcome};
+use async_trait::async_trait;
+use cloudoptim_core::execute::{ApplyContext, Executor, ExecutorError, Fact, Observation};
+use cloudoptim_core::inventory::{InstanceState, Tags};
+use cloudoptim_core::plan::{Action, Mode, StepOutcome};
 
+use crate::autoscaling::{AutoScaling, GroupTermination};
 use crate::ec2::{Ec2, LaunchRequest};
 use crate::error::AwsError;
 
-/// Executes the EC2 steps of plans.
+/// Carries out the EC2 and Auto Scaling steps of plans.
 #[derive(Clone, Debug)]
 pub struct Ec2Executor {
     ec2: Ec2,
-    mode: Mode,
+    autoscaling: Option<AutoScaling>,
     /// Launch template for new nodes (the cluster's node template).
     pub launch_template_id: Option<String>,
     /// AMI for new nodes when there is no launch template.
@@ -27,57 +33,101 @@ pub struct Ec2Executor {
 }
 
 impl Ec2Executor {
-    /// An executor in `mode`.
-    pub fn new(ec2: Ec2, mode: Mode) -> Ec2Executor {
+    /// An executor over EC2 only: it refuses (claims no) terminations
+    /// through Auto Scaling groups.
+    pub fn new(ec2: Ec2) -> Ec2Executor {
         Ec2Executor {
             ec2,
-            mode,
+            autoscaling: None,
             launch_template_id: None,
             image_id: None,
         }
     }
 
-    /// Run every EC2 step of `plan` in order; one outcome per step.
-    pub async fn run(&self, plan: &Plan) -> Vec<Result<StepOutcome, AwsError>> {
-        let mut out = Vec::with_capacity(plan.steps.len());
-        for step in &plan.steps {
-            out.push(self.step(&step.action, &step.preconditions).await);
-        }
-        out
+    /// Also terminate instances of Auto Scaling groups through their group.
+    pub fn with_auto_scaling(mut self, autoscaling: AutoScaling) -> Ec2Executor {
+        self.autoscaling = Some(autoscaling);
+        self
     }
 
-    /// Run one step (EC2 steps only; others are [`StepOutcome::NotMine`]).
-    /// With the Kubernetes adapter, `KubeExecutor::run_with` calls this for
-    /// each EC2 step of a plan once the step's cluster preconditions hold.
-    pub async fn execute_step(&self, step: &Step) -> Result<StepOutcome, AwsError> {
-        self.step(&step.action, &step.preconditions).await
-    }
-
-    async fn instance_state(&self, instance_id: &str) -> Result<Found, AwsError> {
+    async fn instance(
+        &self,
+        instance_id: &str,
+    ) -> Result<Option<cloudoptim_core::inventory::Instance>, AwsError> {
         let ids = [instance_id];
-        let found = self.ec2.instances(&[("instance-id", &ids)]).await?;
-        Ok(match found.first() {
-            None => Found::Gone,
-            Some(i) if i.tags.get(tags::PROTECT).is_some_and(|v| v == "true") => Found::Protected,
-            Some(i) => Found::State(i.state),
+        Ok(self
+            .ec2
+            .instances(&[("instance-id", &ids)])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn observe_fact(&self, fact: &Fact) -> Result<Observation, AwsError> {
+        Ok(match fact {
+            Fact::Instance { instance_id } => {
+                Observation::Instance(self.instance(instance_id).await?.map(Box::new))
+            }
+            Fact::Volume { volume_id } => Observation::Volume(
+                self.ec2
+                    .volumes()
+                    .await?
+                    .into_iter()
+                    .find(|v| &v.volume_id == volume_id)
+                    .map(Box::new),
+            ),
+            Fact::AutoScalingGroup { name } => match &self.autoscaling {
+                Some(a) => Observation::AutoScalingGroup(a.group(name).await?.map(Box::new)),
+                None => return Err(unsupported(fact)),
+            },
+            other => return Err(unsupported(other)),
         })
     }
 
-    async fn step(
-        &self,
-        action: &Action,
-        preconditions: &[Precondition],
-    ) -> Result<StepOutcome, AwsError> {
-        let act = self.mode == Mode::Execute;
-        let now = jiff::Timestamp::now();
-        if let Some(deadline) = preconditions.iter().find_map(|p| match p {
-            Precondition::Before { deadline } if now > *deadline => Some(*deadline),
+    async fn done(&self, action: &Action) -> Result<Option<String>, AwsError> {
+        Ok(match action {
+            Action::LaunchInstance { count, tags, .. } => {
+                let Some(replaces) = tags.get("cloudoptim.io/replaces") else {
+                    return Ok(None);
+                };
+                let values = [replaces.as_str()];
+                let existing = self
+                    .ec2
+                    .instances(&[
+                        ("tag:cloudoptim.io/replaces", &values),
+                        ("instance-state-name", &["pending", "running"]),
+                    ])
+                    .await?;
+                existing
+                    .first()
+                    .filter(|_| existing.len() >= *count as usize)
+                    .map(|first| {
+                        format!(
+                            "replacement for {replaces} already launched ({})",
+                            first.instance_id
+                        )
+                    })
+            }
+            Action::TerminateInstance { instance_id, .. } => {
+                match self.instance(instance_id).await? {
+                    None => Some(format!("{instance_id} is already gone")),
+                    Some(i)
+                        if matches!(
+                            i.state,
+                            InstanceState::Terminated | InstanceState::ShuttingDown
+                        ) =>
+                    {
+                        Some(format!("{instance_id} is already terminated"))
+                    }
+                    Some(_) => None,
+                }
+            }
             _ => None,
-        }) {
-            return Ok(StepOutcome::Skipped(format!(
-                "its deadline {deadline} has passed"
-            )));
-        }
+        })
+    }
+
+    async fn apply_action(&self, action: &Action, mode: Mode) -> Result<StepOutcome, AwsError> {
+        let act = mode == Mode::Execute;
         match action {
             Action::LaunchInstance {
                 instance_type,
@@ -86,26 +136,6 @@ impl Ec2Executor {
                 count,
                 tags: launch_tags,
             } => {
-                // Idempotent: a replacement with the same tags already running counts.
-                if let Some(replaces) = launch_tags.get("cloudoptim.io/replaces") {
-                    let values = [replaces.as_str()];
-                    let existing = self
-                        .ec2
-                        .instances(&[
-                            ("tag:cloudoptim.io/replaces", &values),
-                            ("instance-state-name", &["pending", "running"]),
-                        ])
-                        .await?;
-                    if let Some(first) = existing
-                        .first()
-                        .filter(|_| existing.len() >= *count as usize)
-                    {
-                        return Ok(StepOutcome::Done(format!(
-                            "replacement for {replaces} already launched ({})",
-                            first.instance_id
-                        )));
-                    }
-                }
                 let what = format!("launch {count} × {instance_type} ({capacity_type}) in {zone}");
                 if !act {
                     return Ok(StepOutcome::WouldDo(what));
@@ -124,23 +154,11 @@ impl Ec2Executor {
                     .await?;
                 Ok(StepOutcome::Done(format!("{what}: {}", ids.join(", "))))
             }
-            Action::TerminateInstance { instance_id, .. } => {
-                match self.instance_state(instance_id).await? {
-                    Found::Protected => {
-                        return Ok(StepOutcome::Skipped(format!(
-                            "{instance_id} is tagged {}=true",
-                            tags::PROTECT
-                        )))
-                    }
-                    Found::Gone
-                    | Found::State(InstanceState::Terminated)
-                    | Found::State(InstanceState::ShuttingDown) => {
-                        return Ok(StepOutcome::Done(format!(
-                            "{instance_id} is already terminated"
-                        )))
-                    }
-                    Found::State(_) => {}
-                }
+            Action::TerminateInstance {
+                instance_id,
+                auto_scaling_group: None,
+                ..
+            } => {
                 let what = format!("terminate {instance_id}");
                 if !act {
                     return Ok(StepOutcome::WouldDo(what));
@@ -149,6 +167,35 @@ impl Ec2Executor {
                     .terminate(std::slice::from_ref(instance_id))
                     .await?;
                 Ok(StepOutcome::Done(what))
+            }
+            Action::TerminateInstance {
+                instance_id,
+                auto_scaling_group: Some(group),
+                ..
+            } => {
+                let what = format!(
+                    "terminate {instance_id} through Auto Scaling group {group}, decrementing its desired capacity"
+                );
+                let Some(autoscaling) = &self.autoscaling else {
+                    return Err(unsupported_action(action));
+                };
+                if !act {
+                    return Ok(StepOutcome::WouldDo(what));
+                }
+                match autoscaling.terminate_in_group(instance_id, true).await? {
+                    GroupTermination::Terminating {
+                        desired_capacity, ..
+                    } => Ok(StepOutcome::Done(format!(
+                        "{what} (desired capacity now {desired_capacity})"
+                    ))),
+                    GroupTermination::AlreadyTerminating { group } => Ok(StepOutcome::Done(
+                        format!("{instance_id} is already being terminated by {group}"),
+                    )),
+                    GroupTermination::NotInGroup => Ok(StepOutcome::Skipped(format!(
+                        "{instance_id} is no longer in Auto Scaling group {group}; not terminated \
+                         (a plain termination could be refilled by a group)"
+                    ))),
+                }
             }
             Action::TagResource {
                 resource_id,
@@ -163,16 +210,64 @@ impl Ec2Executor {
                     .await?;
                 Ok(StepOutcome::Done(what))
             }
-            _ => Ok(StepOutcome::NotMine),
+            other => Err(unsupported_action(other)),
         }
     }
 }
 
-/// What DescribeInstances says of one instance.
-enum Found {
-    Gone,
-    Protected,
-    State(InstanceState),
+#[async_trait]
+impl Executor for Ec2Executor {
+    fn name(&self) -> &'static str {
+        "ec2"
+    }
+
+    fn claims(&self, action: &Action) -> bool {
+        match action {
+            Action::LaunchInstance { .. } | Action::TagResource { .. } => true,
+            Action::TerminateInstance {
+                auto_scaling_group, ..
+            } => auto_scaling_group.is_none() || self.autoscaling.is_some(),
+            // Cluster steps, volume steps not built yet, or an action this
+            // version does not know: not ours (the runner refuses the plan).
+            _ => false,
+        }
+    }
+
+    fn observes(&self, fact: &Fact) -> bool {
+        match fact {
+            Fact::Instance { .. } | Fact::Volume { .. } => true,
+            Fact::AutoScalingGroup { .. } => self.autoscaling.is_some(),
+            _ => false,
+        }
+    }
+
+    async fn observe(&self, fact: &Fact) -> Result<Observation, ExecutorError> {
+        Ok(self.observe_fact(fact).await?)
+    }
+
+    async fn already_done(&self, action: &Action) -> Result<Option<String>, ExecutorError> {
+        Ok(self.done(action).await?)
+    }
+
+    async fn apply(
+        &self,
+        action: &Action,
+        context: &ApplyContext,
+    ) -> Result<StepOutcome, ExecutorError> {
+        Ok(self.apply_action(action, context.mode).await?)
+    }
+}
+
+fn unsupported(fact: &Fact) -> AwsError {
+    AwsError::NotHandled {
+        what: format!("observing {fact}"),
+    }
+}
+
+fn unsupported_action(action: &Action) -> AwsError {
+    AwsError::NotHandled {
+        what: format!("the {} action", action.kind()),
+    }
 }
 
 fn describe(t: &Tags) -> String {

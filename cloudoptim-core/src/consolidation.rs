@@ -30,8 +30,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::binpack::PodRequirement;
+use crate::binpack::{Packer, PodRequirement};
 use crate::catalog::Catalog;
+use crate::inventory::{AutoScalingGroup, AwsInventory};
 use crate::money::UsdPerHour;
 use crate::plan::{Action, Plan, Precondition, SavingsReport};
 use crate::resources::Resources;
@@ -116,6 +117,23 @@ pub enum Blocked {
     /// nothing would stop paying for it.
     #[error("the node has no EC2 instance id")]
     NoInstance,
+    /// The node's Auto Scaling group is at its minimum size (counting the
+    /// removals already in this plan): removing it would make the group
+    /// launch another.
+    #[error("its Auto Scaling group {group} is at its minimum size ({min_size})")]
+    GroupAtMinimum {
+        /// Group name.
+        group: String,
+        /// The group's minimum size.
+        min_size: u32,
+    },
+    /// The node belongs to a node group, but no observed Auto Scaling group
+    /// holds its instance: removing it cannot be planned honestly.
+    #[error("it belongs to node group {node_group}, but no observed Auto Scaling group holds its instance (observe the account to consolidate it)")]
+    GroupUnknown {
+        /// The node group label's value.
+        node_group: String,
+    },
     /// Pods of a node removed in this plan are to land here.
     #[error("it receives pods of a node removed in this plan")]
     Receiving,
@@ -154,6 +172,8 @@ impl Blocked {
             Blocked::NoRoom { .. } => "no_room",
             Blocked::BelowThreshold => "below_threshold",
             Blocked::NoInstance => "no_instance",
+            Blocked::GroupAtMinimum { .. } => "group_at_minimum",
+            Blocked::GroupUnknown { .. } => "group_unknown",
             Blocked::Receiving => "receiving",
             Blocked::Unsupported { .. } => "unsupported_constraint",
             Blocked::Budget => "budget",
@@ -285,13 +305,42 @@ struct Room<'a> {
 }
 
 /// Plan the removal of nodes whose pods fit elsewhere.
+///
+/// `account` is the observed AWS account: its Auto Scaling groups decide
+/// how a node-group node is removed (through its group, the desired
+/// capacity decremented, never below the group's minimum). Without it, a
+/// node labelled as a node group's is left alone ([`Blocked::GroupUnknown`])
+/// rather than terminated into a group that would launch it again.
+/// `packer` repacks the pods of several nodes replaced together.
 pub fn plan_consolidation(
     snapshot: &ClusterSnapshot,
+    account: Option<&AwsInventory>,
     catalog: &Catalog,
+    packer: &dyn Packer,
     policy: &ConsolidationPolicy,
     now: Timestamp,
 ) -> Consolidation {
     let pdbs = PdbIndex::new(&snapshot.pdbs);
+    // Each node's Auto Scaling group, and how many more removals each group
+    // takes before it reaches its minimum size.
+    let node_groups: Vec<Result<Option<&AutoScalingGroup>, Blocked>> = snapshot
+        .nodes
+        .iter()
+        .map(|n| auto_scaling_group(n, account))
+        .collect();
+    let mut group_room: HashMap<&str, u32> = account
+        .map(|a| {
+            a.auto_scaling_groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.name.as_str(),
+                        g.desired_capacity.saturating_sub(g.min_size),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     // Active pods by node, in snapshot order.
     let mut on_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
     for pod in snapshot.pods.iter().filter(|p| p.is_active_on_node()) {
@@ -387,6 +436,27 @@ pub fn plan_consolidation(
             blocked.push((node.name.clone(), reason));
             continue;
         }
+        let group = match node_groups.get(i) {
+            Some(Ok(group)) => *group,
+            Some(Err(reason)) => {
+                blocked.push((node.name.clone(), reason.clone()));
+                continue;
+            }
+            None => None,
+        };
+        if let Some(g) = group {
+            if group_room.get(g.name.as_str()).copied().unwrap_or(0) == 0 {
+                blocked.push((
+                    node.name.clone(),
+                    Blocked::GroupAtMinimum {
+                        group: g.name.clone(),
+                        min_size: g.min_size,
+                    },
+                ));
+                continue;
+            }
+        }
+        let group_name = group.map(|g| g.name.as_str());
         if removed_nodes.len() >= budget {
             blocked.push((node.name.clone(), Blocked::Budget));
             continue;
@@ -400,7 +470,8 @@ pub fn plan_consolidation(
                     if let Some(room) = rooms.get(i) {
                         by_cpu.remove(&(room.free.cpu_millis, i));
                     }
-                    push_replacement_steps(&mut plan, node, &pods, &pdbs, price, &r);
+                    push_replacement_steps(&mut plan, node, group_name, &pods, &pdbs, price, &r);
+                    shrink(&mut group_room, group_name);
                     for p in &pods {
                         moves.push(Move {
                             pod: p.key(),
@@ -427,7 +498,8 @@ pub fn plan_consolidation(
                         node.name
                     )
                 };
-                push_steps(&mut plan, node, &pods, &pdbs, price, why);
+                push_steps(&mut plan, node, group_name, &pods, &pdbs, price, why);
+                shrink(&mut group_room, group_name);
                 for (pod, to) in pods.iter().zip(targets) {
                     moves.push(Move {
                         pod: pod.key(),
@@ -453,7 +525,7 @@ pub fn plan_consolidation(
             .filter(|&i| {
                 snapshot.nodes.get(i).is_some_and(|n| {
                     !in_node_group(n) && n.capacity_type != crate::snapshot::CapacityType::Spot
-                })
+                }) && matches!(node_groups.get(i), Some(Ok(None)))
             })
             .collect();
         let mut zones: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -470,6 +542,7 @@ pub fn plan_consolidation(
             let Some(m) = replace_several(
                 snapshot,
                 catalog,
+                packer,
                 policy,
                 &zone,
                 &nodes,
@@ -494,7 +567,7 @@ pub fn plan_consolidation(
                     m.nodes.len(),
                     m.new_nodes.len()
                 );
-                push_steps(&mut plan, node, &pods, &pdbs, price, why);
+                push_steps(&mut plan, node, None, &pods, &pdbs, price, why);
                 for p in &pods {
                     moves.push(Move {
                         pod: p.key(),
@@ -613,6 +686,32 @@ fn why_not(
             allowed,
             needed,
         })
+}
+
+/// The node's Auto Scaling group in `account`; an error when the node is
+/// labelled as a node group's but no observed group holds its instance.
+fn auto_scaling_group<'a>(
+    node: &Node,
+    account: Option<&'a AwsInventory>,
+) -> Result<Option<&'a AutoScalingGroup>, Blocked> {
+    let group = node
+        .instance_id
+        .as_deref()
+        .and_then(|id| account.and_then(|a| a.group_of(id)));
+    match (group, node.labels.get(NODE_GROUP_LABEL)) {
+        (Some(g), _) => Ok(Some(g)),
+        (None, Some(node_group)) => Err(Blocked::GroupUnknown {
+            node_group: node_group.clone(),
+        }),
+        (None, None) => Ok(None),
+    }
+}
+
+/// One removal more from `group`.
+fn shrink(room: &mut HashMap<&str, u32>, group: Option<&str>) {
+    if let Some(n) = group.and_then(|g| room.get_mut(g)) {
+        *n = n.saturating_sub(1);
+    }
 }
 
 /// Node label EKS managed node groups put on their nodes (backed by an
@@ -794,6 +893,7 @@ fn find_room(
 fn replace_several<'a>(
     snapshot: &'a ClusterSnapshot,
     catalog: &Catalog,
+    packer: &dyn Packer,
     policy: &ConsolidationPolicy,
     zone: &str,
     nodes: &[usize],
@@ -802,7 +902,7 @@ fn replace_several<'a>(
     pdb_left: &HashMap<(&'a str, &'a str), u32>,
     movable: &dyn Fn(&Node) -> Vec<&'a Pod>,
 ) -> Option<MultiReplacement> {
-    use crate::binpack::{LpGuidedPacker, Packer, PackingPolicy, PodRequirement};
+    use crate::binpack::{PackingPolicy, PodRequirement};
     use crate::snapshot::{node_labels, NodeSelectorTerm, SelectorOperator, SelectorRequirement};
     let mut ranked: Vec<(usize, u64, usize)> = nodes
         .iter()
@@ -880,8 +980,7 @@ fn replace_several<'a>(
                 r
             })
             .collect();
-        let Ok(packing) = LpGuidedPacker::default().pack(&requirements, catalog, &packing_policy)
-        else {
+        let Ok(packing) = packer.pack(&requirements, catalog, &packing_policy) else {
             continue;
         };
         let old: UsdPerHour = chosen
@@ -984,6 +1083,7 @@ fn cheaper_replacement(
 fn push_replacement_steps(
     plan: &mut Plan,
     node: &Node,
+    group: Option<&str>,
     pods: &[&Pod],
     pdbs: &PdbIndex<'_>,
     price: UsdPerHour,
@@ -1012,14 +1112,16 @@ fn push_replacement_steps(
         r.usd_per_hour,
     );
     let why = format!("its pods move to the new {}", r.instance_type);
-    push_steps(plan, node, pods, pdbs, price, why);
+    push_steps(plan, node, group, pods, pdbs, price, why);
 }
 
 /// Cordon, evict (pods without PDBs first, then lowest priority first),
-/// terminate the instance and delete the Node object.
+/// terminate the instance (through its Auto Scaling group, shrinking it,
+/// when it has one) and delete the Node object.
 fn push_steps(
     plan: &mut Plan,
     node: &Node,
+    group: Option<&str>,
     pods: &[&Pod],
     pdbs: &PdbIndex<'_>,
     price: UsdPerHour,
@@ -1030,7 +1132,7 @@ fn push_steps(
     let mut before_cordon = vec![
         Precondition::NodeExists { node: name.clone() },
         Precondition::NotProtected {
-            resource: name.clone(),
+            resource: crate::plan::Resource::Node { name: name.clone() },
         },
     ];
     let mut covering: Vec<(String, String)> = Vec::new();
@@ -1072,19 +1174,32 @@ fn push_steps(
         );
     }
     if let Some(instance_id) = &node.instance_id {
+        let mut preconditions = vec![
+            Precondition::NodeDrained { node: name.clone() },
+            Precondition::NotProtected {
+                resource: crate::plan::Resource::Instance {
+                    instance_id: instance_id.clone(),
+                },
+            },
+        ];
+        let why = match group {
+            Some(group) => {
+                preconditions.push(Precondition::GroupCanShrink {
+                    group: group.to_owned(),
+                    instance_id: instance_id.clone(),
+                });
+                format!("{name} is drained; stop paying for it and shrink {group} by one")
+            }
+            None => format!("{name} is drained; stop paying for it"),
+        };
         plan.push(
             Action::TerminateInstance {
                 instance_id: instance_id.clone(),
                 node: Some(name.clone()),
-                decrement_auto_scaling_group: in_node_group(node),
+                auto_scaling_group: group.map(str::to_owned),
             },
-            format!("{name} is drained; stop paying for it"),
-            vec![
-                Precondition::NodeDrained { node: name.clone() },
-                Precondition::NotProtected {
-                    resource: instance_id.clone(),
-                },
-            ],
+            why,
+            preconditions,
             -price,
         );
     }

@@ -117,6 +117,31 @@ pub struct Volume {
     pub tags: Tags,
 }
 
+/// An EC2 Auto Scaling group (what backs an EKS managed node group).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AutoScalingGroup {
+    /// Group name.
+    pub name: String,
+    /// Minimum size.
+    pub min_size: u32,
+    /// Maximum size.
+    pub max_size: u32,
+    /// Desired capacity.
+    pub desired_capacity: u32,
+    /// Instances in the group.
+    pub instance_ids: Vec<String>,
+    /// Tags.
+    pub tags: Tags,
+}
+
+impl AutoScalingGroup {
+    /// Whether removing one instance (decrementing the desired capacity)
+    /// keeps the group at or above its minimum size.
+    pub fn can_shrink(&self) -> bool {
+        self.desired_capacity > self.min_size
+    }
+}
+
 /// The EC2 side of an account in one region.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AwsInventory {
@@ -126,4 +151,16 @@ pub struct AwsInventory {
     pub instances: Vec<Instance>,
     /// EBS volumes.
     pub volumes: Vec<Volume>,
+    /// Auto Scaling groups.
+    #[serde(default)]
+    pub auto_scaling_groups: Vec<AutoScalingGroup>,
+}
+
+impl AwsInventory {
+    /// The Auto Scaling group an instance belongs to.
+    pub fn group_of(&self, instance_id: &str) -> Option<&AutoScalingGroup> {
+        self.auto_scaling_groups
+            .iter()
+            .find(|g| g.instance_ids.iter().any(|i| i == instance_id))
+    }
 }

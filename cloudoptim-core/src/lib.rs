@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod consolidation;
 pub mod demo;
 pub mod eks;
+pub mod execute;
 pub mod inventory;
 pub mod kubectl;
 pub mod money;

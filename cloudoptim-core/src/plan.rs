@@ -81,9 +81,6 @@ pub enum StepOutcome {
     Done(String),
     /// Not done: a precondition no longer holds.
     Skipped(String),
-    /// The step is another executor's (an EC2 step for the Kubernetes
-    /// executor, a cordon for the EC2 one).
-    NotMine,
 }
 
 impl std::fmt::Display for StepOutcome {
@@ -92,14 +89,17 @@ impl std::fmt::Display for StepOutcome {
             StepOutcome::WouldDo(what) => write!(f, "would {what}"),
             StepOutcome::Done(what) => write!(f, "done: {what}"),
             StepOutcome::Skipped(why) => write!(f, "skipped: {why}"),
-            StepOutcome::NotMine => f.write_str("left to another executor"),
         }
     }
 }
 
 /// One thing to do to the cluster or the account.
+///
+/// Every action is carried out by the [`crate::execute::Executor`] that
+/// claims it; a plan with an action nobody claims is refused whole.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Action {
     /// Mark a node unschedulable.
     Cordon {
@@ -157,11 +157,11 @@ pub enum Action {
         instance_id: String,
         /// The node it backs, if any.
         node: Option<String>,
-        /// The instance belongs to an Auto Scaling group (an EKS managed
-        /// node group, say): terminate it through the group and decrement
-        /// the group's desired capacity, or the group launches it again.
-        #[serde(default)]
-        decrement_auto_scaling_group: bool,
+        /// The Auto Scaling group the instance belongs to (an EKS managed
+        /// node group's, say): it is terminated through the group with its
+        /// desired capacity decremented, or the group would launch it again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auto_scaling_group: Option<String>,
     },
     /// Delete a Node object whose instance is gone.
     DeleteNode {
@@ -247,10 +247,62 @@ impl Action {
     }
 }
 
-/// Something that must still hold when a step is executed; the executor
-/// re-checks it and skips the step (reporting why) when it does not.
+/// A resource that a protection tag or annotation can cover.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "resource", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Resource {
+    /// A Node (annotated `cloudoptim.io/do-not-disrupt`,
+    /// `karpenter.sh/do-not-disrupt` or `cloudoptim.io/protect`).
+    Node {
+        /// Node name.
+        name: String,
+    },
+    /// An EC2 instance (tagged `cloudoptim.io/protect`).
+    Instance {
+        /// Instance id.
+        instance_id: String,
+    },
+    /// An EBS volume (tagged `cloudoptim.io/protect`).
+    Volume {
+        /// Volume id.
+        volume_id: String,
+    },
+}
+
+impl Resource {
+    /// The fact that tells whether it is protected.
+    pub fn fact(&self) -> crate::execute::Fact {
+        use crate::execute::Fact;
+        match self {
+            Resource::Node { name } => Fact::Node { name: name.clone() },
+            Resource::Instance { instance_id } => Fact::Instance {
+                instance_id: instance_id.clone(),
+            },
+            Resource::Volume { volume_id } => Fact::Volume {
+                volume_id: volume_id.clone(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resource::Node { name } => write!(f, "node {name}"),
+            Resource::Instance { instance_id } => write!(f, "instance {instance_id}"),
+            Resource::Volume { volume_id } => write!(f, "volume {volume_id}"),
+        }
+    }
+}
+
+/// Something that must still hold when a step is executed. The runner
+/// observes the [`facts`](Precondition::facts) it needs through the
+/// executors, [`evaluates`](Precondition::evaluate) it in the core, and
+/// skips the step (reporting why) when it does not hold.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "check", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Precondition {
     /// The node still exists (by name).
     NodeExists {
@@ -305,10 +357,10 @@ pub enum Precondition {
         /// Volume id.
         volume_id: String,
     },
-    /// The resource does not carry `cloudoptim.io/protect=true`.
+    /// The resource is not protected (see [`Resource`]).
     NotProtected {
-        /// Resource id or `namespace/name`.
-        resource: String,
+        /// The resource.
+        resource: Resource,
     },
     /// A grace period has elapsed since the condition was first seen.
     GracePeriodElapsed {
@@ -328,6 +380,15 @@ pub enum Precondition {
         workload: WorkloadRef,
         /// Expected replicas.
         replicas: u32,
+    },
+    /// The instance is still in the Auto Scaling group, and the group is
+    /// above its minimum size (so removing the instance shrinks it rather
+    /// than making it launch another).
+    GroupCanShrink {
+        /// Group name.
+        group: String,
+        /// The instance to remove.
+        instance_id: String,
     },
 }
 
@@ -500,7 +561,7 @@ mod tests {
             Action::TerminateInstance {
                 instance_id: "i-1".into(),
                 node: Some("n1".into()),
-                decrement_auto_scaling_group: false,
+                auto_scaling_group: None,
             },
             "replaced",
             vec![Precondition::NodeDrained { node: "n1".into() }],

@@ -110,10 +110,6 @@ pub enum K8sError {
         /// `namespace/name` of the pods still on the node, with why.
         remaining: Vec<String>,
     },
-    /// A step that [`crate::KubeExecutor::run_with`] handed to another
-    /// executor (EC2, say) failed.
-    #[error("a step run by another executor failed: {0}")]
-    OtherExecutor(Box<dyn std::error::Error + Send + Sync>),
     /// A step this executor cannot carry out.
     #[error("unsupported: {0}")]
     Unsupported(String),

@@ -16,9 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use cloudoptim_core::plan::{
-    Action, Mode, ObjectRef, Plan, Precondition, ResourcePatch, Step, StepOutcome, WorkloadRef,
-};
+use cloudoptim_core::plan::{Mode, ObjectRef, ResourcePatch, StepOutcome, WorkloadRef};
 use cloudoptim_core::quantity::{format_bytes, format_millis};
 use cloudoptim_core::snapshot::{WorkloadKind, DO_NOT_DISRUPT_ANNOTATIONS};
 use jiff::Timestamp;
@@ -71,23 +69,6 @@ pub struct KubeExecutor {
     pub drain: DrainSettings,
 }
 
-/// What running a plan did.
-#[derive(Debug, Default)]
-pub struct PlanRun {
-    /// One outcome per step run, in order.
-    pub outcomes: Vec<StepOutcome>,
-    /// The step that failed (its index and error); steps after it were not
-    /// run. Running the plan again resumes where it stopped.
-    pub failed: Option<(usize, K8sError)>,
-}
-
-impl PlanRun {
-    /// Whether every step ran without error.
-    pub fn is_complete(&self) -> bool {
-        self.failed.is_none()
-    }
-}
-
 impl KubeExecutor {
     /// An executor in `mode`.
     pub fn new(client: KubeClient, mode: Mode) -> KubeExecutor {
@@ -103,107 +84,16 @@ impl KubeExecutor {
         self.mode
     }
 
-    /// Run the Kubernetes steps of `plan` in order, stopping at the first
-    /// error so nothing after a failed step happens. Steps for other
-    /// executors (EC2) are reported [`StepOutcome::NotMine`] and not done;
-    /// use [`KubeExecutor::run_with`] to run a whole plan.
-    pub async fn run(&self, plan: &Plan) -> PlanRun {
-        self.run_with(plan, async |_: &Step| {
-            Ok::<_, K8sError>(StepOutcome::NotMine)
-        })
-        .await
+    /// Change the mode.
+    pub fn set_mode(&mut self, mode: Mode) {
+        self.mode = mode;
     }
 
-    /// Run a whole plan in order: the Kubernetes steps here, every other
-    /// step through `other` (the EC2 executor, say), but only once this
-    /// executor has re-checked that step's cluster preconditions (the node
-    /// is drained before its instance is terminated). Stops at the first
-    /// error.
-    pub async fn run_with<E>(
-        &self,
-        plan: &Plan,
-        mut other: impl AsyncFnMut(&Step) -> Result<StepOutcome, E>,
-    ) -> PlanRun
-    where
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let label = format!("{} plan of {}", plan.engine, plan.created_at);
-        let mut run = PlanRun::default();
-        for (index, step) in plan.steps.iter().enumerate() {
-            let result = if is_mine(&step.action) {
-                self.step(step, &label).await
-            } else {
-                match self.recheck(&step.preconditions).await {
-                    Ok(Some(why)) => Ok(StepOutcome::Skipped(why)),
-                    Ok(None) => other(step)
-                        .await
-                        .map_err(|e| K8sError::OtherExecutor(e.into())),
-                    Err(e) => Err(e),
-                }
-            };
-            match result {
-                Ok(outcome) => {
-                    tracing::info!(index, action = step.action.kind(), %outcome, "step");
-                    run.outcomes.push(outcome);
-                }
-                Err(e) => {
-                    tracing::warn!(index, action = step.action.kind(), error = %e, "step failed");
-                    run.failed = Some((index, e));
-                    break;
-                }
-            }
-        }
-        run
+    pub(crate) fn client(&self) -> &KubeClient {
+        &self.client
     }
 
-    /// Run one step; `plan_label` names the plan in annotations.
-    pub async fn step(&self, step: &Step, plan_label: &str) -> Result<StepOutcome, K8sError> {
-        if !is_mine(&step.action) {
-            return Ok(StepOutcome::NotMine);
-        }
-        if let Some(why) = self.recheck(&step.preconditions).await? {
-            return Ok(StepOutcome::Skipped(why));
-        }
-        let deadline = step
-            .preconditions
-            .iter()
-            .find_map(|p| match p {
-                Precondition::Before { deadline } => Some(*deadline),
-                _ => None,
-            })
-            .unwrap_or_else(|| {
-                Timestamp::now()
-                    .checked_add(self.drain.timeout)
-                    .unwrap_or(Timestamp::MAX)
-            });
-        match &step.action {
-            Action::Cordon { node } => self.cordon(node, plan_label).await,
-            Action::Uncordon { node } => self.uncordon(node).await,
-            Action::Evict { namespace, pod, .. } => self.evict(namespace, pod, deadline).await,
-            Action::Drain { node } => self.drain_node(node, plan_label, deadline).await,
-            Action::DeleteNode { node } => self.delete_node(node, deadline).await,
-            Action::PatchResources {
-                workload,
-                container,
-                patch,
-            } => self.patch_resources(workload, container, patch).await,
-            Action::ScaleReplicas { workload, from, to } => {
-                self.scale(workload, Some(*from), *to).await
-            }
-            Action::SetMetadata {
-                object,
-                labels,
-                annotations,
-            } => self.set_metadata(object, labels, annotations).await,
-            Action::LaunchInstance { .. }
-            | Action::TerminateInstance { .. }
-            | Action::TagResource { .. }
-            | Action::SnapshotVolume { .. }
-            | Action::DeleteVolume { .. } => Ok(StepOutcome::NotMine),
-        }
-    }
-
-    fn dry_run(&self) -> bool {
+    pub(crate) fn dry_run(&self) -> bool {
         self.mode == Mode::DryRun
     }
 
@@ -219,83 +109,7 @@ impl KubeExecutor {
         }
     }
 
-    /// The first of `preconditions` about the cluster that no longer holds,
-    /// read from the API now (`None`: all hold). Preconditions about the AWS
-    /// account are the EC2 executor's; PDBs are enforced by the Eviction
-    /// API itself.
-    pub async fn recheck(
-        &self,
-        preconditions: &[Precondition],
-    ) -> Result<Option<String>, K8sError> {
-        for p in preconditions {
-            let failed = match p {
-                Precondition::Before { deadline } => (Timestamp::now() > *deadline)
-                    .then(|| format!("its deadline {deadline} has passed")),
-                Precondition::NodeExists { node } => self
-                    .get_node(node)
-                    .await?
-                    .is_none()
-                    .then(|| format!("node {node} no longer exists")),
-                Precondition::PodOnNode {
-                    namespace,
-                    pod,
-                    node,
-                } => match self.get_pod(namespace, pod).await? {
-                    None => Some(format!("pod {namespace}/{pod} no longer exists")),
-                    Some(p)
-                        if p.spec.as_ref().and_then(|s| s.node_name.as_deref()) != Some(node) =>
-                    {
-                        Some(format!("pod {namespace}/{pod} is no longer on node {node}"))
-                    }
-                    Some(_) => None,
-                },
-                Precondition::PodDisruptable { namespace, pod } => {
-                    match self.get_pod(namespace, pod).await? {
-                        Some(p) if do_not_disrupt(&p) => Some(format!(
-                            "pod {namespace}/{pod} is now annotated do-not-disrupt"
-                        )),
-                        _ => None,
-                    }
-                }
-                Precondition::NodeDrained { node } => {
-                    let left = self.pods_to_drain(node).await?;
-                    (!left.is_empty()).then(|| {
-                        format!(
-                            "node {node} still runs {} pod(s) that are not DaemonSet pods: {}",
-                            left.len(),
-                            left.iter().map(pod_key).collect::<Vec<_>>().join(", ")
-                        )
-                    })
-                }
-                Precondition::ReplicasAre { workload, replicas } => {
-                    match self.replicas(workload).await? {
-                        None => Some(format!("{} no longer exists", workload_key(workload))),
-                        Some(now) if now != *replicas => Some(format!(
-                            "{} has {now} replicas, not {replicas}",
-                            workload_key(workload)
-                        )),
-                        Some(_) => None,
-                    }
-                }
-                // The Eviction API enforces PDBs itself, atomically; a drain
-                // waits for them until its deadline instead of skipping.
-                Precondition::PdbAllows { .. } => None,
-                // The EC2 executor's to check.
-                Precondition::InstanceNotInCluster { .. }
-                | Precondition::VolumeUnattached { .. }
-                | Precondition::VolumeUnclaimed { .. }
-                | Precondition::VolumeSnapshotted { .. }
-                | Precondition::NotProtected { .. }
-                | Precondition::GracePeriodElapsed { .. } => None,
-            };
-            if failed.is_some() {
-                return Ok(failed);
-            }
-        }
-        Ok(None)
-    }
-
-    async fn get_node(&self, name: &str) -> Result<Option<Node>, K8sError> {
+    pub(crate) async fn get_node(&self, name: &str) -> Result<Option<Node>, K8sError> {
         let api: Api<Node> = Api::all(self.client.kube().clone());
         let op = Op::new("get", "nodes", name);
         self.client
@@ -306,7 +120,11 @@ impl KubeExecutor {
             .await
     }
 
-    async fn get_pod(&self, namespace: &str, name: &str) -> Result<Option<Pod>, K8sError> {
+    pub(crate) async fn get_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Pod>, K8sError> {
         let api: Api<Pod> = Api::namespaced(self.client.kube().clone(), namespace);
         let op = Op::new("get", "pods", format!("{namespace}/{name}"));
         self.client
@@ -674,17 +492,10 @@ impl KubeExecutor {
         }
     }
 
-    /// Current replicas of a Deployment or StatefulSet (`None`: gone).
-    async fn replicas(&self, workload: &WorkloadRef) -> Result<Option<u32>, K8sError> {
-        let object = self.get_workload(workload).await?;
-        Ok(object.map(|o| {
-            o.pointer("/spec/replicas")
-                .and_then(Value::as_u64)
-                .map_or(1, |r| u32::try_from(r).unwrap_or(u32::MAX))
-        }))
-    }
-
-    async fn get_workload(&self, workload: &WorkloadRef) -> Result<Option<Value>, K8sError> {
+    pub(crate) async fn get_workload(
+        &self,
+        workload: &WorkloadRef,
+    ) -> Result<Option<Value>, K8sError> {
         match workload.kind {
             WorkloadKind::Deployment => {
                 self.get_typed::<Deployment>(workload, "deployments.apps")
@@ -930,18 +741,6 @@ impl KubeExecutor {
         )
         .await;
     }
-}
-
-/// Whether the action is one this executor carries out.
-fn is_mine(action: &Action) -> bool {
-    !matches!(
-        action,
-        Action::LaunchInstance { .. }
-            | Action::TerminateInstance { .. }
-            | Action::TagResource { .. }
-            | Action::SnapshotVolume { .. }
-            | Action::DeleteVolume { .. }
-    )
 }
 
 /// A drain evicts a pod unless a DaemonSet owns it, it is a mirror pod, or

@@ -28,14 +28,13 @@
 mod client;
 mod error;
 mod execute;
+mod executor;
 mod observe;
 
 pub use client::{ClientSettings, KubeClient, Onboarding};
 pub use cloudoptim_core::plan::{Mode, StepOutcome};
 pub use error::K8sError;
-pub use execute::{
-    DrainSettings, KubeExecutor, PlanRun, CORDONED_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION,
-};
+pub use execute::{DrainSettings, KubeExecutor, CORDONED_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION};
 pub use observe::{
     ContainerUsageSample, Metrics, MetricsSample, NodeUsage, Observation, ObserveOptions,
 };

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use disruption::{IntOrPercent, PodDisruptionBudget};
 pub use node::{labels as node_labels, CapacityType, Node};
 pub use pod::{
-    Container, ContainerStatus, Limits, OwnerRef, Pod, PodPhase, PodVolume, Termination,
-    VolumeSource, DO_NOT_DISRUPT_ANNOTATIONS,
+    is_do_not_disrupt, is_true_annotation, Container, ContainerStatus, Limits, OwnerRef, Pod,
+    PodPhase, PodVolume, Termination, VolumeSource, DO_NOT_DISRUPT_ANNOTATIONS,
 };
 pub use scheduling::{
     tolerates_all, LabelSelector, Labels, NodeAffinity, NodeSelectorTerm, PodAffinity,

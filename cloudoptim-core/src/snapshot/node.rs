@@ -165,6 +165,12 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether the node is annotated not to be disrupted (the same rule as
+    /// pods: [`super::is_do_not_disrupt`]).
+    pub fn do_not_disrupt(&self) -> bool {
+        super::is_do_not_disrupt(&self.annotations)
+    }
+
     /// The EC2 instance id in an AWS provider id
     /// (`aws:///us-east-1a/i-0abc` or `aws:///i-0abc`), if it has one.
     pub fn instance_id_from_provider_id(provider_id: &str) -> Option<String> {

@@ -12,6 +12,22 @@ pub const DO_NOT_DISRUPT_ANNOTATIONS: [&str; 2] = [
     "karpenter.sh/do-not-disrupt",
 ];
 
+/// Whether an annotation or tag value means "true", as Karpenter reads
+/// `karpenter.sh/do-not-disrupt`: case-insensitive, surrounding whitespace
+/// ignored (`true`, `True`, ` TRUE `).
+pub fn is_true_annotation(value: &str) -> bool {
+    value.trim().eq_ignore_ascii_case("true")
+}
+
+/// Whether `annotations` forbid disrupting the object: any of
+/// [`DO_NOT_DISRUPT_ANNOTATIONS`] set to a true value. The one rule for
+/// pods and nodes.
+pub fn is_do_not_disrupt(annotations: &Labels) -> bool {
+    DO_NOT_DISRUPT_ANNOTATIONS
+        .iter()
+        .any(|a| annotations.get(*a).is_some_and(|v| is_true_annotation(v)))
+}
+
 /// The kind and name of an object's owner.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct OwnerRef {
@@ -249,9 +265,15 @@ impl Pod {
 
     /// Whether the pod is annotated not to be disrupted.
     pub fn do_not_disrupt(&self) -> bool {
-        DO_NOT_DISRUPT_ANNOTATIONS
-            .iter()
-            .any(|a| self.annotations.get(*a).is_some_and(|v| v == "true"))
+        is_do_not_disrupt(&self.annotations)
+    }
+
+    /// Whether the pod has to move when its node goes away: it holds
+    /// resources on a node and is neither a DaemonSet pod nor a mirror
+    /// pod (those stay with their node). The one rule for consolidation,
+    /// interruptions, drains and the examples.
+    pub fn moves_with_node(&self) -> bool {
+        self.is_active_on_node() && !self.is_daemonset_pod() && !self.is_mirror_pod()
     }
 
     /// Whether the pod belongs to a DaemonSet.

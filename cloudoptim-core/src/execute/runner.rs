@@ -1,0 +1,366 @@
+//! The one executor contract, and the runner that carries out every plan.
+//!
+//! An [`Executor`] says which actions it claims and which facts it can
+//! observe, observes them, and applies actions; it judges nothing. The
+//! [`PlanRunner`] refuses a plan up front when any of its actions or any
+//! fact its preconditions need is claimed by no executor, then runs the
+//! steps in order: for each, it asks the owner whether the step's effect is
+//! already there (a step already done is a success), gathers the facts,
+//! judges every precondition with [`Precondition::evaluate`] (a step whose
+//! precondition fails is skipped, saying why), applies the step, and stops
+//! at the first error. Running a half-done plan again completes it.
+//!
+//! Nothing here does I/O or reads the clock: the executors do the I/O and
+//! the caller hands in the clock. The runner needs no particular async
+//! runtime.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::facts::{Fact, Facts, Observation, Unmet};
+use crate::plan::{Action, Mode, Plan, Precondition, Step, StepOutcome};
+
+/// Errors an executor returns: its own typed error, boxed.
+pub type ExecutorError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What an executor is told when it applies a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyContext {
+    /// Dry-run (report, change nothing) or execute.
+    pub mode: Mode,
+    /// The plan, for annotations on what a step changes
+    /// (`consolidation plan of 2026-12-01T12:00:00Z`).
+    pub plan_label: String,
+    /// The step's deadline (its [`Precondition::Before`]), if it has one.
+    pub deadline: Option<Timestamp>,
+    /// When the step started.
+    pub now: Timestamp,
+}
+
+/// Carries out the actions of one system (the Kubernetes API, EC2 and
+/// Auto Scaling, …) and observes its facts. Implementations only do I/O:
+/// every judgement is the core's.
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// A short name for reports and errors (`kubernetes`, `ec2`).
+    fn name(&self) -> &'static str;
+
+    /// Whether this executor carries out `action`.
+    fn claims(&self, action: &Action) -> bool;
+
+    /// Whether this executor can observe `fact`.
+    fn observes(&self, fact: &Fact) -> bool;
+
+    /// Observe `fact` now (only asked for facts it [`observes`](Self::observes)).
+    async fn observe(&self, fact: &Fact) -> Result<Observation, ExecutorError>;
+
+    /// Whether the effect of `action` is already there (the node already
+    /// cordoned, the instance already terminated): `Some(what)` makes the
+    /// step a success without applying it or judging its preconditions.
+    async fn already_done(&self, action: &Action) -> Result<Option<String>, ExecutorError>;
+
+    /// Apply `action` (only asked for actions it [`claims`](Self::claims)),
+    /// idempotently; in [`Mode::DryRun`] change nothing (a server-side dry
+    /// run where the API offers one) and say what would be done.
+    async fn apply(
+        &self,
+        action: &Action,
+        context: &ApplyContext,
+    ) -> Result<StepOutcome, ExecutorError>;
+}
+
+/// Why a plan was refused before any step ran.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("plan refused before any step ran: {}", self.problems.join("; "))]
+pub struct Refused {
+    /// One line per step and what nobody owns.
+    pub problems: Vec<String>,
+}
+
+/// A step that failed, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("step {index} ({action}) failed in the {executor} executor: {source}")]
+pub struct StepFailed {
+    /// Index of the step in the plan.
+    pub index: usize,
+    /// The action's kind.
+    pub action: &'static str,
+    /// Which executor.
+    pub executor: &'static str,
+    /// What went wrong.
+    #[source]
+    pub source: ExecutorError,
+}
+
+/// What happened to one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// Index in the plan.
+    pub index: usize,
+    /// The action's kind.
+    pub action: String,
+    /// The executor that owns it.
+    pub executor: String,
+    /// What came of it.
+    pub outcome: StepOutcome,
+    /// In a dry run: preconditions that cannot hold yet because an earlier
+    /// step of the plan (not carried out in a dry run) establishes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relies_on_earlier_steps: Vec<String>,
+}
+
+/// What running a plan did.
+#[derive(Debug, Default)]
+pub struct PlanRun {
+    /// One report per step run, in order.
+    pub steps: Vec<StepReport>,
+    /// The step that failed; the steps after it were not run. Running the
+    /// plan again resumes: the steps already done report so.
+    pub failed: Option<StepFailed>,
+}
+
+impl PlanRun {
+    /// Whether every step ran without error (skipped steps included).
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    /// Steps skipped because a precondition did not hold.
+    pub fn skipped(&self) -> impl Iterator<Item = &StepReport> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.outcome, StepOutcome::Skipped(_)))
+    }
+}
+
+impl fmt::Display for PlanRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.steps {
+            write!(f, "{:>3}. [{}] {}", s.index + 1, s.executor, s.outcome)?;
+            if !s.relies_on_earlier_steps.is_empty() {
+                write!(
+                    f,
+                    " (once earlier steps ran: {})",
+                    s.relies_on_earlier_steps.join("; ")
+                )?;
+            }
+            writeln!(f)?;
+        }
+        if let Some(failed) = &self.failed {
+            writeln!(f, "stopped: {failed}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A clock: the runner never reads the system time itself.
+pub type Clock = dyn Fn() -> Timestamp + Send + Sync;
+
+/// Runs plans through a set of executors; dry-run unless told to execute.
+///
+/// A plan with a step nobody carries out is refused before anything runs:
+///
+/// ```
+/// use cloudoptim_core::execute::*;
+/// use cloudoptim_core::plan::{Action, Plan, StepOutcome};
+/// use cloudoptim_core::UsdPerHour;
+///
+/// /// Cordons nodes, observes nothing.
+/// struct Cordoner;
+/// #[async_trait::async_trait]
+/// impl Executor for Cordoner {
+///     fn name(&self) -> &'static str { "cordoner" }
+///     fn claims(&self, action: &Action) -> bool { matches!(action, Action::Cordon { .. }) }
+///     fn observes(&self, _: &Fact) -> bool { false }
+///     async fn observe(&self, fact: &Fact) -> Result<Observation, ExecutorError> {
+///         Err(format!("cannot observe {fact}").into())
+///     }
+///     async fn already_done(&self, _: &Action) -> Result<Option<String>, ExecutorError> { Ok(None) }
+///     async fn apply(&self, _: &Action, _: &ApplyContext) -> Result<StepOutcome, ExecutorError> {
+///         Ok(StepOutcome::WouldDo("cordon".into()))
+///     }
+/// }
+///
+/// let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+/// let clock = move || now;
+/// let mut plan = Plan::new("example", now);
+/// plan.push(Action::Cordon { node: "n1".into() }, "example", vec![], UsdPerHour::ZERO);
+/// plan.push(Action::DeleteNode { node: "n1".into() }, "example", vec![], UsdPerHour::ZERO);
+/// let runner = PlanRunner::new(&clock).with(&Cordoner);
+/// let refused = runner.check(&plan).unwrap_err();
+/// assert_eq!(refused.problems, ["step 2 (delete_node): no executor carries out this action"]);
+/// ```
+pub struct PlanRunner<'a> {
+    executors: Vec<&'a dyn Executor>,
+    clock: &'a Clock,
+    mode: Mode,
+}
+
+impl<'a> PlanRunner<'a> {
+    /// A dry-run runner over no executors, reading time from `clock`
+    /// (`&jiff::Timestamp::now` in production, a simulated clock in tests).
+    pub fn new(clock: &'a Clock) -> PlanRunner<'a> {
+        PlanRunner {
+            executors: Vec::new(),
+            clock,
+            mode: Mode::DryRun,
+        }
+    }
+
+    /// Add an executor; the first that claims an action or observes a fact owns it.
+    pub fn with(mut self, executor: &'a dyn Executor) -> PlanRunner<'a> {
+        self.executors.push(executor);
+        self
+    }
+
+    /// Set the mode ([`Mode::DryRun`] by default).
+    pub fn mode(mut self, mode: Mode) -> PlanRunner<'a> {
+        self.mode = mode;
+        self
+    }
+
+    fn owner_of_action(&self, action: &Action) -> Option<&'a dyn Executor> {
+        self.executors.iter().copied().find(|e| e.claims(action))
+    }
+
+    fn owner_of_fact(&self, fact: &Fact) -> Option<&'a dyn Executor> {
+        self.executors.iter().copied().find(|e| e.observes(fact))
+    }
+
+    /// Whether every action of `plan` and every fact its preconditions
+    /// need has an owner; the list of what has none otherwise.
+    pub fn check(&self, plan: &Plan) -> Result<(), Refused> {
+        let mut problems = Vec::new();
+        for (index, step) in plan.steps.iter().enumerate() {
+            if self.owner_of_action(&step.action).is_none() {
+                problems.push(format!(
+                    "step {} ({}): no executor carries out this action",
+                    index + 1,
+                    step.action.kind()
+                ));
+            }
+            for fact in step.preconditions.iter().flat_map(Precondition::facts) {
+                if self.owner_of_fact(&fact).is_none() {
+                    problems.push(format!(
+                        "step {} ({}): no executor can observe {fact}",
+                        index + 1,
+                        step.action.kind()
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Refused { problems })
+        }
+    }
+
+    /// Run `plan`: refused whole if [`check`](Self::check) fails, then
+    /// step by step, stopping at the first error.
+    pub async fn run(&self, plan: &Plan) -> Result<PlanRun, Refused> {
+        self.check(plan)?;
+        let label = format!("{} plan of {}", plan.engine, plan.created_at);
+        let mut run = PlanRun::default();
+        for (index, step) in plan.steps.iter().enumerate() {
+            match self.run_step(plan, index, step, &label).await {
+                Ok(report) => {
+                    tracing::info!(index, action = step.action.kind(), outcome = %report.outcome, "step");
+                    run.steps.push(report);
+                }
+                Err(failed) => {
+                    tracing::warn!(index, action = step.action.kind(), error = %failed, "step failed");
+                    run.failed = Some(failed);
+                    break;
+                }
+            }
+        }
+        Ok(run)
+    }
+
+    async fn run_step(
+        &self,
+        plan: &Plan,
+        index: usize,
+        step: &Step,
+        label: &str,
+    ) -> Result<StepReport, StepFailed> {
+        let action = step.action.kind();
+        let fail = |executor: &'static str, source: ExecutorError| StepFailed {
+            index,
+            action,
+            executor,
+            source,
+        };
+        let Some(owner) = self.owner_of_action(&step.action) else {
+            // `check` ran first; kept as an error rather than a panic.
+            return Err(fail("none", "no executor carries out this action".into()));
+        };
+        let report = |outcome, relies: Vec<String>| StepReport {
+            index,
+            action: action.to_owned(),
+            executor: owner.name().to_owned(),
+            outcome,
+            relies_on_earlier_steps: relies,
+        };
+        if let Some(done) = owner
+            .already_done(&step.action)
+            .await
+            .map_err(|e| fail(owner.name(), e))?
+        {
+            return Ok(report(StepOutcome::Done(done), vec![]));
+        }
+        let mut facts = Facts::new();
+        for fact in step.preconditions.iter().flat_map(Precondition::facts) {
+            if facts.contains(&fact) {
+                continue;
+            }
+            let Some(observer) = self.owner_of_fact(&fact) else {
+                return Err(fail(
+                    "none",
+                    format!("no executor can observe {fact}").into(),
+                ));
+            };
+            let observed = observer
+                .observe(&fact)
+                .await
+                .map_err(|e| fail(observer.name(), e))?;
+            facts.insert(fact, observed);
+        }
+        let now = (self.clock)();
+        let earlier = plan.steps.get(..index).unwrap_or(&[]);
+        let mut relies = Vec::new();
+        for precondition in &step.preconditions {
+            if let Err(unmet) = precondition.evaluate(&facts, now) {
+                let established = earlier
+                    .iter()
+                    .any(|s| precondition.established_by(&s.action));
+                if self.mode == Mode::DryRun
+                    && established
+                    && !matches!(unmet, Unmet::NotObserved { .. })
+                {
+                    relies.push(unmet.to_string());
+                    continue;
+                }
+                return Ok(report(StepOutcome::Skipped(unmet.to_string()), vec![]));
+            }
+        }
+        let context = ApplyContext {
+            mode: self.mode,
+            plan_label: label.to_owned(),
+            deadline: step.preconditions.iter().find_map(|p| match p {
+                Precondition::Before { deadline } => Some(*deadline),
+                _ => None,
+            }),
+            now,
+        };
+        let outcome = owner
+            .apply(&step.action, &context)
+            .await
+            .map_err(|e| fail(owner.name(), e))?;
+        Ok(report(outcome, relies))
+    }
+}
