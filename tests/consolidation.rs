@@ -14,8 +14,62 @@ use cloudoptim::snapshot::{
     CapacityType, ClusterSnapshot, Container, LabelSelector, Labels, Limits, Node, NodeAffinity,
     OwnerRef, Pod, PodAffinity, PodDisruptionBudget, PodPhase, PodVolume, VolumeSource,
 };
+use cloudoptim::inventory::AwsInventory;
+use cloudoptim::simulate::{simulate, SimulatedStep};
 use cloudoptim::summary::node_price;
 use cloudoptim::{Action, Resources};
+
+/// Run the plan in the simulator: nothing lost, stranded, do-not-disrupt
+/// evicted or over budget; every removed node gone, no node overfilled, and
+/// the bill goes down by what the plan says.
+fn assert_safe_after(
+    snapshot: &ClusterSnapshot,
+    account: Option<&AwsInventory>,
+    policy: &ConsolidationPolicy,
+    c: &Consolidation,
+) {
+    let after = simulate(snapshot, account, &c.plan, catalog(), now()).unwrap();
+    assert!(after.is_safe(), "{after:#?}");
+    assert!(
+        after.steps.iter().all(|s| matches!(s, SimulatedStep::Applied)),
+        "every step applies on the snapshot it was planned for: {:?}",
+        after.steps
+    );
+    for removed in &c.removed_nodes {
+        assert!(after.snapshot.node(removed).is_none(), "{removed} is still there");
+    }
+    let requested = after.snapshot.requested_by_node();
+    for n in &after.snapshot.nodes {
+        assert!(
+            requested[n.name.as_str()].fits_within(&n.allocatable),
+            "{} overfilled after the plan",
+            n.name
+        );
+    }
+    let bill = |s: &ClusterSnapshot| -> i64 {
+        s.nodes
+            .iter()
+            .filter_map(|n| node_price(n, catalog(), &policy.region))
+            .map(|(p, _)| p.micro_usd())
+            .sum()
+    };
+    assert_eq!(
+        bill(snapshot) - bill(&after.snapshot),
+        c.savings.net_saved_usd_per_hour.micro_usd(),
+        "the saving the plan reports is what the applied result saves"
+    );
+    if let Some(account) = account {
+        // Node-group nodes leave through their group: it shrinks, never below its minimum.
+        let groups = &after.account.as_ref().unwrap().auto_scaling_groups;
+        for g in groups {
+            assert!(g.desired_capacity >= g.min_size, "{} below its minimum", g.name);
+        }
+        for (before, after) in account.auto_scaling_groups.iter().zip(groups) {
+            let removed = before.instance_ids.len() - after.instance_ids.len();
+            assert_eq!(before.desired_capacity - after.desired_capacity, removed as u32);
+        }
+    }
+}
 
 fn catalog() -> &'static Catalog {
     Catalog::embedded().unwrap()
@@ -25,8 +79,15 @@ fn now() -> jiff::Timestamp {
     "2026-11-23T15:00:00Z".parse().unwrap()
 }
 
-/// Check every promise of a consolidation against its snapshot.
-fn assert_safe(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy, c: &Consolidation) {
+/// Check every promise of a consolidation against its snapshot, and on the
+/// cluster the plan leaves behind (the simulator's applied result).
+fn assert_safe(
+    snapshot: &ClusterSnapshot,
+    account: Option<&AwsInventory>,
+    policy: &ConsolidationPolicy,
+    c: &Consolidation,
+) {
+    assert_safe_after(snapshot, account, policy, c);
     let removed: BTreeSet<&str> = c.removed_nodes.iter().map(String::as_str).collect();
     let budget = policy
         .max_disrupted_nodes
@@ -214,7 +275,7 @@ fn demo_cluster_consolidates_safely() {
         &policy,
         now(),
     );
-    assert_safe(&demo.snapshot, &policy, &c);
+    assert_safe(&demo.snapshot, Some(&demo.aws), &policy, &c);
     assert!(!c.removed_nodes.is_empty());
     let kinds: BTreeSet<&str> = c.blocked.iter().map(|(_, b)| b.kind()).collect();
     for k in ["bare_pod", "do_not_disrupt", "local_storage"] {
@@ -243,7 +304,7 @@ fn demo_cluster_consolidates_safely() {
         &wide,
         now(),
     );
-    assert_safe(&demo.snapshot, &wide, &w);
+    assert_safe(&demo.snapshot, Some(&demo.aws), &wide, &w);
     assert!(w.removed_nodes.len() > c.removed_nodes.len());
     assert!(!w.moves.is_empty());
 }
@@ -264,7 +325,7 @@ fn a_synthetic_cluster_consolidates_safely_with_no_budget() {
         &policy,
         now(),
     );
-    assert_safe(&snapshot, &policy, &c);
+    assert_safe(&snapshot, None, &policy, &c);
     assert!(!c.removed_nodes.is_empty());
     // A tiny cluster asked for more pods than it holds still comes back.
     let small = cloudoptim::demo::synthetic_cluster(1, 10_000, 3, catalog());
@@ -309,7 +370,7 @@ fn several_small_nodes_are_replaced_by_fewer() {
         &policy,
         now(),
     );
-    assert_safe(&snapshot, &policy, &c);
+    assert_safe(&snapshot, None, &policy, &c);
     assert_eq!(c.multi_replacements.len(), 1, "{c:#?}");
     assert_eq!(c.removed_nodes.len(), 6);
     // The new nodes are launched before the first cordon.
@@ -344,10 +405,45 @@ fn the_fixture_spot_node_with_only_daemonsets_goes() {
         &policy,
         now(),
     );
-    assert_safe(&snapshot, &policy, &c);
-    assert!(c
-        .removed_nodes
-        .contains(&"ip-10-0-71-9.ec2.internal".to_owned()));
+    assert_safe(&snapshot, None, &policy, &c);
+    // A node group's node, and nobody said what its Auto Scaling group allows:
+    // left alone rather than terminated into a group that would refill it.
+    let spot = "ip-10-0-71-9.ec2.internal";
+    assert!(!c.removed_nodes.contains(&spot.to_owned()));
+    assert!(
+        c.blocked
+            .iter()
+            .any(|(n, b)| n == spot
+                && matches!(b, Blocked::GroupUnknown { node_group } if node_group == "spot-workers")),
+        "{:?}",
+        c.blocked
+    );
+    // With the account observed, it leaves through its group, which shrinks.
+    let group = |min_size| AwsInventory {
+        region: "us-east-1".into(),
+        auto_scaling_groups: vec![cloudoptim::inventory::AutoScalingGroup {
+            name: "eks-spot-workers".into(),
+            min_size,
+            max_size: 3,
+            desired_capacity: 1,
+            instance_ids: vec!["i-04c8f1e2a6b9d3e57".into()],
+            tags: Default::default(),
+        }],
+        ..AwsInventory::default()
+    };
+    let account = group(0);
+    let packer = cloudoptim::binpack::LpGuidedPacker::default();
+    let c = plan_consolidation(&snapshot, Some(&account), catalog(), &packer, &policy, now());
+    assert_safe(&snapshot, Some(&account), &policy, &c);
+    assert!(c.removed_nodes.contains(&spot.to_owned()));
+    assert!(c.plan.steps.iter().any(|s| matches!(&s.action,
+        Action::TerminateInstance { auto_scaling_group: Some(g), .. } if g == "eks-spot-workers")));
+    // At its minimum, the group keeps it, and the report says why.
+    let at_min = group(1);
+    let c = plan_consolidation(&snapshot, Some(&at_min), catalog(), &packer, &policy, now());
+    assert!(!c.removed_nodes.contains(&spot.to_owned()));
+    assert!(c.blocked.iter().any(|(n, b)| n == spot
+        && matches!(b, Blocked::GroupAtMinimum { group, min_size: 1 } if group == "eks-spot-workers")));
     let blocked: BTreeMap<&str, &Blocked> =
         c.blocked.iter().map(|(n, b)| (n.as_str(), b)).collect();
     // Every other node has a pod that cannot move.
@@ -527,7 +623,7 @@ proptest! {
     fn every_plan_is_safe(snapshot in cluster(), budget in 1usize..5) {
         let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::default() };
         let c = plan_consolidation(&snapshot, None, catalog(), &cloudoptim::binpack::LpGuidedPacker::default(), &policy, now());
-        assert_safe(&snapshot, &policy, &c);
+        assert_safe(&snapshot, None, &policy, &c);
         prop_assert_eq!(c.removed_nodes.len() + c.blocked.len(), snapshot.nodes.len());
     }
 }

@@ -27,6 +27,7 @@ pub mod money;
 pub mod plan;
 pub mod quantity;
 pub mod resources;
+pub mod simulate;
 pub mod snapshot;
 pub mod spot;
 pub mod summary;
