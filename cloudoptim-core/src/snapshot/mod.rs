@@ -9,6 +9,7 @@ mod node;
 mod pod;
 mod scheduling;
 mod storage;
+mod validate;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -18,8 +19,8 @@ use serde::{Deserialize, Serialize};
 pub use disruption::{IntOrPercent, PodDisruptionBudget};
 pub use node::{labels as node_labels, CapacityType, Node};
 pub use pod::{
-    Container, ContainerStatus, Limits, OwnerRef, Pod, PodPhase, PodVolume, Termination,
-    VolumeSource, DO_NOT_DISRUPT_ANNOTATIONS,
+    is_do_not_disrupt, Container, ContainerStatus, Limits, OwnerRef, Pod, PodPhase, PodVolume,
+    Termination, VolumeSource, DO_NOT_DISRUPT_ANNOTATIONS,
 };
 pub use scheduling::{
     tolerates_all, LabelSelector, Labels, NodeAffinity, NodeSelectorTerm, PodAffinity,
@@ -29,6 +30,7 @@ pub use scheduling::{
 pub use storage::{
     ClaimPhase, ObjectRef, PersistentVolume, PersistentVolumeClaim, ReclaimPolicy, VolumePhase,
 };
+pub use validate::{DuplicateObject, SnapshotList};
 pub use workload::{PodTemplate, Workload, WorkloadKind};
 
 use crate::resources::Resources;

@@ -165,6 +165,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether the node is annotated not to be disrupted, by the same rule
+    /// as pods ([`is_do_not_disrupt`](super::is_do_not_disrupt)): either of
+    /// `cloudoptim.io/do-not-disrupt` and `karpenter.sh/do-not-disrupt` set
+    /// to `true`, in any case, surrounding whitespace ignored.
+    pub fn do_not_disrupt(&self) -> bool {
+        super::pod::is_do_not_disrupt(&self.annotations)
+    }
+
     /// The EC2 instance id in an AWS provider id
     /// (`aws:///us-east-1a/i-0abc` or `aws:///i-0abc`), if it has one.
     pub fn instance_id_from_provider_id(provider_id: &str) -> Option<String> {
