@@ -41,14 +41,20 @@ fn main() -> ExitCode {
 
 fn print_outcome(outcome: &Outcome) {
     match outcome {
-        Outcome::Plan { plan } => {
+        Outcome::Plan { plan, left } => {
             println!("  plan ({} steps):", plan.steps.len());
             for s in &plan.steps {
                 println!("    {:<16} {}", s.action.kind(), s.reason);
             }
+            for l in left {
+                println!("    {:<16} {} on {}: {}", "stays", l.pod, l.node, l.reason);
+            }
         }
         Outcome::Duplicate { reason } => println!("  duplicate: {reason}"),
         Outcome::Ignored { reason } => println!("  ignored: {reason}"),
+        Outcome::InvalidSnapshot { duplicate } => {
+            println!("  not planned: the snapshot is invalid: {duplicate}")
+        }
     }
 }
 
@@ -190,7 +196,13 @@ mod aws {
                                 event.id, event.kind, event.instance_ids
                             );
                             super::print_outcome(&outcome);
-                            if let Outcome::Plan { plan } = &outcome {
+                            if let Outcome::InvalidSnapshot { .. } = &outcome {
+                                // The handler forgot the event: it is handled
+                                // again once SQS shows it again.
+                                println!("  not acknowledged: observe the cluster again");
+                                continue;
+                            }
+                            if let Outcome::Plan { plan, .. } = &outcome {
                                 let failed = cluster.run(plan, &executor).await;
                                 if failed {
                                     // Leave it: SQS shows it again after the visibility timeout.

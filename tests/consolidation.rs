@@ -10,12 +10,12 @@ use proptest::prelude::*;
 use cloudoptim::catalog::Catalog;
 use cloudoptim::consolidation::{plan_consolidation, Blocked, Consolidation, ConsolidationPolicy};
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
+use cloudoptim::inventory::AwsInventory;
+use cloudoptim::simulate::{simulate, SimulatedStep};
 use cloudoptim::snapshot::{
     CapacityType, ClusterSnapshot, Container, LabelSelector, Labels, Limits, Node, NodeAffinity,
     OwnerRef, Pod, PodAffinity, PodDisruptionBudget, PodPhase, PodVolume, VolumeSource,
 };
-use cloudoptim::inventory::AwsInventory;
-use cloudoptim::simulate::{simulate, SimulatedStep};
 use cloudoptim::summary::node_price;
 use cloudoptim::{Action, Resources};
 
@@ -31,12 +31,18 @@ fn assert_safe_after(
     let after = simulate(snapshot, account, &c.plan, catalog(), now()).unwrap();
     assert!(after.is_safe(), "{after:#?}");
     assert!(
-        after.steps.iter().all(|s| matches!(s, SimulatedStep::Applied)),
+        after
+            .steps
+            .iter()
+            .all(|s| matches!(s, SimulatedStep::Applied)),
         "every step applies on the snapshot it was planned for: {:?}",
         after.steps
     );
     for removed in &c.removed_nodes {
-        assert!(after.snapshot.node(removed).is_none(), "{removed} is still there");
+        assert!(
+            after.snapshot.node(removed).is_none(),
+            "{removed} is still there"
+        );
     }
     let requested = after.snapshot.requested_by_node();
     for n in &after.snapshot.nodes {
@@ -62,11 +68,18 @@ fn assert_safe_after(
         // Node-group nodes leave through their group: it shrinks, never below its minimum.
         let groups = &after.account.as_ref().unwrap().auto_scaling_groups;
         for g in groups {
-            assert!(g.desired_capacity >= g.min_size, "{} below its minimum", g.name);
+            assert!(
+                g.desired_capacity >= g.min_size,
+                "{} below its minimum",
+                g.name
+            );
         }
         for (before, after) in account.auto_scaling_groups.iter().zip(groups) {
             let removed = before.instance_ids.len() - after.instance_ids.len();
-            assert_eq!(before.desired_capacity - after.desired_capacity, removed as u32);
+            assert_eq!(
+                before.desired_capacity - after.desired_capacity,
+                removed as u32
+            );
         }
     }
 }
@@ -109,7 +122,7 @@ fn assert_safe(
     let mut per_node_pdb: BTreeMap<(&str, String), u32> = BTreeMap::new();
     for pod in snapshot.pods.iter().filter(|p| p.is_active_on_node()) {
         let node = pod.node_name.as_deref().unwrap();
-        if !removed.contains(node) || pod.is_daemonset_pod() {
+        if !removed.contains(node) || !pod.moves_with_node() {
             continue;
         }
         assert!(pod.controller.is_some(), "{} is bare", pod.key());
@@ -246,12 +259,7 @@ fn assert_safe(
         let expected_pods: usize = m
             .nodes
             .iter()
-            .map(|n| {
-                snapshot
-                    .pods_on(n)
-                    .filter(|p| !p.is_daemonset_pod() && !p.is_mirror_pod())
-                    .count()
-            })
+            .map(|n| snapshot.pods_on(n).filter(|p| p.moves_with_node()).count())
             .sum();
         assert_eq!(moved, expected_pods);
         for n in &m.new_nodes {
@@ -411,10 +419,8 @@ fn the_fixture_spot_node_with_only_daemonsets_goes() {
     let spot = "ip-10-0-71-9.ec2.internal";
     assert!(!c.removed_nodes.contains(&spot.to_owned()));
     assert!(
-        c.blocked
-            .iter()
-            .any(|(n, b)| n == spot
-                && matches!(b, Blocked::GroupUnknown { node_group } if node_group == "spot-workers")),
+        c.blocked.iter().any(|(n, b)| n == spot
+            && matches!(b, Blocked::GroupUnknown { node_group } if node_group == "spot-workers")),
         "{:?}",
         c.blocked
     );
@@ -433,7 +439,14 @@ fn the_fixture_spot_node_with_only_daemonsets_goes() {
     };
     let account = group(0);
     let packer = cloudoptim::binpack::LpGuidedPacker::default();
-    let c = plan_consolidation(&snapshot, Some(&account), catalog(), &packer, &policy, now());
+    let c = plan_consolidation(
+        &snapshot,
+        Some(&account),
+        catalog(),
+        &packer,
+        &policy,
+        now(),
+    );
     assert_safe(&snapshot, Some(&account), &policy, &c);
     assert!(c.removed_nodes.contains(&spot.to_owned()));
     assert!(c.plan.steps.iter().any(|s| matches!(&s.action,
@@ -457,6 +470,156 @@ fn the_fixture_spot_node_with_only_daemonsets_goes() {
         blocked.get("ip-10-0-88-201.ec2.internal"),
         Some(Blocked::LocalStorage { .. })
     ));
+}
+
+// ---------------------------------------------------------------- invalid snapshots
+
+/// Three m6i.xlarge nodes, each with one small pod of `app-0`: the first
+/// two nodes' pods fit elsewhere, so a valid snapshot removes a node.
+fn small_cluster() -> ClusterSnapshot {
+    let nodes: Vec<Node> = (0..3).map(|i| node(i, "m6i.xlarge")).collect();
+    let spec = PodSpec {
+        cpu_millis: 200,
+        memory_mib: 256,
+        app: 0,
+        flag: 0,
+    };
+    let pods = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| pod(i, &n.name, &spec))
+        .collect();
+    let mut s = ClusterSnapshot {
+        nodes,
+        pods,
+        ..ClusterSnapshot::default()
+    };
+    s.resolve_owners();
+    s
+}
+
+fn wide_policy() -> ConsolidationPolicy {
+    ConsolidationPolicy {
+        max_disrupted_nodes: 10,
+        max_disrupted_percent: 100,
+        ..ConsolidationPolicy::default()
+    }
+}
+
+fn pdb(name: &str, app: &str, disruptions_allowed: u32) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        namespace: "ns".into(),
+        name: name.into(),
+        selector: Some(LabelSelector {
+            match_labels: [("app".to_owned(), app.to_owned())].into(),
+            match_expressions: vec![],
+        }),
+        min_available: None,
+        max_unavailable: None,
+        disruptions_allowed,
+        current_healthy: 0,
+        desired_healthy: 0,
+        expected_pods: 0,
+        labels: Labels::new(),
+    }
+}
+
+/// The plan is empty and every node is blocked by the repeat.
+fn assert_rejected(c: &Consolidation, snapshot: &ClusterSnapshot, kind: &str, identity: &str) {
+    assert!(c.plan.steps.is_empty(), "{:#?}", c.plan.steps);
+    assert!(c.removed_nodes.is_empty() && c.moves.is_empty());
+    assert_eq!(c.blocked.len(), snapshot.nodes.len());
+    for (_, b) in &c.blocked {
+        let Blocked::InvalidSnapshot { duplicate } = b else {
+            panic!("expected invalid_snapshot, got {b:?}");
+        };
+        assert_eq!(
+            (duplicate.kind.as_str(), duplicate.identity.as_str()),
+            (kind, identity)
+        );
+        assert_eq!(b.kind(), "invalid_snapshot");
+    }
+}
+
+#[test]
+fn the_small_cluster_consolidates_when_valid() {
+    let snapshot = small_cluster();
+    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    assert_safe(&snapshot, &wide_policy(), &c);
+    assert!(!c.removed_nodes.is_empty());
+    assert!(c
+        .plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Evict { .. })));
+}
+
+#[test]
+fn two_pdbs_of_one_name_block_the_plan() {
+    // The first allows no disruption, the second one: today the second
+    // wins and the pods the first protects are evicted.
+    let mut snapshot = small_cluster();
+    snapshot.pdbs = vec![pdb("app-0", "app-0", 0), pdb("app-0", "app-0", 1)];
+    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    assert!(
+        !c.plan
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Evict { .. })),
+        "a pod the 0-disruption PDB covers is evicted"
+    );
+    assert_rejected(&c, &snapshot, "PodDisruptionBudget", "ns/app-0");
+    match &c.blocked[0].1 {
+        Blocked::InvalidSnapshot { duplicate } => {
+            assert_eq!((duplicate.first, duplicate.second), (0, 1));
+            assert_eq!(
+                duplicate.to_string(),
+                "PodDisruptionBudget ns/app-0 appears twice in the snapshot: pdbs[0] and pdbs[1]"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn two_nodes_of_one_name_block_the_plan() {
+    let mut snapshot = small_cluster();
+    let mut twin = node(7, "m6i.xlarge");
+    twin.name = "n0".into();
+    snapshot.nodes[0].name = "n0".into();
+    snapshot.pods[0].node_name = Some("n0".into());
+    snapshot.nodes.push(twin);
+    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    assert_rejected(&c, &snapshot, "Node", "n0");
+}
+
+#[test]
+fn two_pods_of_one_name_on_one_node_block_the_plan() {
+    let mut snapshot = small_cluster();
+    let twin = snapshot.pods[0].clone();
+    snapshot.pods.push(twin);
+    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    assert_rejected(&c, &snapshot, "Pod", "ns/pod-0");
+}
+
+#[test]
+fn a_node_annotated_karpenter_do_not_disrupt_in_any_case_stays() {
+    let mut snapshot = small_cluster();
+    for n in &mut snapshot.nodes {
+        n.annotations
+            .insert("karpenter.sh/do-not-disrupt".into(), " True ".into());
+    }
+    // One node without it, for contrast: it has the room to go.
+    snapshot.nodes[2].annotations.clear();
+    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    assert_safe(&snapshot, &wide_policy(), &c);
+    let blocked: BTreeMap<&str, &Blocked> =
+        c.blocked.iter().map(|(n, b)| (n.as_str(), b)).collect();
+    for n in ["node-0", "node-1"] {
+        assert_eq!(blocked.get(n), Some(&&Blocked::NodeDoNotDisrupt), "{n}");
+        assert!(!c.removed_nodes.iter().any(|r| r == n));
+    }
+    assert_eq!(c.removed_nodes, ["node-2"]);
 }
 
 // ---------------------------------------------------------------- random clusters

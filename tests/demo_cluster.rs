@@ -46,6 +46,25 @@ fn same_seed_same_environment_byte_for_byte() {
 }
 
 #[test]
+fn demo_and_synthetic_clusters_name_every_object_once() {
+    demo().snapshot.check_unique().unwrap();
+    for seed in [1, 7, 42] {
+        let env = DemoEnvironment::generate(
+            &DemoConfig {
+                seed,
+                ..DemoConfig::default()
+            },
+            Catalog::embedded().unwrap(),
+        )
+        .unwrap();
+        env.snapshot.check_unique().unwrap();
+    }
+    cloudoptim::demo::synthetic_cluster(50, 1_500, 3, Catalog::embedded().unwrap())
+        .check_unique()
+        .unwrap();
+}
+
+#[test]
 fn export_reads_back_to_the_same_snapshot() {
     let json = write_list(&demo().snapshot).unwrap();
     let import = read_list(&json).unwrap();

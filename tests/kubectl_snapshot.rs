@@ -104,9 +104,25 @@ mod support {
             other => panic!("expected KubectlError::Object, got {other:?}"),
         }
     }
+
+    /// The `KubectlError::Duplicate` fields of reading these items.
+    pub fn duplicate_error(items: Vec<Value>) -> (usize, usize, String, String) {
+        match read_list(&super::list(items)) {
+            Err(KubectlError::Duplicate {
+                index,
+                first_index,
+                kind,
+                name,
+            }) => (index, first_index, kind, name),
+            other => panic!("expected KubectlError::Duplicate, got {other:?}"),
+        }
+    }
 }
 
-use support::{fixture, fixture_item, fixture_items, object_error, pod, workload, FIXTURE_JSON};
+use support::{
+    duplicate_error, fixture, fixture_item, fixture_items, object_error, pod, workload,
+    FIXTURE_JSON,
+};
 
 /// A `v1 List` of these items, as kubectl prints it.
 fn list(items: Vec<Value>) -> String {
@@ -1360,6 +1376,92 @@ fn a_single_object_reads_as_a_one_item_list() {
 // ------------------------------------------------------------------ errors
 
 #[test]
+fn two_items_of_one_identity_are_an_error_naming_both() {
+    // The fixture with a second copy of a pod at the end.
+    let mut items = fixture_items().to_vec();
+    let notifier = fixture_item("Pod", "notifier-75c8b6f9d4-jv24s");
+    let first = items
+        .iter()
+        .position(|i| *i == notifier)
+        .expect("the notifier pod");
+    items.push(notifier.clone());
+    let (index, first_index, kind, name) = duplicate_error(items);
+    assert_eq!(
+        (index, first_index, kind.as_str(), name.as_str()),
+        (
+            FIXTURE_ITEMS,
+            first,
+            "Pod",
+            "prod/notifier-75c8b6f9d4-jv24s"
+        )
+    );
+    let message = read_list(&list(vec![notifier.clone(), notifier.clone()]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        message,
+        "item 1 (Pod prod/notifier-75c8b6f9d4-jv24s) repeats item 0: the same Pod twice"
+    );
+
+    // Positions count every item, skipped kinds included.
+    let node = fixture_item("Node", GENERAL);
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
+    assert_eq!(
+        duplicate_error(vec![node.clone(), other.clone(), notifier, other, node]),
+        (4, 0, "Node".to_owned(), GENERAL.to_owned())
+    );
+
+    // PDBs by namespace and name, whatever their budgets.
+    let pdb = fixture_item("PodDisruptionBudget", "postgres-pdb");
+    let mut looser = pdb.clone();
+    looser["status"]["disruptionsAllowed"] = json!(1);
+    assert_eq!(
+        duplicate_error(vec![pdb, looser]),
+        (
+            1,
+            0,
+            "PodDisruptionBudget".to_owned(),
+            "prod/postgres-pdb".to_owned()
+        )
+    );
+
+    // Workloads by kind, namespace and name.
+    let deployment = fixture_item("Deployment", "checkout");
+    assert_eq!(
+        duplicate_error(vec![deployment.clone(), deployment.clone()]),
+        (1, 0, "Deployment".to_owned(), "prod/checkout".to_owned())
+    );
+    let mut statefulset = deployment.clone();
+    statefulset["kind"] = json!("StatefulSet");
+    let mut elsewhere = deployment.clone();
+    elsewhere["metadata"]["namespace"] = json!("staging");
+    let read = read_list(&list(vec![deployment, statefulset, elsewhere])).expect("distinct");
+    assert_eq!(read.snapshot.workloads.len(), 3);
+
+    // PVs by name, PVCs by namespace and name.
+    let pv = fixture_items()
+        .iter()
+        .find(|i| i["kind"] == "PersistentVolume")
+        .expect("a PV")
+        .clone();
+    let pv_name = pv["metadata"]["name"].as_str().expect("named").to_owned();
+    assert_eq!(
+        duplicate_error(vec![pv.clone(), pv]),
+        (1, 0, "PersistentVolume".to_owned(), pv_name)
+    );
+    let pvc = fixture_item("PersistentVolumeClaim", "data-postgres-0");
+    assert_eq!(
+        duplicate_error(vec![pvc.clone(), pvc]),
+        (
+            1,
+            0,
+            "PersistentVolumeClaim".to_owned(),
+            "prod/data-postgres-0".to_owned()
+        )
+    );
+}
+
+#[test]
 fn bad_cpu_request_names_the_pod_and_the_exact_field() {
     let mut p = fixture_item("Pod", "checkout-7c9d8f6b5d-n7wh5");
     p["spec"]["containers"][0]["resources"]["requests"]["cpu"] = json!("12x");
@@ -1656,6 +1758,10 @@ proptest! {
                 prop_assert_eq!(read, FIXTURE_ITEMS, "every item is read or skipped");
             }
             Err(KubectlError::Object { index, .. }) => prop_assert_eq!(index, item),
+            // Renamed or re-kinded into another item's identity.
+            Err(KubectlError::Duplicate { index, first_index, .. }) => {
+                prop_assert!(index == item || first_index == item)
+            }
             Err(other) => prop_assert!(false, "unexpected error {:?}", other),
         }
     }

@@ -106,7 +106,7 @@ async fn a_spot_warning_cordons_drains_replaces_and_removes_the_node() {
         &InterruptionPolicy::default(),
         now,
     );
-    let Outcome::Plan { plan } = outcome else {
+    let Outcome::Plan { plan, .. } = outcome else {
         panic!("a warning for a known node gives a plan: {outcome:?}");
     };
 

@@ -225,13 +225,16 @@ async fn eventbridge_to_sqs_to_an_interruption_plan() {
                 Ok(event) => {
                     let now = event.time;
                     match handler.handle(event, &snapshot, catalog, &policy, now) {
-                        Outcome::Plan { plan } => {
+                        Outcome::Plan { plan, .. } => {
                             plans += 1;
                             assert_eq!(plan.steps[0].action.kind(), "cordon");
                             assert!(plan.steps.iter().any(|s| s.action.kind() == "evict"));
                         }
                         Outcome::Duplicate { .. } => duplicates += 1,
                         Outcome::Ignored { reason } => panic!("ignored: {reason}"),
+                        Outcome::InvalidSnapshot { duplicate } => {
+                            panic!("invalid snapshot: {duplicate}")
+                        }
                     }
                 }
                 Err(_) => {

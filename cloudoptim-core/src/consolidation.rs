@@ -6,11 +6,19 @@
 //! terminate the instance, delete the Node object, each step with its
 //! reason, preconditions and $/h effect.
 //!
-//! A node is never touched when one of its pods cannot move: no controller
-//! (a bare pod), a do-not-disrupt annotation (`cloudoptim.io/do-not-disrupt`
-//! or `karpenter.sh/do-not-disrupt`), local storage (`emptyDir` on disk,
-//! `hostPath`) unless the policy allows it, or a PDB with fewer disruptions
-//! left than the node's pods it covers. A destination must satisfy the
+//! The pods of a node that move are those of [`Pod::moves_with_node`]. A
+//! node is never touched when it is annotated do-not-disrupt, or when one
+//! of its pods cannot move: no controller (a bare pod), a do-not-disrupt
+//! annotation (`cloudoptim.io/do-not-disrupt` or `karpenter.sh/do-not-disrupt`
+//! set to `true`, by the rule of [`is_do_not_disrupt`](crate::snapshot::is_do_not_disrupt),
+//! on the pod or the node), local storage (`emptyDir` on disk, `hostPath`)
+//! unless the policy allows it, or a PDB with fewer disruptions left than
+//! the node's pods it covers.
+//!
+//! A snapshot with two objects of one identity (two Nodes named alike, two
+//! PDBs of one namespace and name, …; see [`ClusterSnapshot::check_unique`])
+//! is not planned on: the plan is empty and every node is reported
+//! [`Blocked::InvalidSnapshot`]. A destination must satisfy the
 //! pod's node selector, required node affinity, taints, hostname
 //! anti-affinity, and keep zone-spread pods in their zone. At most
 //! `max_disrupted_nodes` (and `max_disrupted_percent` of the nodes) are
@@ -36,7 +44,9 @@ use crate::inventory::{AutoScalingGroup, AwsInventory};
 use crate::money::UsdPerHour;
 use crate::plan::{Action, Plan, Precondition, SavingsReport};
 use crate::resources::Resources;
-use crate::snapshot::{tolerates_all, ClusterSnapshot, Node, Pod, PodDisruptionBudget};
+use crate::snapshot::{
+    tolerates_all, ClusterSnapshot, DuplicateObject, Node, Pod, PodDisruptionBudget,
+};
 use crate::summary::node_price;
 
 /// The largest group of nodes replaced together.
@@ -44,9 +54,6 @@ const MAX_GROUP: usize = 16;
 
 /// How many candidate destinations are examined per pod.
 const MAX_DESTINATIONS_PER_POD: usize = 512;
-
-/// Node annotation that protects a node from consolidation.
-pub const NODE_DO_NOT_DISRUPT: &str = "cloudoptim.io/do-not-disrupt";
 
 /// Limits on what one consolidation plan may do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,7 +102,7 @@ pub enum Blocked {
         pod: String,
     },
     /// The node is annotated do-not-disrupt.
-    #[error("the node is annotated {NODE_DO_NOT_DISRUPT}")]
+    #[error("the node is annotated do-not-disrupt")]
     NodeDoNotDisrupt,
     /// A pod keeps data on the node.
     #[error("pod {pod} has local storage")]
@@ -158,6 +165,14 @@ pub enum Blocked {
     /// pods may move freely; whether they fit is decided in a later plan).
     #[error("not considered: the disruption budget of this plan is used up")]
     Budget,
+    /// Not considered: the snapshot has two objects of one identity, so
+    /// nothing in it can be trusted (every node gets this, and the plan is
+    /// empty).
+    #[error("not considered: the snapshot is invalid: {duplicate}")]
+    InvalidSnapshot {
+        /// The first repeat found.
+        duplicate: DuplicateObject,
+    },
 }
 
 impl Blocked {
@@ -177,6 +192,7 @@ impl Blocked {
             Blocked::Receiving => "receiving",
             Blocked::Unsupported { .. } => "unsupported_constraint",
             Blocked::Budget => "budget",
+            Blocked::InvalidSnapshot { .. } => "invalid_snapshot",
         }
     }
 }
@@ -312,6 +328,12 @@ struct Room<'a> {
 /// node labelled as a node group's is left alone ([`Blocked::GroupUnknown`])
 /// rather than terminated into a group that would launch it again.
 /// `packer` repacks the pods of several nodes replaced together.
+///
+/// Every node of the snapshot ends up either in
+/// [`removed_nodes`](Consolidation::removed_nodes) or in
+/// [`blocked`](Consolidation::blocked). A snapshot that fails
+/// [`ClusterSnapshot::check_unique`] gets an empty plan, with every node
+/// blocked by [`Blocked::InvalidSnapshot`].
 pub fn plan_consolidation(
     snapshot: &ClusterSnapshot,
     account: Option<&AwsInventory>,
@@ -320,6 +342,25 @@ pub fn plan_consolidation(
     policy: &ConsolidationPolicy,
     now: Timestamp,
 ) -> Consolidation {
+    if let Err(duplicate) = snapshot.check_unique() {
+        let plan = Plan::new("consolidation", now);
+        return Consolidation {
+            savings: plan.savings(),
+            plan,
+            removed_nodes: Vec::new(),
+            replacements: Vec::new(),
+            multi_replacements: Vec::new(),
+            moves: Vec::new(),
+            blocked: snapshot
+                .nodes
+                .iter()
+                .map(|n| {
+                    let duplicate = duplicate.clone();
+                    (n.name.clone(), Blocked::InvalidSnapshot { duplicate })
+                })
+                .collect(),
+        };
+    }
     let pdbs = PdbIndex::new(&snapshot.pdbs);
     // Each node's Auto Scaling group, and how many more removals each group
     // takes before it reaches its minimum size.
@@ -341,7 +382,8 @@ pub fn plan_consolidation(
                 .collect()
         })
         .unwrap_or_default();
-    // Active pods by node, in snapshot order.
+    // Active pods by node, in snapshot order (DaemonSet and mirror pods
+    // included: they take room, though they do not move).
     let mut on_node: HashMap<&str, Vec<&Pod>> = HashMap::new();
     for pod in snapshot.pods.iter().filter(|p| p.is_active_on_node()) {
         if let Some(node) = pod.node_name.as_deref() {
@@ -358,7 +400,7 @@ pub fn plan_consolidation(
         pods_of(n)
             .iter()
             .copied()
-            .filter(|p| !p.is_daemonset_pod() && !p.is_mirror_pod())
+            .filter(|p| p.moves_with_node())
             .collect()
     };
     let mut rooms: Vec<Room<'_>> = snapshot
@@ -646,11 +688,7 @@ fn why_not(
     if node.instance_id.is_none() {
         return Some(Blocked::NoInstance);
     }
-    if node
-        .annotations
-        .get(NODE_DO_NOT_DISRUPT)
-        .is_some_and(|v| v == "true")
-    {
+    if node.do_not_disrupt() {
         return Some(Blocked::NodeDoNotDisrupt);
     }
     for pod in pods {

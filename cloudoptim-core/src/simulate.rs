@@ -114,7 +114,11 @@ pub fn simulate(
 ) -> Result<Simulation, SimulationError> {
     let mut sim = State {
         snapshot: snapshot.clone(),
-        account: Some(account.cloned().unwrap_or_else(|| assumed_account(snapshot))),
+        account: Some(
+            account
+                .cloned()
+                .unwrap_or_else(|| assumed_account(snapshot)),
+        ),
         catalog,
         launched: 0,
         pending: Vec::new(),
@@ -222,7 +226,9 @@ impl State<'_> {
                     .cloned()
                     .map(Box::new),
             ),
-            Fact::PodsOnNode { node } => Observation::PodsOnNode(s.pods_on(node).cloned().collect()),
+            Fact::PodsOnNode { node } => {
+                Observation::PodsOnNode(s.pods_on(node).cloned().collect())
+            }
             Fact::NodeOfInstance { instance_id } => Observation::NodeOfInstance(
                 s.node_by_instance_id(instance_id).map(|n| n.name.clone()),
             ),
@@ -310,15 +316,16 @@ impl State<'_> {
                 labels,
                 annotations,
             } => {
-                let apply = |target: &mut crate::snapshot::Labels,
-                             changes: &BTreeMap<String, Option<String>>| {
-                    for (k, v) in changes {
-                        match v {
-                            Some(v) => target.insert(k.clone(), v.clone()),
-                            None => target.remove(k),
-                        };
-                    }
-                };
+                let apply =
+                    |target: &mut crate::snapshot::Labels,
+                     changes: &BTreeMap<String, Option<String>>| {
+                        for (k, v) in changes {
+                            match v {
+                                Some(v) => target.insert(k.clone(), v.clone()),
+                                None => target.remove(k),
+                            };
+                        }
+                    };
                 match object {
                     ObjectRef::Node { name } => {
                         if let Some(n) = self.snapshot.nodes.iter_mut().find(|n| &n.name == name) {
@@ -338,12 +345,9 @@ impl State<'_> {
                         }
                     }
                     ObjectRef::Workload(w) => {
-                        if let Some(w) = self
-                            .snapshot
-                            .workloads
-                            .iter_mut()
-                            .find(|x| x.kind == w.kind && x.namespace == w.namespace && x.name == w.name)
-                        {
+                        if let Some(w) = self.snapshot.workloads.iter_mut().find(|x| {
+                            x.kind == w.kind && x.namespace == w.namespace && x.name == w.name
+                        }) {
                             apply(&mut w.labels, labels);
                         }
                     }
@@ -356,10 +360,9 @@ impl State<'_> {
                 count,
                 ..
             } => {
-                let it = self
-                    .catalog
-                    .get(instance_type)
-                    .ok_or_else(|| format!("instance type {instance_type} is not in the catalog"))?;
+                let it = self.catalog.get(instance_type).ok_or_else(|| {
+                    format!("instance type {instance_type} is not in the catalog")
+                })?;
                 let region = zone
                     .get(..zone.len().saturating_sub(1))
                     .unwrap_or_default()
@@ -437,7 +440,9 @@ impl State<'_> {
             }
             Action::DeleteNode { node } => {
                 self.strand(|n| &n.name == node);
-                self.snapshot.pods.retain(|p| p.node_name.as_deref() != Some(node));
+                self.snapshot
+                    .pods
+                    .retain(|p| p.node_name.as_deref() != Some(node));
                 self.snapshot.nodes.retain(|n| &n.name != node);
             }
             Action::PatchResources {
@@ -450,7 +455,12 @@ impl State<'_> {
                         && w.namespace == workload.namespace
                         && w.name == workload.name
                 }) {
-                    if let Some(c) = w.template.containers.iter_mut().find(|c| &c.name == container) {
+                    if let Some(c) = w
+                        .template
+                        .containers
+                        .iter_mut()
+                        .find(|c| &c.name == container)
+                    {
                         if let Some(v) = patch.cpu_request_millis {
                             c.requests.cpu_millis = v;
                         }
@@ -471,10 +481,18 @@ impl State<'_> {
             }
             Action::TagResource { resource_id, tags } => {
                 if let Some(account) = &mut self.account {
-                    for i in account.instances.iter_mut().filter(|i| &i.instance_id == resource_id) {
+                    for i in account
+                        .instances
+                        .iter_mut()
+                        .filter(|i| &i.instance_id == resource_id)
+                    {
                         i.tags.extend(tags.clone());
                     }
-                    for v in account.volumes.iter_mut().filter(|v| &v.volume_id == resource_id) {
+                    for v in account
+                        .volumes
+                        .iter_mut()
+                        .filter(|v| &v.volume_id == resource_id)
+                    {
                         v.tags.extend(tags.clone());
                     }
                 }
@@ -548,8 +566,9 @@ impl State<'_> {
             .filter(|n| gone(n))
             .map(|n| n.name.clone())
             .collect();
-        let (stranded, kept): (Vec<Pod>, Vec<Pod>) =
-            std::mem::take(&mut self.snapshot.pods).into_iter().partition(|p| {
+        let (stranded, kept): (Vec<Pod>, Vec<Pod>) = std::mem::take(&mut self.snapshot.pods)
+            .into_iter()
+            .partition(|p| {
                 p.moves_with_node() && p.node_name.as_ref().is_some_and(|n| names.contains(n))
             });
         self.snapshot.pods = kept;
@@ -571,11 +590,14 @@ impl State<'_> {
                 .iter()
                 .filter(|n| n.ready && !n.unschedulable)
                 .filter_map(|n| {
-                    let free = n
-                        .allocatable
-                        .saturating_sub(requested.get(n.name.as_str()).copied().unwrap_or_default());
+                    let free = n.allocatable.saturating_sub(
+                        requested.get(n.name.as_str()).copied().unwrap_or_default(),
+                    );
                     let fits = requirement.requests.fits_within(&free)
-                        && pod.node_selector.iter().all(|(k, v)| n.labels.get(k) == Some(v))
+                        && pod
+                            .node_selector
+                            .iter()
+                            .all(|(k, v)| n.labels.get(k) == Some(v))
                         && pod.node_affinity.required_matches(&n.name, &n.labels)
                         && tolerates_all(&pod.tolerations, &n.taints)
                         && zone.as_ref().is_none_or(|z| n.zone.as_ref() == Some(z))
@@ -584,7 +606,11 @@ impl State<'_> {
                                 PodRequirement::from_pod(p).anti_affinity_group.as_ref() == Some(g)
                             })
                         });
-                    fits.then_some((free.cpu_millis, std::cmp::Reverse(n.name.clone()), n.name.clone()))
+                    fits.then_some((
+                        free.cpu_millis,
+                        std::cmp::Reverse(n.name.clone()),
+                        n.name.clone(),
+                    ))
                 })
                 .max();
             match best {

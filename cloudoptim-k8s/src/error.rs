@@ -1,6 +1,7 @@
 //! What can go wrong talking to a cluster.
 
 use cloudoptim_core::kubectl::KubectlError;
+use cloudoptim_core::snapshot::DuplicateObject;
 use jiff::Timestamp;
 
 /// An error from the Kubernetes adapter. Each names what was being done.
@@ -95,6 +96,12 @@ pub enum K8sError {
     /// An object from the API could not be read into a snapshot.
     #[error("reading the cluster: {0}")]
     Snapshot(#[from] KubectlError),
+    /// The objects read from the cluster hold two of one identity (two
+    /// pods of one namespace and name, say: a list continued across an
+    /// expired token can overlap itself). No engine may plan on such a
+    /// snapshot; observing again reads a consistent one.
+    #[error("reading the cluster: {0}; observe again")]
+    DuplicateObject(#[from] DuplicateObject),
     /// A drain did not finish before its deadline. The node stays cordoned
     /// (the plan's cordon step says so); running the plan again resumes.
     #[error(

@@ -203,6 +203,9 @@ struct PageMeta {
 impl KubeClient {
     /// Read the cluster: nodes, pods, PDBs, PVs, PVCs and the workload
     /// controllers, page by page, then metrics when served.
+    /// Objects of one identity read twice (see
+    /// [`ClusterSnapshot::check_unique`]) are an error,
+    /// [`K8sError::DuplicateObject`]: no engine plans on such a snapshot.
     pub async fn observe(&self, options: &ObserveOptions) -> Result<Observation, K8sError> {
         let mut reader = ListReader::new();
         let mut objects_by_kind = BTreeMap::new();
@@ -223,6 +226,10 @@ impl KubeClient {
             tracing::debug!(kind = listed.kind, count, "listed");
             objects_by_kind.insert(listed.kind, count);
         }
+        let snapshot = reader.finish().snapshot;
+        // An overlapping list (across an expired continue token, say)
+        // must not reach the engines.
+        snapshot.check_unique()?;
         let metrics = if options.metrics {
             self.metrics().await
         } else {
@@ -231,7 +238,7 @@ impl KubeClient {
             }
         };
         Ok(Observation {
-            snapshot: reader.finish().snapshot,
+            snapshot,
             objects_by_kind,
             pages,
             metrics,

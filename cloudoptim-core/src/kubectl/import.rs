@@ -11,7 +11,8 @@ use crate::resources::{Dimension, Resources};
 use crate::snapshot::{
     node_labels, Container, ContainerStatus, IntOrPercent, Limits, Node, NodeAffinity, ObjectRef,
     OwnerRef, PersistentVolume, PersistentVolumeClaim, Pod, PodAffinity, PodDisruptionBudget,
-    PodTemplate, PodVolume, SelectorOperator, Termination, VolumeSource, Workload, WorkloadKind,
+    PodTemplate, PodVolume, SelectorOperator, SnapshotList, Termination, VolumeSource, Workload,
+    WorkloadKind,
 };
 
 /// GPU resource names counted as GPUs.
@@ -41,7 +42,9 @@ impl FieldError {
 /// Read `kubectl get … -o json` output (a `List`, or one object) into a snapshot.
 ///
 /// The list is read as it is parsed, one item at a time, so a file of a
-/// large cluster never sits in memory as one JSON tree.
+/// large cluster never sits in memory as one JSON tree. Two items of one
+/// identity (see [`ClusterSnapshot::check_unique`](crate::ClusterSnapshot::check_unique))
+/// are an error, [`KubectlError::Duplicate`], naming both items.
 pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
     let mut state = Streaming::default();
     let mut deserializer = serde_json::Deserializer::from_str(json);
@@ -58,11 +61,11 @@ pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
         message: e.to_string(),
     })?;
     if state.saw_items {
-        return Ok(state.reader.finish());
+        return state.reader.finish_unique();
     }
     if state.rest.contains_key("kind") {
         state.reader.push(Value::Object(state.rest))?;
-        return Ok(state.reader.finish());
+        return state.reader.finish_unique();
     }
     Err(KubectlError::NotAList {
         found: "an object with neither `items` nor `kind`".into(),
@@ -197,6 +200,9 @@ fn not_a_list<E: serde::de::Error>(state: &mut Streaming, found: String) -> E {
 pub struct ListReader {
     import: KubectlImport,
     index: usize,
+    /// For each list of the snapshot, the position among the objects
+    /// pushed of each of its entries.
+    positions: std::collections::BTreeMap<SnapshotList, Vec<usize>>,
 }
 
 impl ListReader {
@@ -217,7 +223,7 @@ impl ListReader {
             .unwrap_or("")
             .to_owned();
         let name = item_name(&item);
-        read_item(&mut self.import, &kind, item).map_err(|e| KubectlError::Object {
+        let list = read_item(&mut self.import, &kind, item).map_err(|e| KubectlError::Object {
             index,
             kind: if kind.is_empty() {
                 "<no kind>".into()
@@ -227,13 +233,41 @@ impl ListReader {
             name,
             field: e.field,
             message: e.message,
-        })
+        })?;
+        if let Some(list) = list {
+            self.positions.entry(list).or_default().push(index);
+        }
+        Ok(())
     }
 
-    /// The snapshot, with workload owners resolved.
+    /// The snapshot, with workload owners resolved. It is not checked for
+    /// repeated objects: call [`ClusterSnapshot::check_unique`](crate::ClusterSnapshot::check_unique)
+    /// on it, or use [`finish_unique`](ListReader::finish_unique).
     pub fn finish(mut self) -> KubectlImport {
         self.import.snapshot.resolve_owners();
         self.import
+    }
+
+    /// [`finish`](ListReader::finish), but two objects of one identity are
+    /// an error, [`KubectlError::Duplicate`], naming their positions among
+    /// the objects pushed.
+    pub fn finish_unique(self) -> Result<KubectlImport, KubectlError> {
+        if let Err(d) = self.import.snapshot.check_unique() {
+            let at = |i: usize| {
+                self.positions
+                    .get(&d.list)
+                    .and_then(|p| p.get(i))
+                    .copied()
+                    .unwrap_or(i)
+            };
+            return Err(KubectlError::Duplicate {
+                index: at(d.second),
+                first_index: at(d.first),
+                kind: d.kind,
+                name: d.identity,
+            });
+        }
+        Ok(self.finish())
     }
 }
 
@@ -258,16 +292,40 @@ fn decode<T: DeserializeOwned>(item: Value) -> Result<T, FieldError> {
     })
 }
 
-fn read_item(import: &mut KubectlImport, kind: &str, item: Value) -> Result<(), FieldError> {
+/// Read one item into the snapshot; returns the list it went to, `None`
+/// for a skipped kind.
+fn read_item(
+    import: &mut KubectlImport,
+    kind: &str,
+    item: Value,
+) -> Result<Option<SnapshotList>, FieldError> {
     let snapshot = &mut import.snapshot;
-    match kind {
-        "Node" => snapshot.nodes.push(node(decode(item)?)?),
-        "Pod" => snapshot.pods.push(pod(decode(item)?)?),
-        "PodDisruptionBudget" => snapshot.pdbs.push(pdb(decode(item)?)?),
-        "PersistentVolume" => snapshot.persistent_volumes.push(pv(decode(item)?)?),
-        "PersistentVolumeClaim" => snapshot.persistent_volume_claims.push(pvc(decode(item)?)?),
+    let list = match kind {
+        "Node" => {
+            snapshot.nodes.push(node(decode(item)?)?);
+            SnapshotList::Nodes
+        }
+        "Pod" => {
+            snapshot.pods.push(pod(decode(item)?)?);
+            SnapshotList::Pods
+        }
+        "PodDisruptionBudget" => {
+            snapshot.pdbs.push(pdb(decode(item)?)?);
+            SnapshotList::Pdbs
+        }
+        "PersistentVolume" => {
+            snapshot.persistent_volumes.push(pv(decode(item)?)?);
+            SnapshotList::PersistentVolumes
+        }
+        "PersistentVolumeClaim" => {
+            snapshot.persistent_volume_claims.push(pvc(decode(item)?)?);
+            SnapshotList::PersistentVolumeClaims
+        }
         other => match WorkloadKind::from_kind(other) {
-            Some(kind) => snapshot.workloads.push(workload(kind, decode(item)?)?),
+            Some(kind) => {
+                snapshot.workloads.push(workload(kind, decode(item)?)?);
+                SnapshotList::Workloads
+            }
             None => {
                 let api_version = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
                 let key = match (api_version, other) {
@@ -276,10 +334,11 @@ fn read_item(import: &mut KubectlImport, kind: &str, item: Value) -> Result<(), 
                     (api_version, kind) => format!("{api_version}/{kind}"),
                 };
                 *import.skipped_kinds.entry(key).or_default() += 1;
+                return Ok(None);
             }
         },
-    }
-    Ok(())
+    };
+    Ok(Some(list))
 }
 
 fn required_name(meta: &wire::ObjectMeta) -> Result<String, FieldError> {

@@ -8,7 +8,8 @@
 //!
 //! (a `v1 List`) into a [`ClusterSnapshot`]. Items of other kinds are skipped
 //! and counted; a malformed object is an error naming its position, kind,
-//! name and the field that was wrong. [`write_list`] does the reverse, so a
+//! name and the field that was wrong, and so is an object that repeats
+//! another's kind and name. [`write_list`] does the reverse, so a
 //! snapshot (the demo cluster, say) can be saved for `kubectl`-style tools
 //! and read back unchanged.
 
@@ -64,5 +65,19 @@ pub enum KubectlError {
         field: String,
         /// What was wrong.
         message: String,
+    },
+    /// Two items have one identity (two Nodes of one name, two pods of one
+    /// namespace and name, two Deployments of one namespace and name, …;
+    /// see [`ClusterSnapshot::check_unique`]).
+    #[error("item {index} ({kind} {name}) repeats item {first_index}: the same {kind} twice")]
+    Duplicate {
+        /// Position of the repeat in `items`.
+        index: usize,
+        /// Position of the first of them in `items`.
+        first_index: usize,
+        /// Their kind.
+        kind: String,
+        /// `namespace/name`, or the name of a cluster-scoped object.
+        name: String,
     },
 }

@@ -9,6 +9,7 @@ mod node;
 mod pod;
 mod scheduling;
 mod storage;
+mod validate;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ pub use scheduling::{
 pub use storage::{
     ClaimPhase, ObjectRef, PersistentVolume, PersistentVolumeClaim, ReclaimPolicy, VolumePhase,
 };
+pub use validate::{DuplicateObject, SnapshotList};
 pub use workload::{PodTemplate, Workload, WorkloadKind};
 
 use crate::resources::Resources;

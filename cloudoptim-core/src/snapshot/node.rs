@@ -165,10 +165,12 @@ pub struct Node {
 }
 
 impl Node {
-    /// Whether the node is annotated not to be disrupted (the same rule as
-    /// pods: [`super::is_do_not_disrupt`]).
+    /// Whether the node is annotated not to be disrupted, by the same rule
+    /// as pods ([`is_do_not_disrupt`](super::is_do_not_disrupt)): either of
+    /// `cloudoptim.io/do-not-disrupt` and `karpenter.sh/do-not-disrupt` set
+    /// to `true`, in any case, surrounding whitespace ignored.
     pub fn do_not_disrupt(&self) -> bool {
-        super::is_do_not_disrupt(&self.annotations)
+        super::pod::is_do_not_disrupt(&self.annotations)
     }
 
     /// The EC2 instance id in an AWS provider id

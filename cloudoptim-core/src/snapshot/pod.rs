@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::scheduling::{Labels, NodeAffinity, PodAffinity, Toleration, TopologySpreadConstraint};
 use crate::resources::{Dimension, Resources};
 
-/// Annotations that forbid CloudOptim (or Karpenter) from disrupting a pod.
+/// Annotations that forbid CloudOptim (or Karpenter) from disrupting a pod
+/// or a node; [`is_do_not_disrupt`] is the rule that reads them.
 pub const DO_NOT_DISRUPT_ANNOTATIONS: [&str; 2] = [
     "cloudoptim.io/do-not-disrupt",
     "karpenter.sh/do-not-disrupt",
@@ -14,18 +15,23 @@ pub const DO_NOT_DISRUPT_ANNOTATIONS: [&str; 2] = [
 
 /// Whether an annotation or tag value means "true", as Karpenter reads
 /// `karpenter.sh/do-not-disrupt`: case-insensitive, surrounding whitespace
-/// ignored (`true`, `True`, ` TRUE `).
+/// ignored (`true`, `True`, ` TRUE `; not `false`, `""` or `yes`).
 pub fn is_true_annotation(value: &str) -> bool {
     value.trim().eq_ignore_ascii_case("true")
 }
 
-/// Whether `annotations` forbid disrupting the object: any of
-/// [`DO_NOT_DISRUPT_ANNOTATIONS`] set to a true value. The one rule for
-/// pods and nodes.
+/// Whether these annotations (of a pod or a node) forbid disrupting it:
+/// either of [`DO_NOT_DISRUPT_ANNOTATIONS`] with the value `true`, compared
+/// without regard to case and surrounding whitespace (`"true"`, `" True "`
+/// and `"TRUE"` all count; `"false"`, `""` and `"yes"` do not).
+///
+/// The one rule for do-not-disrupt: [`Pod::do_not_disrupt`],
+/// [`Node::do_not_disrupt`](super::Node::do_not_disrupt), the engines and
+/// the executors all read the annotations through it.
 pub fn is_do_not_disrupt(annotations: &Labels) -> bool {
     DO_NOT_DISRUPT_ANNOTATIONS
         .iter()
-        .any(|a| annotations.get(*a).is_some_and(|v| is_true_annotation(v)))
+        .any(|key| annotations.get(*key).is_some_and(|v| is_true_annotation(v)))
 }
 
 /// The kind and name of an object's owner.
@@ -263,17 +269,10 @@ impl Pod {
         total
     }
 
-    /// Whether the pod is annotated not to be disrupted.
+    /// Whether the pod is annotated not to be disrupted (by the rule of
+    /// [`is_do_not_disrupt`]).
     pub fn do_not_disrupt(&self) -> bool {
         is_do_not_disrupt(&self.annotations)
-    }
-
-    /// Whether the pod has to move when its node goes away: it holds
-    /// resources on a node and is neither a DaemonSet pod nor a mirror
-    /// pod (those stay with their node). The one rule for consolidation,
-    /// interruptions, drains and the examples.
-    pub fn moves_with_node(&self) -> bool {
-        self.is_active_on_node() && !self.is_daemonset_pod() && !self.is_mirror_pod()
     }
 
     /// Whether the pod belongs to a DaemonSet.
@@ -313,6 +312,18 @@ impl Pod {
     pub fn is_active_on_node(&self) -> bool {
         self.node_name.is_some() && !self.phase.is_terminal()
     }
+
+    /// Whether the pod has to move when its node goes: it is active on a
+    /// node ([`is_active_on_node`](Pod::is_active_on_node)) and is neither
+    /// a DaemonSet pod (its DaemonSet runs it on the other nodes already)
+    /// nor a mirror pod (the kubelet's static pod, tied to that node).
+    /// Finished pods hold nothing and do not move.
+    ///
+    /// The pods consolidation relocates and an interruption plan moves are
+    /// exactly these (and those a drain of the node evicts).
+    pub fn moves_with_node(&self) -> bool {
+        self.is_active_on_node() && !self.is_daemonset_pod() && !self.is_mirror_pod()
+    }
 }
 
 #[cfg(test)]
@@ -350,9 +361,8 @@ mod tests {
             .all(|d| Limits::default().get(d).is_none()));
     }
 
-    #[test]
-    fn requests_follow_kubernetes_init_and_sidecar_rules() {
-        let pod = Pod {
+    fn pod() -> Pod {
+        Pod {
             namespace: "ns".into(),
             name: "p".into(),
             controller: None,
@@ -361,12 +371,9 @@ mod tests {
             phase: PodPhase::Pending,
             priority: 0,
             priority_class_name: None,
-            containers: vec![container(100, 100, false), container(200, 50, false)],
-            init_containers: vec![container(50, 10, true), container(500, 20, false)],
-            overhead: Resources {
-                cpu_millis: 10,
-                ..Resources::ZERO
-            },
+            containers: vec![],
+            init_containers: vec![],
+            overhead: Resources::ZERO,
             labels: Labels::new(),
             annotations: Labels::new(),
             tolerations: vec![],
@@ -377,11 +384,93 @@ mod tests {
             volumes: vec![],
             container_statuses: vec![],
             created_at: None,
+        }
+    }
+
+    #[test]
+    fn requests_follow_kubernetes_init_and_sidecar_rules() {
+        let pod = Pod {
+            containers: vec![container(100, 100, false), container(200, 50, false)],
+            init_containers: vec![container(50, 10, true), container(500, 20, false)],
+            overhead: Resources {
+                cpu_millis: 10,
+                ..Resources::ZERO
+            },
+            ..pod()
         };
         let r = pod.requests();
         // cpu: max(50 + 500, 50 + 100 + 200) + 10; memory: max(10 + 20, 10 + 150)
         assert_eq!(r.cpu_millis, 560);
         assert_eq!(r.memory_bytes, 160);
         assert_eq!(r.pods, 1);
+    }
+
+    #[test]
+    fn do_not_disrupt_ignores_case_and_surrounding_whitespace() {
+        let annotated =
+            |key: &str, value: &str| -> Labels { [(key.to_owned(), value.to_owned())].into() };
+        for key in DO_NOT_DISRUPT_ANNOTATIONS {
+            for yes in ["true", " True ", "TRUE", "\ttrue\n"] {
+                assert!(is_do_not_disrupt(&annotated(key, yes)), "{key}: {yes:?}");
+            }
+            for no in ["false", "", " ", "yes", "1", "truee", "t rue"] {
+                assert!(!is_do_not_disrupt(&annotated(key, no)), "{key}: {no:?}");
+            }
+        }
+        assert!(!is_do_not_disrupt(&annotated(
+            "example.com/do-not-disrupt",
+            "true"
+        )));
+        let pod = Pod {
+            annotations: annotated("karpenter.sh/do-not-disrupt", " True "),
+            ..pod()
+        };
+        assert!(pod.do_not_disrupt());
+    }
+
+    #[test]
+    fn only_active_pods_of_no_daemonset_and_no_kubelet_move_with_their_node() {
+        let running = Pod {
+            node_name: Some("n0".into()),
+            phase: PodPhase::Running,
+            controller: Some(OwnerRef {
+                kind: "ReplicaSet".into(),
+                name: "web-1".into(),
+            }),
+            ..pod()
+        };
+        assert!(running.moves_with_node());
+        // Bare and pending-but-bound pods move too: whether they may is another question.
+        assert!(Pod {
+            controller: None,
+            phase: PodPhase::Pending,
+            ..running.clone()
+        }
+        .moves_with_node());
+        assert!(!Pod {
+            node_name: None,
+            ..running.clone()
+        }
+        .moves_with_node());
+        for phase in [PodPhase::Succeeded, PodPhase::Failed] {
+            assert!(!Pod {
+                phase,
+                ..running.clone()
+            }
+            .moves_with_node());
+        }
+        assert!(!Pod {
+            controller: Some(OwnerRef {
+                kind: "DaemonSet".into(),
+                name: "node-exporter".into(),
+            }),
+            ..running.clone()
+        }
+        .moves_with_node());
+        assert!(!Pod {
+            annotations: [("kubernetes.io/config.mirror".to_owned(), "abc".to_owned())].into(),
+            ..running
+        }
+        .moves_with_node());
     }
 }
