@@ -834,7 +834,7 @@ mod tests {
     fn drained_means_no_pod_that_moves_with_the_node() {
         let demo = demo();
         let node = demo
-            .cluster
+            .snapshot
             .nodes
             .iter()
             .find(|n| demo.snapshot.pods_on(&n.name).any(|p| p.moves_with_node()))
