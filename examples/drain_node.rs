@@ -191,12 +191,10 @@ fn live_drain(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             client.cluster_url()
         );
         let started = std::time::Instant::now();
-        let run = KubeExecutor::new(client, mode).run(&plan).await;
-        for (step, outcome) in plan.steps.iter().zip(&run.outcomes) {
-            println!("  {:<8} {outcome}", step.action.kind());
-        }
-        if let Some((_, error)) = run.failed {
-            return Err(error.into());
+        let run = KubeExecutor::new(client, mode).run(&plan).await?;
+        print!("{run}");
+        if let Some(failed) = run.failed {
+            return Err(failed.into());
         }
         println!(
             "Finished in {:.1} s.{}",

@@ -162,10 +162,7 @@ mod aws {
                 ..SqsSettings::from_env(queue_url)
             },
         );
-        let executor = Ec2Executor::new(
-            Ec2::new(&config),
-            if execute { Mode::Execute } else { Mode::DryRun },
-        );
+        let executor = Ec2Executor::new(Ec2::new(&config));
         let policy = InterruptionPolicy::default();
         let mut handler = InterruptionHandler::new();
         let mut latencies_ms = Vec::new();
@@ -376,41 +373,39 @@ mod aws {
             Err("no cluster to read".into())
         }
 
-        /// Run `plan`; true when a step failed.
+        /// Run `plan` through the one runner (the cluster's executor when
+        /// there is a cluster, and the EC2 executor); true when it did not
+        /// complete. Without a cluster its cordon and evictions have no
+        /// executor, so the plan is refused whole: nothing half-done.
         pub async fn run(&self, plan: &cloudoptim::plan::Plan, ec2: &Ec2Executor) -> bool {
+            let mode = if self.execute {
+                Mode::Execute
+            } else {
+                Mode::DryRun
+            };
+            let clock = jiff::Timestamp::now;
             #[cfg(feature = "kube")]
-            if let Some(client) = &self.client {
-                let mode = if self.execute {
-                    Mode::Execute
-                } else {
-                    Mode::DryRun
-                };
-                let mut executor = cloudoptim::k8s::KubeExecutor::new(client.clone(), mode);
-                // The node goes away in two minutes whatever happens.
-                executor.drain.force = true;
-                let run = executor
-                    .run_with(plan, async |step: &cloudoptim::plan::Step| {
-                        ec2.execute_step(step).await
-                    })
-                    .await;
-                for (step, outcome) in plan.steps.iter().zip(&run.outcomes) {
-                    println!("    {:<18} {outcome}", step.action.kind());
-                }
-                if let Some((index, error)) = &run.failed {
-                    println!("    step {index} failed: {error}");
-                }
-                return run.failed.is_some();
+            let kube = self
+                .client
+                .clone()
+                .map(|client| cloudoptim::k8s::KubeExecutor::new(client, mode));
+            let mut runner = cloudoptim::execute::PlanRunner::new(&clock)
+                .with(ec2)
+                .mode(mode);
+            #[cfg(feature = "kube")]
+            if let Some(kube) = &kube {
+                runner = runner.with(kube);
             }
-            let _ = self.execute;
-            let mut failed = false;
-            for r in ec2.run(plan).await {
-                failed |= r.is_err();
-                match r {
-                    Ok(outcome) => println!("    ec2: {outcome}"),
-                    Err(e) => println!("    ec2: failed: {e}"),
+            match runner.run(plan).await {
+                Ok(run) => {
+                    print!("{run}");
+                    !run.is_complete()
+                }
+                Err(refused) => {
+                    println!("    {refused} (pass --kubeconfig for the cluster steps)");
+                    true
                 }
             }
-            failed
         }
     }
 }

@@ -201,7 +201,7 @@ pub struct PlanRunner<'a> {
 
 impl<'a> PlanRunner<'a> {
     /// A dry-run runner over no executors, reading time from `clock`
-    /// (`&jiff::Timestamp::now` in production, a simulated clock in tests).
+    /// (the system clock in production, a simulated one in tests).
     pub fn new(clock: &'a Clock) -> PlanRunner<'a> {
         PlanRunner {
             executors: Vec::new(),
@@ -362,5 +362,180 @@ impl<'a> PlanRunner<'a> {
             .await
             .map_err(|e| fail(owner.name(), e))?;
         Ok(report(outcome, relies))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::money::UsdPerHour;
+    use crate::snapshot::ClusterSnapshot;
+
+    /// Poll a future that never waits (the test executor answers at once).
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    /// A cluster held in memory, answering from and applying to a snapshot.
+    struct Memory {
+        snapshot: Mutex<ClusterSnapshot>,
+        applied: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Executor for Memory {
+        fn name(&self) -> &'static str {
+            "memory"
+        }
+        fn claims(&self, action: &Action) -> bool {
+            matches!(
+                action,
+                Action::Cordon { .. } | Action::Drain { .. } | Action::DeleteNode { .. }
+            )
+        }
+        fn observes(&self, fact: &Fact) -> bool {
+            matches!(fact, Fact::Node { .. } | Fact::PodsOnNode { .. })
+        }
+        async fn observe(&self, fact: &Fact) -> Result<Observation, ExecutorError> {
+            let s = self.snapshot.lock().map_err(|e| e.to_string())?;
+            Ok(match fact {
+                Fact::Node { name } => Observation::Node(s.node(name).cloned().map(Box::new)),
+                Fact::PodsOnNode { node } => {
+                    Observation::PodsOnNode(s.pods_on(node).cloned().collect())
+                }
+                _ => return Err("not observed".into()),
+            })
+        }
+        async fn already_done(&self, action: &Action) -> Result<Option<String>, ExecutorError> {
+            let s = self.snapshot.lock().map_err(|e| e.to_string())?;
+            Ok(match action {
+                Action::DeleteNode { node } if s.node(node).is_none() => Some("gone".into()),
+                _ => None,
+            })
+        }
+        async fn apply(
+            &self,
+            action: &Action,
+            context: &ApplyContext,
+        ) -> Result<StepOutcome, ExecutorError> {
+            if context.mode == Mode::DryRun {
+                return Ok(StepOutcome::WouldDo(action.kind().into()));
+            }
+            let mut s = self.snapshot.lock().map_err(|e| e.to_string())?;
+            if let Action::DeleteNode { node } = action {
+                s.nodes.retain(|n| &n.name != node);
+            }
+            self.applied
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push(action.kind().into());
+            Ok(StepOutcome::Done(action.kind().into()))
+        }
+    }
+
+    fn demo() -> ClusterSnapshot {
+        crate::demo::DemoEnvironment::generate(
+            &crate::demo::DemoConfig::default(),
+            crate::catalog::Catalog::embedded().unwrap(),
+        )
+        .unwrap()
+        .snapshot
+    }
+
+    #[test]
+    fn unowned_steps_refuse_the_plan_and_preconditions_gate_the_rest() {
+        let snapshot = demo();
+        let busy = snapshot
+            .nodes
+            .iter()
+            .find(|n| snapshot.pods_on(&n.name).any(|p| p.moves_with_node()))
+            .unwrap()
+            .name
+            .clone();
+        let memory = Memory {
+            snapshot: Mutex::new(snapshot),
+            applied: Mutex::new(vec![]),
+        };
+        let now: Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let clock = move || now;
+        let runner = PlanRunner::new(&clock).with(&memory).mode(Mode::Execute);
+
+        let mut plan = Plan::new("test", now);
+        plan.push(
+            Action::Cordon { node: busy.clone() },
+            "",
+            vec![],
+            UsdPerHour::ZERO,
+        );
+        plan.push(
+            Action::TerminateInstance {
+                instance_id: "i-1".into(),
+                node: None,
+                auto_scaling_group: None,
+            },
+            "",
+            vec![Precondition::InstanceNotInCluster {
+                instance_id: "i-1".into(),
+            }],
+            UsdPerHour::ZERO,
+        );
+        let refused = block_on(runner.run(&plan)).unwrap_err();
+        assert_eq!(refused.problems.len(), 2, "{refused}");
+        assert!(memory.applied.lock().unwrap().is_empty(), "nothing ran");
+
+        // A node still running pods is not deleted; the deadline is judged on the clock.
+        let mut plan = Plan::new("test", now);
+        plan.push(
+            Action::DeleteNode { node: busy.clone() },
+            "",
+            vec![Precondition::NodeDrained { node: busy.clone() }],
+            UsdPerHour::ZERO,
+        );
+        plan.push(
+            Action::Cordon { node: busy.clone() },
+            "",
+            vec![Precondition::Before {
+                deadline: now - jiff::SignedDuration::from_secs(1),
+            }],
+            UsdPerHour::ZERO,
+        );
+        let run = block_on(runner.run(&plan)).unwrap();
+        assert!(run.is_complete());
+        assert_eq!(run.skipped().count(), 2, "{run}");
+        assert!(memory.applied.lock().unwrap().is_empty());
+
+        // In a dry run, a drain before the deletion establishes its precondition.
+        let mut plan = Plan::new("test", now);
+        plan.push(
+            Action::Drain { node: busy.clone() },
+            "",
+            vec![],
+            UsdPerHour::ZERO,
+        );
+        plan.push(
+            Action::DeleteNode { node: busy.clone() },
+            "",
+            vec![Precondition::NodeDrained { node: busy.clone() }],
+            UsdPerHour::ZERO,
+        );
+        let dry = block_on(PlanRunner::new(&clock).with(&memory).run(&plan)).unwrap();
+        assert!(
+            matches!(dry.steps[1].outcome, StepOutcome::WouldDo(_)),
+            "{dry}"
+        );
+        assert_eq!(dry.steps[1].relies_on_earlier_steps.len(), 1);
+        // Executing it without the drain having worked skips the deletion.
+        let mut only_delete = plan.clone();
+        only_delete.steps.remove(0);
+        let run = block_on(runner.run(&only_delete)).unwrap();
+        assert!(matches!(run.steps[0].outcome, StepOutcome::Skipped(_)));
     }
 }
