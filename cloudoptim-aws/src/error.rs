@@ -20,6 +20,21 @@ pub enum AwsError {
         /// What came back.
         message: String,
     },
+    /// Terminating the instance through its Auto Scaling group with the
+    /// desired capacity decremented would take the group below its minimum
+    /// size: the group is at its minimum, so the instance cannot go without
+    /// a replacement.
+    #[error(
+        "terminating {instance_id} without a replacement would take Auto Scaling group {group} below its minimum size {min_size}"
+    )]
+    BelowMinSize {
+        /// The instance.
+        instance_id: String,
+        /// Its group.
+        group: String,
+        /// The group's minimum size.
+        min_size: u32,
+    },
     /// The answer lacks a field CloudOptim needs.
     #[error("{operation}: {field} is missing or invalid")]
     Invalid {

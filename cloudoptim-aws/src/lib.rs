@@ -1,16 +1,17 @@
 //! # cloudoptim-aws
 //!
 //! The AWS side of CloudOptim, a thin layer over the AWS SDK: observe an
-//! account (EC2 instances, EBS volumes, spot price history) into
-//! [`cloudoptim_core::inventory`] types, consume EventBridge events from
-//! SQS, and call EC2 for the steps of a plan. Decisions stay in
-//! `cloudoptim-core`.
+//! account (EC2 instances, EBS volumes, spot price history, Auto Scaling
+//! groups) into [`cloudoptim_core::inventory`] types, consume EventBridge
+//! events from SQS, and call EC2 and Auto Scaling for the steps of a plan.
+//! Decisions stay in `cloudoptim-core`.
 //!
 //! Configuration is the AWS way ([`config`]): the default credential chain,
 //! the region, `AWS_ENDPOINT_URL` (moto in the tests), and assume-role with
 //! an external id into a customer's account.
 
 pub mod advisor;
+pub mod autoscaling;
 pub mod config;
 pub mod ec2;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod executor;
 pub mod sqs;
 
 pub use advisor::{AdvisorFetcher, FeedCache, FeedSource};
+pub use autoscaling::{AutoScaling, GroupTermination};
 pub use cloudoptim_core::plan::{Mode, StepOutcome};
 pub use config::AwsSettings;
 pub use ec2::Ec2;

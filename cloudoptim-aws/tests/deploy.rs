@@ -25,6 +25,8 @@ fn the_iam_policy_covers_every_call_the_adapter_makes() {
         "ec2:GetSpotPlacementScores",
         "ec2:CreateTags",
         "ec2:DescribeVolumes",
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:TerminateInstanceInAutoScalingGroup",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
@@ -39,6 +41,17 @@ fn the_iam_policy_covers_every_call_the_adapter_makes() {
         .find(|s| s["Sid"] == "CloudOptimInterruptionQueue")
         .unwrap();
     assert_eq!(queue_statement["Resource"], "arn:aws:sqs:*:*:cloudoptim-*");
+    // Terminating through a group is limited to EKS node groups' groups.
+    let shrink = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"][0] == "autoscaling:TerminateInstanceInAutoScalingGroup")
+        .unwrap();
+    assert_eq!(
+        shrink["Condition"]["Null"]["autoscaling:ResourceTag/eks:cluster-name"],
+        "false"
+    );
 }
 
 #[test]

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 
 use cloudoptim_aws::ec2::LaunchRequest;
-use cloudoptim_aws::{AwsError, AwsSettings, Ec2, SqsConsumer, SqsSettings};
+use cloudoptim_aws::{
+    AutoScaling, AwsError, AwsSettings, Ec2, GroupTermination, SqsConsumer, SqsSettings,
+};
 use cloudoptim_core::catalog::Catalog;
-use cloudoptim_core::inventory::{InstanceState, Tags};
+use cloudoptim_core::inventory::{AwsInventory, InstanceState, Tags};
 use cloudoptim_core::snapshot::CapacityType;
 use cloudoptim_core::spot::interruption::{InterruptionHandler, InterruptionPolicy, Outcome};
 
@@ -255,8 +257,9 @@ async fn eventbridge_to_sqs_to_an_interruption_plan() {
 #[tokio::test]
 async fn the_executor_dry_runs_by_default_and_rechecks_protection() {
     use cloudoptim_aws::{Ec2Executor, Mode, StepOutcome};
+    use cloudoptim_core::execute::PlanRunner;
     use cloudoptim_core::money::UsdPerHour;
-    use cloudoptim_core::plan::{Action, Plan, Precondition};
+    use cloudoptim_core::plan::{Action, Plan, Precondition, Resource};
 
     let config = config().await;
     let ec2 = Ec2::new(&config);
@@ -286,11 +289,13 @@ async fn the_executor_dry_runs_by_default_and_rechecks_protection() {
             Action::TerminateInstance {
                 instance_id: id.clone(),
                 node: None,
-                decrement_auto_scaling_group: false,
+                auto_scaling_group: None,
             },
             "test",
             vec![Precondition::NotProtected {
-                resource: id.clone(),
+                resource: Resource::Instance {
+                    instance_id: id.clone(),
+                },
             }],
             UsdPerHour::ZERO,
         );
@@ -307,35 +312,54 @@ async fn the_executor_dry_runs_by_default_and_rechecks_protection() {
         vec![],
         UsdPerHour::ZERO,
     );
-    plan.push(
+    // A cluster step no executor here carries out: the plan is refused whole.
+    let mut with_cordon = plan.clone();
+    with_cordon.push(
         Action::Cordon { node: "n".into() },
         "k8s",
         vec![],
         UsdPerHour::ZERO,
     );
-
-    // Dry-run: nothing changes.
-    let mut executor = Ec2Executor::new(ec2.clone(), Mode::default());
+    let mut executor = Ec2Executor::new(ec2.clone());
     executor.image_id = Some(image.clone());
-    let dry = executor.run(&plan).await;
-    assert!(matches!(&dry[0], Ok(StepOutcome::WouldDo(_))));
-    assert!(matches!(&dry[1], Ok(StepOutcome::Skipped(_))));
-    assert!(matches!(&dry[2], Ok(StepOutcome::WouldDo(_))));
-    assert!(matches!(&dry[3], Ok(StepOutcome::NotMine)));
+    let clock = jiff::Timestamp::now;
+    let dry_runner = PlanRunner::new(&clock).with(&executor);
+    let refused = dry_runner.run(&with_cordon).await.unwrap_err();
+    assert_eq!(
+        refused.problems,
+        ["step 4 (cordon): no executor carries out this action"]
+    );
+
+    // Dry-run (the default): nothing changes.
+    let dry = dry_runner.run(&plan).await.unwrap();
+    let outcomes: Vec<&StepOutcome> = dry.steps.iter().map(|s| &s.outcome).collect();
+    assert!(matches!(outcomes[0], StepOutcome::WouldDo(_)), "{dry}");
+    assert!(
+        matches!(outcomes[1], StepOutcome::Skipped(m) if m.contains("protected")),
+        "{dry}"
+    );
+    assert!(matches!(outcomes[2], StepOutcome::WouldDo(_)), "{dry}");
     let ids = [plain.as_str()];
     let still = ec2.instances(&[("instance-id", &ids)]).await.unwrap();
     assert_eq!(still[0].state, InstanceState::Running);
 
     // Execute, twice: the second run finds everything done.
-    let mut executor = Ec2Executor::new(ec2.clone(), Mode::Execute);
-    executor.image_id = Some(image);
-    let first = executor.run(&plan).await;
-    assert!(matches!(&first[0], Ok(StepOutcome::Done(_))));
-    assert!(matches!(&first[1], Ok(StepOutcome::Skipped(_))));
-    assert!(matches!(&first[2], Ok(StepOutcome::Done(_))));
-    let second = executor.run(&plan).await;
-    assert!(matches!(&second[0], Ok(StepOutcome::Done(m)) if m.contains("already")));
-    assert!(matches!(&second[2], Ok(StepOutcome::Done(m)) if m.contains("already")));
+    let runner = PlanRunner::new(&clock).with(&executor).mode(Mode::Execute);
+    let first = runner.run(&plan).await.unwrap();
+    let outcomes: Vec<&StepOutcome> = first.steps.iter().map(|s| &s.outcome).collect();
+    assert!(matches!(outcomes[0], StepOutcome::Done(_)), "{first}");
+    assert!(matches!(outcomes[1], StepOutcome::Skipped(_)), "{first}");
+    assert!(matches!(outcomes[2], StepOutcome::Done(_)), "{first}");
+    let second = runner.run(&plan).await.unwrap();
+    let outcomes: Vec<&StepOutcome> = second.steps.iter().map(|s| &s.outcome).collect();
+    assert!(
+        matches!(outcomes[0], StepOutcome::Done(m) if m.contains("already")),
+        "{second}"
+    );
+    assert!(
+        matches!(outcomes[2], StepOutcome::Done(m) if m.contains("already")),
+        "{second}"
+    );
     let protected_ids = [protected.as_str()];
     let kept = ec2
         .instances(&[("instance-id", &protected_ids)])
@@ -440,4 +464,206 @@ async fn the_spot_advisor_feed_is_fetched_conditionally_and_validated() {
     let (catalog, source) = offline.refresh(&mut FeedCache::default(), base).await;
     assert!(matches!(source, FeedSource::Embedded { .. }));
     assert_eq!(catalog.len(), base.len());
+}
+
+/// A launch template and an Auto Scaling group (min 1, desired 2, max 3)
+/// whose instances carry `cloudoptim-test=<run>`; waits for its 2 instances.
+async fn auto_scaling_group(config: &SdkConfig, run: &str) -> String {
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let template = ec2
+        .create_launch_template()
+        .launch_template_name(run)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(any_image(config).await)
+                .instance_type(aws_sdk_ec2::types::InstanceType::M5Large)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .launch_template()
+        .unwrap()
+        .launch_template_id()
+        .unwrap()
+        .to_owned();
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    asg.create_auto_scaling_group()
+        .auto_scaling_group_name(run)
+        .min_size(1)
+        .desired_capacity(2)
+        .max_size(3)
+        .availability_zones("us-east-1a")
+        .launch_template(
+            aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                .launch_template_id(template)
+                .build(),
+        )
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .key("cloudoptim-test")
+                .value(run)
+                .propagate_at_launch(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let autoscaling = AutoScaling::new(config);
+    let started = Instant::now();
+    loop {
+        let group = autoscaling.group(run).await.unwrap().unwrap();
+        if group.instance_ids.len() == 2 {
+            return run.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the group never got its 2 instances: {group:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The test's instances (by their propagated tag) that are pending or running.
+async fn live_instances(ec2: &Ec2, run: &str) -> Vec<String> {
+    ec2.instances(&[("tag:cloudoptim-test", &[run])])
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running))
+        .map(|i| i.instance_id)
+        .collect()
+}
+
+async fn delete_group(config: &SdkConfig, name: &str) {
+    let asg = aws_sdk_autoscaling::Client::new(config);
+    asg.update_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .min_size(0)
+        .desired_capacity(0)
+        .send()
+        .await
+        .unwrap();
+    asg.delete_auto_scaling_group()
+        .auto_scaling_group_name(name)
+        .force_delete(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+// What moto 5.2.5 does for Auto Scaling, as these tests rely on it:
+// - CreateAutoScalingGroup launches the desired instances at once (InService
+//   in the first DescribeAutoScalingGroups), tagged `aws:autoscaling:groupName`
+//   plus the tags with PropagateAtLaunch.
+// - TerminateInstanceInAutoScalingGroup detaches the instance (removing its
+//   `aws:autoscaling:groupName` tag), terminates it in EC2 at once
+//   (`terminated`, never a Terminating lifecycle state in the group), and
+//   with ShouldDecrementDesiredCapacity lowers the desired capacity by one and
+//   launches nothing; without it launches a replacement at once.
+// - It does NOT enforce the minimum size: decrementing a group at its minimum
+//   succeeds and leaves desired below min (1 → 0 with min 1, group empty),
+//   where AWS answers ValidationError "Currently, desiredSize equals minSize
+//   (1). Terminating instance without replacement will violate group's min
+//   size constraint. …". The adapter checks the minimum itself before calling.
+// - For an instance in no group it fails with HTTP 500 and an HTML page (a
+//   Python StopIteration), where AWS answers ValidationError "Instance Id not
+//   found"; the adapter looks the instance up first and does not call.
+
+#[tokio::test]
+async fn terminating_through_the_group_shrinks_it_down_to_its_minimum() {
+    let config = config().await;
+    let ec2 = Ec2::new(&config);
+    let autoscaling = AutoScaling::new(&config);
+    let run = unique("asg-shrink");
+    let name = auto_scaling_group(&config, &run).await;
+
+    let groups = autoscaling.groups().await.unwrap();
+    let group = groups.iter().find(|g| g.name == name).unwrap();
+    assert_eq!(
+        (group.min_size, group.desired_capacity, group.max_size),
+        (1, 2, 3)
+    );
+    assert_eq!(group.tags.get("cloudoptim-test"), Some(&run));
+    assert!(group.can_shrink());
+    let ids = group.instance_ids.clone();
+    let mut live = live_instances(&ec2, &run).await;
+    live.sort();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(live, sorted);
+    // The inventory helper finds the group of each instance.
+    let inventory = AwsInventory {
+        auto_scaling_groups: groups.clone(),
+        ..AwsInventory::default()
+    };
+    assert_eq!(inventory.group_of(&ids[0]).map(|g| &g.name), Some(&name));
+
+    // One instance goes, and the group shrinks instead of replacing it.
+    let done = autoscaling.terminate_in_group(&ids[0], true).await.unwrap();
+    assert_eq!(
+        done,
+        GroupTermination::Terminating {
+            group: name.clone(),
+            desired_capacity: 1
+        }
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let group = autoscaling.group(&name).await.unwrap().unwrap();
+    assert_eq!(group.desired_capacity, 1);
+    assert_eq!(group.instance_ids, [ids[1].clone()]);
+    assert!(!group.can_shrink());
+    assert_eq!(live_instances(&ec2, &run).await, [ids[1].clone()]);
+
+    // Again: it is in no group any more; not an error, nothing asked.
+    assert_eq!(
+        autoscaling.terminate_in_group(&ids[0], true).await.unwrap(),
+        GroupTermination::NotInGroup
+    );
+    // An instance that never was in a group, likewise.
+    assert_eq!(
+        autoscaling
+            .terminate_in_group("i-0000000000000000f", true)
+            .await
+            .unwrap(),
+        GroupTermination::NotInGroup
+    );
+
+    // The last one cannot go without a replacement: the group is at its minimum.
+    let refused = autoscaling.terminate_in_group(&ids[1], true).await;
+    assert_eq!(
+        refused,
+        Err(AwsError::BelowMinSize {
+            instance_id: ids[1].clone(),
+            group: name.clone(),
+            min_size: 1
+        })
+    );
+    assert!(refused
+        .unwrap_err()
+        .to_string()
+        .contains("below its minimum size 1"));
+    let group = autoscaling.group(&name).await.unwrap().unwrap();
+    assert_eq!(group.desired_capacity, 1);
+    assert_eq!(group.instance_ids, [ids[1].clone()]);
+    assert_eq!(live_instances(&ec2, &run).await, [ids[1].clone()]);
+
+    // Without decrementing it may go, and the group replaces it.
+    assert_eq!(
+        autoscaling
+            .terminate_in_group(&ids[1], false)
+            .await
+            .unwrap(),
+        GroupTermination::Terminating {
+            group: name.clone(),
+            desired_capacity: 1
+        }
+    );
+    let group = autoscaling.group(&name).await.unwrap().unwrap();
+    assert_eq!(group.desired_capacity, 1);
+    assert_eq!(group.instance_ids.len(), 1);
+    assert_ne!(group.instance_ids[0], ids[1]);
+
+    delete_group(&config, &name).await;
+    assert_eq!(autoscaling.group(&name).await.unwrap(), None);
 }

@@ -1,8 +1,11 @@
-//! What an AWS account holds, as plain data: EC2 instances and EBS volumes.
+//! What an AWS account holds, as plain data: EC2 instances, EBS volumes and
+//! the Auto Scaling groups node groups run on.
 //!
 //! The AWS adapter observes an account into an [`AwsInventory`]; the demo
 //! environment generates one. Engines compare it with a cluster snapshot to
-//! find ghost instances and zombie volumes.
+//! find ghost instances and zombie volumes, and look up an instance's
+//! [`AutoScalingGroup`] to know whether removing it shrinks the group or
+//! makes the group launch a replacement.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +23,10 @@ pub mod tags {
     pub const CLUSTER_PREFIX: &str = "kubernetes.io/cluster/";
     /// EKS cluster name on managed node group instances.
     pub const EKS_CLUSTER_NAME: &str = "eks:cluster-name";
+    /// EKS managed node group name on its instances and its Auto Scaling group.
+    pub const EKS_NODEGROUP_NAME: &str = "eks:nodegroup-name";
+    /// Set by EC2 Auto Scaling on the instances of a group: the group's name.
+    pub const AUTOSCALING_GROUP_NAME: &str = "aws:autoscaling:groupName";
     /// PVC namespace on volumes created by the EBS CSI driver.
     pub const PVC_NAMESPACE: &str = "kubernetes.io/created-for/pvc/namespace";
     /// PVC name on volumes created by the EBS CSI driver.
@@ -117,28 +124,40 @@ pub struct Volume {
     pub tags: Tags,
 }
 
-/// An EC2 Auto Scaling group (what backs an EKS managed node group).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An EC2 Auto Scaling group, such as the one an EKS managed node group
+/// runs on.
+///
+/// Terminating one of its instances with EC2 `TerminateInstances` leaves its
+/// desired capacity as it was, so the group launches a replacement; only
+/// terminating it through the group with the desired capacity decremented
+/// makes the group smaller, and the group refuses to go below `min_size`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoScalingGroup {
-    /// Group name.
+    /// Group name (EKS names its groups `eks-<node group>-<uuid>`).
     pub name: String,
-    /// Minimum size.
+    /// The group never holds fewer instances than this.
     pub min_size: u32,
-    /// Maximum size.
+    /// Nor more than this.
     pub max_size: u32,
-    /// Desired capacity.
+    /// How many instances the group keeps running.
     pub desired_capacity: u32,
-    /// Instances in the group.
+    /// Instances in the group, not counting those on their way out
+    /// (terminating, terminated, detaching, detached).
     pub instance_ids: Vec<String>,
-    /// Tags.
+    /// Tags of the group.
     pub tags: Tags,
 }
 
 impl AutoScalingGroup {
-    /// Whether removing one instance (decrementing the desired capacity)
-    /// keeps the group at or above its minimum size.
+    /// Whether an instance can leave the group without a replacement: its
+    /// desired capacity is above its minimum.
     pub fn can_shrink(&self) -> bool {
         self.desired_capacity > self.min_size
+    }
+
+    /// Whether the group holds the instance.
+    pub fn contains(&self, instance_id: &str) -> bool {
+        self.instance_ids.iter().any(|id| id == instance_id)
     }
 }
 
@@ -151,16 +170,70 @@ pub struct AwsInventory {
     pub instances: Vec<Instance>,
     /// EBS volumes.
     pub volumes: Vec<Volume>,
-    /// Auto Scaling groups.
+    /// Auto Scaling groups (absent from inventories written before they
+    /// were observed: empty then).
     #[serde(default)]
     pub auto_scaling_groups: Vec<AutoScalingGroup>,
 }
 
 impl AwsInventory {
-    /// The Auto Scaling group an instance belongs to.
+    /// The Auto Scaling group holding the instance, if any.
     pub fn group_of(&self, instance_id: &str) -> Option<&AutoScalingGroup> {
         self.auto_scaling_groups
             .iter()
-            .find(|g| g.instance_ids.iter().any(|i| i == instance_id))
+            .find(|g| g.contains(instance_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn group(name: &str, min: u32, desired: u32, ids: &[&str]) -> AutoScalingGroup {
+        AutoScalingGroup {
+            name: name.into(),
+            min_size: min,
+            max_size: desired + 2,
+            desired_capacity: desired,
+            instance_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            tags: Tags::new(),
+        }
+    }
+
+    #[test]
+    fn a_group_shrinks_only_above_its_minimum() {
+        assert!(group("a", 1, 2, &["i-1", "i-2"]).can_shrink());
+        assert!(!group("a", 2, 2, &["i-1", "i-2"]).can_shrink());
+        assert!(!group("a", 0, 0, &[]).can_shrink());
+    }
+
+    #[test]
+    fn group_of_finds_the_group_holding_an_instance() {
+        let inventory = AwsInventory {
+            region: "us-east-1".into(),
+            auto_scaling_groups: vec![
+                group("a", 1, 2, &["i-1", "i-2"]),
+                group("b", 0, 1, &["i-3"]),
+            ],
+            ..AwsInventory::default()
+        };
+        assert_eq!(
+            inventory.group_of("i-3").map(|g| g.name.as_str()),
+            Some("b")
+        );
+        assert_eq!(
+            inventory.group_of("i-2").map(|g| g.name.as_str()),
+            Some("a")
+        );
+        assert!(inventory.group_of("i-9").is_none());
+    }
+
+    #[test]
+    fn inventories_without_groups_still_read() {
+        let json = r#"{"region":"us-east-1","instances":[],"volumes":[]}"#;
+        let inventory: AwsInventory = serde_json::from_str(json).unwrap();
+        assert!(inventory.auto_scaling_groups.is_empty());
     }
 }

@@ -8,6 +8,9 @@
 //! - 60–90 on-demand nodes of mixed families and sizes in managed node groups
 //!   over three zones, requested at roughly half their allocatable, a few of
 //!   them nearly empty leftovers of an old scale-up, one cordoned;
+//! - an Auto Scaling group per node group, its desired capacity its instance
+//!   count, its minimum below that except for `memory`, which sits at its
+//!   minimum (so its nodes cannot go without a replacement);
 //! - about 80 workloads (Deployments, StatefulSets with volumes, DaemonSets,
 //!   CronJobs with their last Job) and 1,000–2,000 pods over `prod`,
 //!   `staging`, `dev`, `kube-system` and `monitoring`, with PDBs, topology
@@ -39,7 +42,9 @@ use serde::{Deserialize, Serialize};
 use self::rng::Rng;
 use crate::catalog::{Catalog, InstanceType};
 use crate::eks;
-use crate::inventory::{tags, AwsInventory, Instance, InstanceState, Tags, Volume, VolumeState};
+use crate::inventory::{
+    tags, AutoScalingGroup, AwsInventory, Instance, InstanceState, Tags, Volume, VolumeState,
+};
 use crate::resources::Resources;
 use crate::snapshot::{
     node_labels, CapacityType, ClaimPhase, ClusterSnapshot, Container, ContainerStatus,
@@ -93,7 +98,7 @@ pub struct DemoEnvironment {
     pub region: String,
     /// The cluster.
     pub snapshot: ClusterSnapshot,
-    /// The account: instances and volumes.
+    /// The account: instances, volumes and Auto Scaling groups.
     pub aws: AwsInventory,
     /// Service-to-service traffic.
     pub traffic: TrafficMatrix,
@@ -109,11 +114,13 @@ pub enum DemoError {
     MissingInstanceType(String),
 }
 
-/// A managed node group: its name, instance types and how often it is chosen.
+/// A managed node group: its name, instance types, how often it is chosen,
+/// and the minimum of its Auto Scaling group in percent of its size.
 struct NodeGroup {
     name: &'static str,
     instance_types: &'static [&'static str],
     weight: u32,
+    min_percent: u32,
 }
 
 const NODE_GROUPS: [NodeGroup; 4] = [
@@ -127,21 +134,25 @@ const NODE_GROUPS: [NodeGroup; 4] = [
             "m5.xlarge",
         ],
         weight: 6,
+        min_percent: 30,
     },
     NodeGroup {
         name: "compute",
         instance_types: &["c5.2xlarge", "c5.4xlarge", "c6i.4xlarge"],
         weight: 2,
+        min_percent: 50,
     },
     NodeGroup {
         name: "memory",
         instance_types: &["r5.xlarge", "r5.2xlarge", "r6i.2xlarge"],
         weight: 2,
+        min_percent: 100,
     },
     NodeGroup {
         name: "system",
         instance_types: &["m5.large", "t3.xlarge"],
         weight: 1,
+        min_percent: 34,
     },
 ];
 
@@ -618,6 +629,7 @@ impl<'a> Generator<'a> {
         self.snapshot.resolve_owners();
         self.orphan_volumes();
         self.other_instances();
+        self.auto_scaling_groups();
         Ok(())
     }
 
@@ -673,8 +685,7 @@ impl<'a> Generator<'a> {
         node.derive_from_labels();
         self.snapshot.nodes.push(node);
 
-        let mut instance_tags = self.cluster_tags();
-        instance_tags.insert("eks:nodegroup-name".into(), group.to_owned());
+        let mut instance_tags = self.node_group_tags(group);
         instance_tags.insert("Name".into(), format!("{}-{group}", self.cluster));
         self.aws.instances.push(Instance {
             instance_id: instance_id.clone(),
@@ -697,6 +708,55 @@ impl<'a> Generator<'a> {
             tags: self.cluster_tags(),
         });
         Ok(name)
+    }
+
+    /// Tags of an instance launched by a node group's Auto Scaling group.
+    fn node_group_tags(&self, group: &str) -> Tags {
+        let mut t = self.cluster_tags();
+        t.insert(tags::EKS_NODEGROUP_NAME.into(), group.to_owned());
+        t.insert(
+            tags::AUTOSCALING_GROUP_NAME.into(),
+            auto_scaling_group_name(&self.cluster, group),
+        );
+        t
+    }
+
+    /// One Auto Scaling group per node group, holding the instances its
+    /// tags name (the ghost included). Draws nothing from the generator.
+    fn auto_scaling_groups(&mut self) {
+        for g in &NODE_GROUPS {
+            let name = auto_scaling_group_name(&self.cluster, g.name);
+            let instance_ids: Vec<String> = self
+                .aws
+                .instances
+                .iter()
+                .filter(|i| i.tags.get(tags::AUTOSCALING_GROUP_NAME) == Some(&name))
+                .map(|i| i.instance_id.clone())
+                .collect();
+            let desired = u32::try_from(instance_ids.len()).unwrap_or(u32::MAX);
+            if desired == 0 {
+                continue;
+            }
+            let min_size = desired
+                .saturating_mul(g.min_percent)
+                .div_ceil(100)
+                .clamp(1, desired);
+            let mut group_tags = self.cluster_tags();
+            group_tags.insert(tags::EKS_NODEGROUP_NAME.into(), g.name.into());
+            group_tags.insert("k8s.io/cluster-autoscaler/enabled".into(), "true".into());
+            group_tags.insert(
+                format!("k8s.io/cluster-autoscaler/{}", self.cluster),
+                "owned".into(),
+            );
+            self.aws.auto_scaling_groups.push(AutoScalingGroup {
+                name,
+                min_size,
+                max_size: desired.saturating_mul(2),
+                desired_capacity: desired,
+                instance_ids,
+                tags: group_tags,
+            });
+        }
     }
 
     fn cluster_tags(&self) -> Tags {
@@ -1278,8 +1338,8 @@ impl<'a> Generator<'a> {
     /// The ghost instance (tagged for the cluster, never a node) and an
     /// unrelated bastion that is not the cluster's.
     fn other_instances(&mut self) {
-        let mut ghost_tags = self.cluster_tags();
-        ghost_tags.insert("eks:nodegroup-name".into(), "general".into());
+        // Launched by the group like its nodes; it just never joined.
+        let mut ghost_tags = self.node_group_tags("general");
         ghost_tags.insert("Name".into(), format!("{}-general", self.cluster));
         let ghost_id = format!("i-0{}", self.rng.hex(16));
         self.aws.instances.push(Instance {
@@ -1400,6 +1460,30 @@ impl<'a> Generator<'a> {
     }
 }
 
+/// The Auto Scaling group EKS would create for a node group:
+/// `eks-<node group>-<uuid>`, the uuid derived from the names (FNV-1a), so
+/// it is the same in every run and needs no random draw.
+fn auto_scaling_group_name(cluster: &str, group: &str) -> String {
+    let fnv = |salt: u8| {
+        cluster
+            .bytes()
+            .chain([0, salt])
+            .chain(group.bytes())
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+    };
+    let (a, b) = (fnv(1), fnv(2));
+    format!(
+        "eks-{group}-{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xffff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 /// Requests of one pod of a spec (template semantics, one pod slot).
 fn pod_requests(spec: &Spec) -> Resources {
     let running = spec
@@ -1413,4 +1497,61 @@ fn pod_requests(spec: &Spec) -> Resources {
     let mut r = running.max(init);
     r.pods = 1;
     r
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn node_group_instances_belong_to_their_auto_scaling_groups() {
+        let d = DemoEnvironment::generate(&DemoConfig::default(), Catalog::embedded().unwrap())
+            .unwrap();
+        let groups = &d.aws.auto_scaling_groups;
+        assert_eq!(groups.len(), NODE_GROUPS.len());
+        for i in &d.aws.instances {
+            let group = d.aws.group_of(&i.instance_id);
+            match i.tags.get(tags::EKS_NODEGROUP_NAME) {
+                Some(node_group) => {
+                    let group = group.unwrap();
+                    assert_eq!(group.tags.get(tags::EKS_NODEGROUP_NAME), Some(node_group));
+                    assert_eq!(i.tags.get(tags::AUTOSCALING_GROUP_NAME), Some(&group.name));
+                    assert!(group.name.starts_with(&format!("eks-{node_group}-")));
+                }
+                None => assert!(group.is_none(), "{} is in no node group", i.instance_id),
+            }
+        }
+        for g in groups {
+            assert_eq!(g.desired_capacity as usize, g.instance_ids.len());
+            assert!(g.min_size >= 1 && g.min_size <= g.desired_capacity);
+            assert!(g.desired_capacity <= g.max_size);
+        }
+        // Most can shrink; one sits at its minimum.
+        let shrinkable = groups.iter().filter(|g| g.can_shrink()).count();
+        assert_eq!(shrinkable, groups.len() - 1);
+        let at_minimum: Vec<_> = groups.iter().filter(|g| !g.can_shrink()).collect();
+        assert_eq!(
+            at_minimum[0]
+                .tags
+                .get(tags::EKS_NODEGROUP_NAME)
+                .map(String::as_str),
+            Some("memory")
+        );
+        // Every node's instance is in a group.
+        for n in &d.snapshot.nodes {
+            assert!(d.aws.group_of(n.instance_id.as_deref().unwrap()).is_some());
+        }
+    }
+
+    #[test]
+    fn auto_scaling_group_names_look_like_eks_ones() {
+        let name = auto_scaling_group_name("shop-prod-use1", "general");
+        assert_eq!(name, auto_scaling_group_name("shop-prod-use1", "general"));
+        assert_ne!(name, auto_scaling_group_name("shop-prod-use1", "compute"));
+        let uuid = name.strip_prefix("eks-general-").unwrap();
+        let parts: Vec<usize> = uuid.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+    }
 }
