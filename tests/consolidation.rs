@@ -544,8 +544,15 @@ fn assert_rejected(c: &Consolidation, snapshot: &ClusterSnapshot, kind: &str, id
 #[test]
 fn the_small_cluster_consolidates_when_valid() {
     let snapshot = small_cluster();
-    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
-    assert_safe(&snapshot, &wide_policy(), &c);
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &wide_policy(),
+        now(),
+    );
+    assert_safe(&snapshot, None, &wide_policy(), &c);
     assert!(!c.removed_nodes.is_empty());
     assert!(c
         .plan
@@ -560,7 +567,14 @@ fn two_pdbs_of_one_name_block_the_plan() {
     // wins and the pods the first protects are evicted.
     let mut snapshot = small_cluster();
     snapshot.pdbs = vec![pdb("app-0", "app-0", 0), pdb("app-0", "app-0", 1)];
-    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &wide_policy(),
+        now(),
+    );
     assert!(
         !c.plan
             .steps
@@ -589,7 +603,14 @@ fn two_nodes_of_one_name_block_the_plan() {
     snapshot.nodes[0].name = "n0".into();
     snapshot.pods[0].node_name = Some("n0".into());
     snapshot.nodes.push(twin);
-    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &wide_policy(),
+        now(),
+    );
     assert_rejected(&c, &snapshot, "Node", "n0");
 }
 
@@ -598,7 +619,14 @@ fn two_pods_of_one_name_on_one_node_block_the_plan() {
     let mut snapshot = small_cluster();
     let twin = snapshot.pods[0].clone();
     snapshot.pods.push(twin);
-    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &wide_policy(),
+        now(),
+    );
     assert_rejected(&c, &snapshot, "Pod", "ns/pod-0");
 }
 
@@ -611,8 +639,15 @@ fn a_node_annotated_karpenter_do_not_disrupt_in_any_case_stays() {
     }
     // One node without it, for contrast: it has the room to go.
     snapshot.nodes[2].annotations.clear();
-    let c = plan_consolidation(&snapshot, catalog(), &wide_policy(), now());
-    assert_safe(&snapshot, &wide_policy(), &c);
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &wide_policy(),
+        now(),
+    );
+    assert_safe(&snapshot, None, &wide_policy(), &c);
     let blocked: BTreeMap<&str, &Blocked> =
         c.blocked.iter().map(|(n, b)| (n.as_str(), b)).collect();
     for n in ["node-0", "node-1"] {
