@@ -19,6 +19,7 @@ pub mod binpack;
 pub mod catalog;
 pub mod consolidation;
 pub mod demo;
+pub mod drain;
 pub mod eks;
 pub mod execute;
 pub mod inventory;

@@ -13,9 +13,12 @@
 //! [`CORDONED_ANNOTATION`] naming the plan, so a node is never left
 //! cordoned by us without the plan step that says so; uncordoning removes it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use cloudoptim_core::drain::{
+    Drain, DrainNext, DrainOptions, DrainPod, EvictRequest, EvictionAnswer, PodState,
+};
 use cloudoptim_core::plan::{Mode, ObjectRef, ResourcePatch, StepOutcome, WorkloadRef};
 use cloudoptim_core::quantity::{format_bytes, format_millis};
 use cloudoptim_core::snapshot::{WorkloadKind, DO_NOT_DISRUPT_ANNOTATIONS};
@@ -200,6 +203,13 @@ impl KubeExecutor {
     /// The pods a drain must evict: everything on the node except DaemonSet
     /// pods, mirror (static) pods and pods that already finished.
     async fn pods_to_drain(&self, node: &str) -> Result<Vec<Pod>, K8sError> {
+        let mut pods = self.node_pods(node).await?;
+        pods.retain(must_drain);
+        Ok(pods)
+    }
+
+    /// Every pod bound to `node`.
+    async fn node_pods(&self, node: &str) -> Result<Vec<Pod>, K8sError> {
         let params = ListParams::default()
             .fields(&format!("spec.nodeName={node}"))
             .limit(500);
@@ -212,9 +222,7 @@ impl KubeExecutor {
                     target: format!("spec.nodeName={node}"),
                     message: e.to_string(),
                 })?;
-                if must_drain(&pod) {
-                    pods.push(pod);
-                }
+                pods.push(pod);
                 Ok(())
             })
             .await?;
@@ -222,14 +230,15 @@ impl KubeExecutor {
     }
 
     /// Ask the Eviction API to evict one pod (only the pod with `uid`, not
-    /// a replacement of the same name). `Ok(None)`: evicted, or gone;
-    /// `Ok(Some(why))`: refused for now (a PDB allows no disruption yet).
+    /// a replacement of the same name), and say what it answered. An answer
+    /// waiting will not change (403 or 500: more than one PDB covers the
+    /// pod) is an error.
     async fn request_eviction(
         &self,
         namespace: &str,
         name: &str,
         uid: Option<&str>,
-    ) -> Result<Option<String>, K8sError> {
+    ) -> Result<EvictionAnswer, K8sError> {
         // The body is written here: kube-rs 5's `Api::evict` sends its
         // delete options under a key the API server ignores.
         let mut path = format!("/api/v1/namespaces/{namespace}/pods/{name}/eviction");
@@ -268,19 +277,16 @@ impl KubeExecutor {
             })
             .await;
         match result {
-            Ok(_) => Ok(None),
-            Err(K8sError::Api { code: 404, .. }) => Ok(None),
+            Ok(_) => Ok(EvictionAnswer::Accepted),
+            Err(K8sError::Api { code: 404, .. }) => Ok(EvictionAnswer::Gone),
             // 429: a PDB allows no disruption now. 409: the pod changed
             // under the request (or was replaced); look again next round.
             Err(K8sError::Api {
-                code: code @ (409 | 429),
-                message,
-                ..
-            }) => Ok(Some(if code == 409 {
-                format!("conflict, retrying: {message}")
-            } else {
-                message
-            })),
+                code: 429, message, ..
+            }) => Ok(EvictionAnswer::Refused(message)),
+            Err(K8sError::Api {
+                code: 409, message, ..
+            }) => Ok(EvictionAnswer::Conflict(message)),
             Err(K8sError::Api {
                 code: 403 | 500,
                 message,
@@ -295,7 +301,8 @@ impl KubeExecutor {
 
     /// Evict one pod, retrying while a PDB refuses until `deadline`, then
     /// wait for it to be gone. Only the pod seen first is evicted: a
-    /// replacement with the same name (a StatefulSet's) is left alone.
+    /// replacement with the same name (a StatefulSet's) is left alone. The
+    /// decisions are [`Drain::pod`]'s; this only does the I/O.
     pub async fn evict(
         &self,
         namespace: &str,
@@ -303,43 +310,49 @@ impl KubeExecutor {
         deadline: Timestamp,
     ) -> Result<StepOutcome, K8sError> {
         let key = format!("{namespace}/{pod}");
-        let Some(first) = self.get_pod(namespace, pod).await? else {
-            return Ok(StepOutcome::Done(format!("pod {key} already gone")));
-        };
-        let uid = first.metadata.uid.clone();
-        let mut requested = false;
+        let mut drain = Drain::pod(namespace, pod, deadline, self.drain_options());
+        let mut node = String::new();
         loop {
-            let current = match self.get_pod(namespace, pod).await? {
-                Some(p) if p.metadata.uid == uid => p,
-                _ if requested => return Ok(StepOutcome::Done(format!("evicted pod {key}"))),
-                _ => return Ok(StepOutcome::Done(format!("pod {key} already gone"))),
-            };
-            let mut state = "terminating".to_owned();
-            if current.metadata.deletion_timestamp.is_none() {
-                match self
-                    .request_eviction(namespace, pod, uid.as_deref())
-                    .await?
-                {
-                    None if self.dry_run() => {
-                        return Ok(StepOutcome::WouldDo(format!("evict pod {key}")))
+            match drain.poll(Timestamp::now()) {
+                DrainNext::Observe => {
+                    let current = self.get_pod(namespace, pod).await?;
+                    if let Some(p) = &current {
+                        node = node_of(p);
                     }
-                    None => requested = true,
-                    Some(refused) if self.dry_run() => {
-                        return Ok(StepOutcome::WouldDo(format!(
-                            "evict pod {key} (refused right now: {refused})"
-                        )))
-                    }
-                    Some(refused) => state = refused,
+                    drain.observed(current.iter().map(drain_pod).collect());
+                }
+                DrainNext::Cordon(_) => {}
+                DrainNext::Evict(requests) => self.send_evictions(&mut drain, requests).await?,
+                DrainNext::WaitUntil(until) => self.sleep_to(until).await,
+                DrainNext::Done(report) => {
+                    return Ok(if !report.evicted.is_empty() {
+                        self.outcome(if self.dry_run() {
+                            format!("evict pod {key}")
+                        } else {
+                            format!("evicted pod {key}")
+                        })
+                    } else if let Some((_, state)) = report.not_evicted.first() {
+                        StepOutcome::WouldDo(format!("evict pod {key} ({})", right_now(state)))
+                    } else {
+                        StepOutcome::Done(format!("pod {key} already gone"))
+                    })
+                }
+                DrainNext::Refused(_) => {
+                    return Ok(StepOutcome::Skipped(format!(
+                        "pod {key} must not be evicted"
+                    )))
+                }
+                DrainNext::DeadlineExceeded { remaining } => {
+                    return Err(K8sError::DrainDeadline {
+                        node,
+                        deadline,
+                        remaining: remaining
+                            .iter()
+                            .map(|(k, s)| format!("{k} ({s})"))
+                            .collect(),
+                    })
                 }
             }
-            if Timestamp::now() >= deadline {
-                return Err(K8sError::DrainDeadline {
-                    node: node_of(&current),
-                    deadline,
-                    remaining: vec![format!("{key} ({state})")],
-                });
-            }
-            self.sleep_until(deadline).await;
         }
     }
 
@@ -349,7 +362,8 @@ impl KubeExecutor {
     /// pod annotated do-not-disrupt, or one no controller would recreate,
     /// is not drained (skipped, not even cordoned) unless
     /// [`DrainSettings::force`] is set, as `kubectl drain` refuses
-    /// unmanaged pods without `--force`.
+    /// unmanaged pods without `--force`. The decisions are
+    /// [`Drain::node`]'s; this only does the I/O.
     pub async fn drain_node(
         &self,
         node: &str,
@@ -359,77 +373,100 @@ impl KubeExecutor {
         if self.get_node(node).await?.is_none() {
             return Ok(StepOutcome::Done(format!("node {node} already gone")));
         }
-        if !self.drain.force {
-            let unmovable: Vec<String> = self
-                .pods_to_drain(node)
-                .await?
-                .iter()
-                .filter_map(|pod| {
-                    let why = if do_not_disrupt(pod) {
-                        "do-not-disrupt"
-                    } else if !has_controller(pod) {
-                        "no controller would recreate it"
-                    } else {
-                        return None;
-                    };
-                    Some(format!("{} ({why})", pod_key(pod)))
-                })
-                .collect();
-            if !unmovable.is_empty() {
-                return Ok(StepOutcome::Skipped(format!(
-                    "node {node} runs pods a drain must not evict: {}",
-                    unmovable.join(", ")
-                )));
-            }
-        }
-        let cordon = self.cordon(node, plan_label).await?;
-        let mut evicted = BTreeSet::new();
+        let mut drain = Drain::node(node, deadline, self.drain_options());
+        let mut cordon = None;
         loop {
-            let pods = self.pods_to_drain(node).await?;
-            if pods.is_empty() {
-                return Ok(StepOutcome::Done(format!(
-                    "drained node {node}: {} pod(s) evicted",
-                    evicted.len()
-                )));
-            }
-            let mut waiting = Vec::new();
-            for pod in &pods {
-                let key = pod_key(pod);
-                if pod.metadata.deletion_timestamp.is_some() {
-                    waiting.push(format!("{key} (terminating)"));
-                    continue;
+            match drain.poll(Timestamp::now()) {
+                DrainNext::Observe => {
+                    let pods = self.node_pods(node).await?;
+                    drain.observed(pods.iter().map(drain_pod).collect());
                 }
-                let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
-                let name = pod.metadata.name.as_deref().unwrap_or_default();
-                let uid = pod.metadata.uid.as_deref();
-                match self.request_eviction(namespace, name, uid).await? {
-                    None if self.dry_run() => waiting.push(key),
-                    None => {
-                        evicted.insert(key.clone());
-                        waiting.push(format!("{key} (terminating)"));
-                    }
-                    Some(refused) => waiting.push(format!("{key} ({refused})")),
+                DrainNext::Cordon(_) => cordon = Some(self.cordon(node, plan_label).await?),
+                DrainNext::Evict(requests) => self.send_evictions(&mut drain, requests).await?,
+                DrainNext::WaitUntil(until) => self.sleep_to(until).await,
+                DrainNext::Done(report) if self.dry_run() => {
+                    let would = match cordon {
+                        Some(StepOutcome::WouldDo(_)) => format!("cordon node {node}, then "),
+                        _ => String::new(),
+                    };
+                    let pods: Vec<String> = report
+                        .evicted
+                        .iter()
+                        .map(ToString::to_string)
+                        .chain(
+                            report
+                                .not_evicted
+                                .iter()
+                                .map(|(k, s)| format!("{k} ({})", right_now(s))),
+                        )
+                        .collect();
+                    return Ok(StepOutcome::WouldDo(format!(
+                        "{would}evict from node {node}: {}",
+                        if pods.is_empty() {
+                            "no pod".to_owned()
+                        } else {
+                            pods.join(", ")
+                        }
+                    )));
+                }
+                DrainNext::Done(report) => {
+                    return Ok(StepOutcome::Done(format!(
+                        "drained node {node}: {} pod(s) evicted",
+                        report.evicted.len()
+                    )))
+                }
+                DrainNext::Refused(pods) => {
+                    let pods: Vec<String> =
+                        pods.iter().map(|(k, why)| format!("{k} ({why})")).collect();
+                    return Ok(StepOutcome::Skipped(format!(
+                        "node {node} runs pods a drain must not evict: {}",
+                        pods.join(", ")
+                    )));
+                }
+                DrainNext::DeadlineExceeded { remaining } => {
+                    return Err(K8sError::DrainDeadline {
+                        node: node.to_owned(),
+                        deadline,
+                        remaining: remaining
+                            .iter()
+                            .map(|(k, s)| format!("{k} ({s})"))
+                            .collect(),
+                    })
                 }
             }
-            if self.dry_run() {
-                let would = match cordon {
-                    StepOutcome::WouldDo(_) => format!("cordon node {node}, then "),
-                    _ => String::new(),
-                };
-                return Ok(StepOutcome::WouldDo(format!(
-                    "{would}evict from node {node}: {}",
-                    waiting.join(", ")
-                )));
-            }
-            if Timestamp::now() >= deadline {
-                return Err(K8sError::DrainDeadline {
-                    node: node.to_owned(),
-                    deadline,
-                    remaining: waiting,
-                });
-            }
-            self.sleep_until(deadline).await;
         }
+    }
+
+    /// The core drain's options: the settings, and dry-run from the mode.
+    fn drain_options(&self) -> DrainOptions {
+        DrainOptions {
+            force: self.drain.force,
+            poll_interval: self.drain.poll_interval,
+            dry_run: self.dry_run(),
+        }
+    }
+
+    /// Send `requests` one by one, telling `drain` each answer.
+    async fn send_evictions(
+        &self,
+        drain: &mut Drain,
+        requests: Vec<EvictRequest>,
+    ) -> Result<(), K8sError> {
+        for r in requests {
+            let answer = self
+                .request_eviction(&r.namespace, &r.name, r.uid.as_deref())
+                .await?;
+            drain.answered(&r.namespace, &r.name, answer);
+        }
+        Ok(())
+    }
+
+    /// Sleep until `until` (at least 10 ms, so a zero poll interval does
+    /// not spin).
+    async fn sleep_to(&self, until: Timestamp) {
+        let left = until.duration_since(Timestamp::now());
+        let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+        tokio::time::sleep(left.max(Duration::from_millis(10))).await;
     }
 
     /// Delete a Node object whose instance is gone. Refused (skipped) while
@@ -744,8 +781,13 @@ impl KubeExecutor {
 }
 
 /// A drain evicts a pod unless a DaemonSet owns it, it is a mirror pod, or
-/// it has finished.
+/// it has finished (the core decides: [`DrainPod::must_evict`]).
 fn must_drain(pod: &Pod) -> bool {
+    drain_pod(pod).must_evict()
+}
+
+/// The pod as the core drain sees it.
+fn drain_pod(pod: &Pod) -> DrainPod {
     let daemonset = pod
         .metadata
         .owner_references
@@ -761,7 +803,30 @@ fn must_drain(pod: &Pod) -> bool {
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     );
-    !(daemonset || mirror || finished)
+    DrainPod {
+        namespace: pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into()),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod.metadata.uid.clone(),
+        terminating: pod.metadata.deletion_timestamp.is_some(),
+        daemonset,
+        mirror,
+        finished,
+        do_not_disrupt: do_not_disrupt(pod),
+        has_controller: has_controller(pod),
+    }
+}
+
+/// A pod a dry-run round did not evict, and why, as of now.
+fn right_now(state: &PodState) -> String {
+    match state {
+        PodState::Refused(message) => format!("refused right now: {message}"),
+        PodState::Conflict(message) => format!("conflict right now: {message}"),
+        other => other.to_string(),
+    }
 }
 
 /// The node's Ready condition is True.
@@ -788,14 +853,6 @@ fn do_not_disrupt(pod: &Pod) -> bool {
             .iter()
             .any(|key| a.get(*key).is_some_and(|v| v == "true"))
     })
-}
-
-fn pod_key(pod: &Pod) -> String {
-    format!(
-        "{}/{}",
-        pod.metadata.namespace.as_deref().unwrap_or("default"),
-        pod.metadata.name.as_deref().unwrap_or_default()
-    )
 }
 
 fn node_of(pod: &Pod) -> String {
