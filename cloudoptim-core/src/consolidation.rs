@@ -2,7 +2,7 @@
 //!
 //! From a snapshot, the planner finds nodes that are empty (DaemonSet pods
 //! only), whose movable pods all fit on the remaining nodes, or that a
-//! cheaper instance type could replace, and writes the plan: cordon, evict (pods without a PDB first),
+//! cheaper instance type could replace, and writes the plan: launch replacements, cordon every node it removes, evict (largest pods first),
 //! terminate the instance, delete the Node object, each step with its
 //! reason, preconditions and $/h effect.
 //!
@@ -665,6 +665,14 @@ pub fn plan_consolidation(
             plan.steps.extend(tail);
         }
     }
+    // Launches first, then every cordon, then the evictions: pods evicted
+    // from one node must not land on another that the plan removes later
+    // (the plan simulator showed the scheduler doing exactly that).
+    plan.steps.sort_by_key(|s| match s.action {
+        Action::LaunchInstance { .. } => 0,
+        Action::Cordon { .. } => 1,
+        _ => 2,
+    });
     let savings = plan.savings();
     Consolidation {
         plan,
@@ -1153,7 +1161,7 @@ fn push_replacement_steps(
     push_steps(plan, node, group, pods, pdbs, price, why);
 }
 
-/// Cordon, evict (pods without PDBs first, then lowest priority first),
+/// Cordon, evict (largest first, the order the planner found them room),
 /// terminate the instance (through its Auto Scaling group, shrinking it,
 /// when it has one) and delete the Node object.
 fn push_steps(
@@ -1198,7 +1206,17 @@ fn push_steps(
         UsdPerHour::ZERO,
     );
     let mut ordered: Vec<&&Pod> = pods.iter().collect();
-    ordered.sort_by_key(|p| (!pdbs.for_pod(p).is_empty(), p.priority, p.key()));
+    // Largest first, the order in which the planner found them room: the
+    // scheduler places the replacements one by one as they are evicted,
+    // and the plan simulator showed other orders leaving a pod pending.
+    ordered.sort_by_key(|p| {
+        let r = p.requests();
+        (
+            std::cmp::Reverse(r.cpu_millis),
+            std::cmp::Reverse(r.memory_bytes),
+            p.key(),
+        )
+    });
     for pod in ordered {
         plan.push_evict(
             pod,

@@ -577,8 +577,10 @@ impl State<'_> {
         }
     }
 
-    /// Place every pending pod that a node can hold now, the roomiest
-    /// feasible node first (the default scheduler spreads, too).
+    /// Place every pending pod that a node can hold now, on the feasible
+    /// node with the least CPU left (best fit, as the planners place pods;
+    /// the default kube-scheduler spreads instead, so a plan that fits here
+    /// can still leave a pod pending there: see the crate docs).
     fn schedule_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
         for (mut pod, zone) in pending {

@@ -21,7 +21,7 @@ use cloudoptim_core::drain::{
 };
 use cloudoptim_core::plan::{Mode, ObjectRef, ResourcePatch, StepOutcome, WorkloadRef};
 use cloudoptim_core::quantity::{format_bytes, format_millis};
-use cloudoptim_core::snapshot::{WorkloadKind, DO_NOT_DISRUPT_ANNOTATIONS};
+use cloudoptim_core::snapshot::WorkloadKind;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -847,12 +847,12 @@ fn has_controller(pod: &Pod) -> bool {
         .any(|o| o.controller == Some(true))
 }
 
+/// The core's one do-not-disrupt rule (both keys, `true` in any case).
 fn do_not_disrupt(pod: &Pod) -> bool {
-    pod.metadata.annotations.as_ref().is_some_and(|a| {
-        DO_NOT_DISRUPT_ANNOTATIONS
-            .iter()
-            .any(|key| a.get(*key).is_some_and(|v| v == "true"))
-    })
+    pod.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(cloudoptim_core::snapshot::is_do_not_disrupt)
 }
 
 fn node_of(pod: &Pod) -> String {
