@@ -343,6 +343,34 @@ fn bin_packing(
         usd(c.savings.net_saved_usd_per_hour),
         month(c.savings.net_saved_usd_per_hour)
     );
+    // The cluster as the plan would leave it (the plan simulator).
+    match cloudoptim::simulate::simulate(snapshot, account, &c.plan, catalog, now) {
+        Ok(after) => println!(
+            "  After the plan: {} nodes (from {}); {} pod(s) left pending, {} lost, {} PDB(s) exceeded",
+            after.snapshot.nodes.len(),
+            snapshot.nodes.len(),
+            after.pending.len(),
+            after.lost.len(),
+            after.pdbs_exceeded.len()
+        ),
+        Err(e) => println!("  After the plan: cannot tell ({e})"),
+    }
+    let at_minimum = c
+        .blocked
+        .iter()
+        .filter(|(_, b)| {
+            matches!(
+                b,
+                cloudoptim::consolidation::Blocked::GroupAtMinimum { .. }
+                    | cloudoptim::consolidation::Blocked::GroupUnknown { .. }
+            )
+        })
+        .count();
+    if at_minimum > 0 {
+        println!(
+            "  ({at_minimum} node-group node(s) stay: their Auto Scaling group is at its minimum, or was not observed)"
+        );
+    }
     let budget = c
         .blocked
         .iter()
