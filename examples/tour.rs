@@ -344,31 +344,32 @@ fn bin_packing(
         month(c.savings.net_saved_usd_per_hour)
     );
     // The cluster as the plan would leave it (the plan simulator).
-    match cloudoptim::simulate::simulate(snapshot, account, &c.plan, catalog, now) {
-        Ok(after) => println!(
-            "  After the plan: {} nodes (from {}); {} pod(s) left pending, {} lost, {} PDB(s) exceeded",
-            after.snapshot.nodes.len(),
-            snapshot.nodes.len(),
-            after.pending.len(),
-            after.lost.len(),
-            after.pdbs_exceeded.len()
-        ),
-        Err(e) => println!("  After the plan: cannot tell ({e})"),
+    if !c.plan.steps.is_empty() {
+        match cloudoptim::simulate::simulate(snapshot, account, &c.plan, catalog, now) {
+            Ok(after) => println!(
+                "  After the plan: {} nodes (from {}); {} pod(s) left pending, {} lost, {} PDB(s) exceeded",
+                after.snapshot.nodes.len(),
+                snapshot.nodes.len(),
+                after.pending.len(),
+                after.lost.len(),
+                after.pdbs_exceeded.len()
+            ),
+            Err(e) => println!("  After the plan: cannot tell ({e})"),
+        }
     }
-    let at_minimum = c
-        .blocked
-        .iter()
-        .filter(|(_, b)| {
-            matches!(
-                b,
-                cloudoptim::consolidation::Blocked::GroupAtMinimum { .. }
-                    | cloudoptim::consolidation::Blocked::GroupUnknown { .. }
-            )
-        })
-        .count();
+    let count = |f: fn(&cloudoptim::consolidation::Blocked) -> bool| {
+        c.blocked.iter().filter(|(_, b)| f(b)).count()
+    };
+    use cloudoptim::consolidation::Blocked;
+    let at_minimum = count(|b| matches!(b, Blocked::GroupAtMinimum { .. }));
     if at_minimum > 0 {
+        println!("  ({at_minimum} node-group node(s) stay: their Auto Scaling group is at its minimum size)");
+    }
+    let unknown = count(|b| matches!(b, Blocked::GroupUnknown { .. }));
+    if unknown > 0 {
         println!(
-            "  ({at_minimum} node-group node(s) stay: their Auto Scaling group is at its minimum, or was not observed)"
+            "  ({unknown} node-group node(s) not considered: without the account's Auto Scaling groups, \
+             removing them cannot be planned (the group could launch them again))"
         );
     }
     let budget = c

@@ -30,16 +30,7 @@ fn env(name: &str) -> String {
 
 #[tokio::test]
 async fn a_spot_warning_cordons_drains_replaces_and_removes_the_node() {
-    let client = KubeClient::from_onboarding(
-        &Onboarding {
-            endpoint: env("CLOUDOPTIM_KUBE_APISERVER"),
-            token: SecretString::from(env("CLOUDOPTIM_KUBE_ADMIN_TOKEN")),
-            ca_pem: Some(std::fs::read_to_string(env("CLOUDOPTIM_KUBE_CA")).unwrap()),
-        },
-        ClientSettings::default(),
-    )
-    .await
-    .unwrap();
+    let client = cluster_admin().await;
     let admin = client.kube().clone();
 
     // A spot node with three managed pods. It has no Ready condition: no

@@ -6,10 +6,11 @@
 //! step's preconditions are judged with the same
 //! [`Precondition::evaluate`](crate::Precondition::evaluate), on facts read
 //! from the simulated state, and a step whose preconditions fail is skipped.
-//! Evicted pods that have a controller are recreated and placed by a small
-//! scheduler (capacity, node selector, required node affinity, taints,
-//! hostname anti-affinity, claims kept in their zone); pods nothing can hold
-//! stay pending. Engines' tests assert their safety on the applied result
+//! Evicted pods that have a controller are recreated and placed one at a
+//! time, as the scheduler would, on the roomiest node that takes them
+//! (capacity, node selector, required node affinity, taints, hostname
+//! anti-affinity, claims kept in their zone); pods nothing can hold stay
+//! pending. Engines' tests assert their safety on the applied result
 //! (capacity, PDBs, do-not-disrupt, no pod lost) rather than on what the
 //! planner says it did, and the examples print the cluster after a dry run.
 
@@ -577,24 +578,30 @@ impl State<'_> {
         }
     }
 
-    /// Place every pending pod that a node can hold now, on the feasible
-    /// node with the least CPU left (best fit, as the planners place pods;
-    /// the default kube-scheduler spreads instead, so a plan that fits here
-    /// can still leave a pod pending there: see the crate docs).
+    /// Place every pending pod that a node can hold now, one at a time, on
+    /// the feasible node with the most CPU left (the default kube-scheduler
+    /// spreads, too). Placed one by one, pods can strand where the
+    /// planner's offline packing fitted them all.
     fn schedule_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
+        // What each node's pods request, kept up to date as pods land.
+        let mut requested: BTreeMap<String, Resources> = self
+            .snapshot
+            .requested_by_node()
+            .into_iter()
+            .map(|(n, r)| (n.to_owned(), r))
+            .collect();
         for (mut pod, zone) in pending {
             let requirement = PodRequirement::from_pod(&pod);
-            let requested = self.snapshot.requested_by_node();
             let best = self
                 .snapshot
                 .nodes
                 .iter()
                 .filter(|n| n.ready && !n.unschedulable)
                 .filter_map(|n| {
-                    let free = n.allocatable.saturating_sub(
-                        requested.get(n.name.as_str()).copied().unwrap_or_default(),
-                    );
+                    let free = n
+                        .allocatable
+                        .saturating_sub(requested.get(&n.name).copied().unwrap_or_default());
                     let fits = requirement.requests.fits_within(&free)
                         && pod
                             .node_selector
@@ -617,6 +624,9 @@ impl State<'_> {
                 .max();
             match best {
                 Some((_, _, node)) => {
+                    if let Some(r) = requested.get_mut(&node) {
+                        *r = r.saturating_add(requirement.requests);
+                    }
                     pod.node_name = Some(node);
                     // The replacement is healthy again: its PDBs get the disruption back.
                     for pdb in self

@@ -181,14 +181,12 @@ impl KubeExecutor {
                 Observation::VolumeClaim(claim)
             }
             Fact::Workload(workload) => {
-                let key = format!("{}/{}", workload.namespace, workload.name);
                 let object = self.get_workload(workload).await?;
                 let (kind, api_version) = (workload.kind.as_str(), workload.kind.api_version());
                 let found = match object {
                     Some(o) => read([(kind, api_version, o)])?.workloads.pop(),
                     None => None,
                 };
-                let _ = key;
                 Observation::Workload(found.map(Box::new))
             }
             other => {

@@ -273,7 +273,7 @@ impl InterruptionHandler {
                         continue;
                     }
                     self.draining.insert(id.clone(), is_warning);
-                    let drain = Drain {
+                    let drain = NodeDrainPlan {
                         snapshot,
                         catalog,
                         policy,
@@ -304,7 +304,7 @@ impl InterruptionHandler {
 type PdbBudget<'a> = HashMap<(&'a str, &'a str), u32>;
 
 /// What one event's drains share.
-struct Drain<'a> {
+struct NodeDrainPlan<'a> {
     snapshot: &'a ClusterSnapshot,
     catalog: &'a Catalog,
     policy: &'a InterruptionPolicy,
@@ -316,7 +316,7 @@ struct Drain<'a> {
     now: Timestamp,
 }
 
-impl<'a> Drain<'a> {
+impl<'a> NodeDrainPlan<'a> {
     /// Which of `pods` (most important first) the plan evicts. With a
     /// deadline, all of them; otherwise not the do-not-disrupt pods, the
     /// bare pods, nor more pods of a PDB than it has disruptions left in
@@ -383,7 +383,7 @@ impl<'a> Drain<'a> {
         pdb_left: &mut PdbBudget<'a>,
         left: &mut Vec<LeftPod>,
     ) {
-        let Drain {
+        let NodeDrainPlan {
             snapshot,
             catalog,
             policy,
