@@ -20,6 +20,7 @@ use std::time::Instant;
 use cloudoptim::binpack::{LpGuidedPacker, Packer, Packing, PackingPolicy, PodRequirement};
 use cloudoptim::catalog::Catalog;
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
+use cloudoptim::environment::NodeEnvironment;
 use cloudoptim::snapshot::CapacityType;
 use cloudoptim::summary::ClusterSummary;
 use cloudoptim::Resources;
@@ -68,6 +69,11 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             }
             _ => return Err(arg.unexpected()),
         }
+    }
+    if args.snapshot.is_some() && (args.pods.is_some() || args.synthetic.is_some()) {
+        return Err(lexopt::Error::Custom(
+            "--snapshot consolidates a running cluster; it cannot be combined with --pods or --synthetic".into(),
+        ));
     }
     Ok(args)
 }
@@ -147,7 +153,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let snapshot = cloudoptim::kubectl::read_list(&text)
             .map_err(|e| format!("{}: {e}", path.display()))?
             .snapshot;
-        consolidate(&snapshot, None, catalog, &args.region);
+        let env = NodeEnvironment::of(&snapshot);
+        consolidate(&snapshot, None, catalog, env.region_or(&args.region));
         return Ok(());
     }
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
@@ -224,11 +231,8 @@ fn demo(
         .filter(|p| !p.is_daemonset_pod() && !p.phase.is_terminal())
         .map(PodRequirement::from_pod)
         .collect();
-    // The demo's DaemonSets, as every new node would carry them.
-    let policy = PackingPolicy {
-        daemonset_overhead: snapshot.daemonset_overhead(),
-        ..policy.clone()
-    };
+    // New nodes like the demo's: its zones, architectures and DaemonSets.
+    let policy = NodeEnvironment::of(snapshot).packing_policy(policy.clone());
     let started = Instant::now();
     let packing = packer.pack(&pods, catalog, &policy)?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -310,6 +314,31 @@ fn consolidate(
     println!("  nodes left alone:");
     for (kind, (n, example)) in reasons {
         println!("    {n:>3} × {kind:<16} e.g. {example}");
+    }
+    if result.plan.steps.is_empty() {
+        return;
+    }
+    // What the cluster would look like after the plan (the plan simulator).
+    match cloudoptim::simulate::simulate(snapshot, account, &result.plan, catalog, now) {
+        Ok(after) => {
+            let before = ClusterSummary::new(snapshot, catalog, region);
+            let cost = ClusterSummary::new(&after.snapshot, catalog, region);
+            println!(
+                "  after the plan: {} nodes, ${:.2}/h (from {} nodes, ${:.2}/h); {} pod(s) pending, {} lost, {} do-not-disrupt pod(s) moved, {} PDB(s) exceeded",
+                cost.nodes,
+                cost.usd_per_hour.usd(),
+                before.nodes,
+                before.usd_per_hour.usd(),
+                after.pending.len(),
+                after.lost.len(),
+                after.disrupted_do_not_disrupt.len(),
+                after.pdbs_exceeded.len()
+            );
+            for pod in after.pending.iter().take(5) {
+                println!("    pending: {pod}");
+            }
+        }
+        Err(e) => println!("  after the plan: cannot tell ({e})"),
     }
 }
 

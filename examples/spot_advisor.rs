@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use cloudoptim::catalog::{Architecture, Catalog};
 use cloudoptim::quantity::{parse_millis, parse_units};
 use cloudoptim::spot::pools::{select_pools, CapacityNeed, PoolPolicy};
+use cloudoptim::spot::risk::WeightedRisk;
 use cloudoptim::Resources;
 
 const USAGE: &str = "usage: spot_advisor [--cpu 500m] [--memory 1Gi] [--pods 20] [--region us-east-1] [--risk-ceiling 0.6] [--max-share 0.3]";
@@ -74,6 +75,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         catalog,
         &BTreeMap::new(),
         &BTreeSet::new(),
+        &WeightedRisk,
         &policy,
         now,
     )?;

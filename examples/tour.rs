@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use cloudoptim::catalog::Catalog;
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
+use cloudoptim::environment::NodeEnvironment;
 use cloudoptim::inventory::{AwsInventory, InstanceState, VolumeState};
 use cloudoptim::kubectl;
 use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
@@ -123,13 +124,35 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             (demo.snapshot, source, Some(demo.aws))
         }
     };
-    let summary = ClusterSummary::new(&snapshot, catalog, &args.region);
+    // Region, zones, architectures, DaemonSets: what the nodes say, once.
+    let env = NodeEnvironment::of(&snapshot);
+    let region = env.region_or(&args.region).to_owned();
+    let summary = ClusterSummary::new(&snapshot, catalog, &region);
     println!("CloudOptim tour — {source}");
+    let told = match (&env.region, env.regions.len()) {
+        (Some(_), _) => "from the nodes' labels".to_owned(),
+        (None, 0) => "no node names its region; --region".to_owned(),
+        (None, _) => format!(
+            "the nodes name {} regions ({}); each node is priced in its own, others in --region",
+            env.regions.len(),
+            env.regions.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    };
     println!(
-        "Prices: embedded catalog ({} instance types; on-demand Linux, {})",
+        "Region {region} ({told}); prices from the embedded catalog ({} instance types, on-demand Linux)",
         catalog.len(),
-        args.region
     );
+    if !env.architectures.is_empty() {
+        let arches: Vec<&str> = env
+            .architectures
+            .iter()
+            .map(|a| a.kubernetes_name())
+            .collect();
+        println!(
+            "Architectures of the nodes: {} (new nodes may use these)",
+            arches.join(", ")
+        );
+    }
     inventory(&snapshot, &summary);
     if let Some(aws) = &aws {
         account(aws);
@@ -137,8 +160,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let now = snapshot
         .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    bin_packing(&snapshot, aws.as_ref(), catalog, &summary, now);
-    spot_section(&snapshot, catalog, &args.region);
+    bin_packing(&snapshot, aws.as_ref(), catalog, &env, &summary, now);
+    spot_section(&snapshot, catalog, &env, &region);
     features();
     Ok(())
 }
@@ -312,6 +335,7 @@ fn bin_packing(
     snapshot: &ClusterSnapshot,
     account: Option<&cloudoptim::inventory::AwsInventory>,
     catalog: &Catalog,
+    env: &NodeEnvironment,
     summary: &ClusterSummary,
     now: jiff::Timestamp,
 ) {
@@ -365,6 +389,12 @@ fn bin_packing(
     if at_minimum > 0 {
         println!("  ({at_minimum} node-group node(s) stay: their Auto Scaling group is at its minimum size)");
     }
+    let unpriced = count(|b| matches!(b, Blocked::Unpriced { .. }));
+    if unpriced > 0 {
+        println!(
+            "  ({unpriced} node(s) not considered: cannot tell what they cost in their region)"
+        );
+    }
     let unknown = count(|b| matches!(b, Blocked::GroupUnknown { .. }));
     if unknown > 0 {
         println!(
@@ -389,18 +419,11 @@ fn bin_packing(
         .filter(|p| !p.is_daemonset_pod() && !p.phase.is_terminal())
         .map(PodRequirement::from_pod)
         .collect();
-    // New nodes carry the cluster's DaemonSets.
-    let daemonsets = snapshot.daemonset_overhead();
-    let default_policy = PackingPolicy::default();
-    let packing_policy = PackingPolicy {
+    // New nodes like the cluster's: region, zones, architectures, DaemonSets.
+    let packing_policy = env.packing_policy(PackingPolicy {
         region: summary.region.clone(),
-        daemonset_overhead: if daemonsets.pods > 0 {
-            daemonsets
-        } else {
-            default_policy.daemonset_overhead
-        },
-        ..default_policy
-    };
+        ..PackingPolicy::default()
+    });
     match LpGuidedPacker::default().pack(&pods, catalog, &packing_policy) {
         Ok(p) => {
             println!(
@@ -441,14 +464,20 @@ fn bin_packing(
 
 /// The Spot section: which workloads could run on spot, for how much less,
 /// at what risk (day zero: Spot Advisor data only).
-fn spot_section(snapshot: &ClusterSnapshot, catalog: &Catalog, region: &str) {
+fn spot_section(
+    snapshot: &ClusterSnapshot,
+    catalog: &Catalog,
+    env: &NodeEnvironment,
+    region: &str,
+) {
     use cloudoptim::snapshot::{VolumeSource, WorkloadKind};
     use cloudoptim::spot::pools::{select_pools, CapacityNeed, PoolPolicy};
+    use cloudoptim::spot::risk::WeightedRisk;
     println!("\n== Spot");
-    let policy = PoolPolicy {
+    let policy = env.pool_policy(PoolPolicy {
         region: region.to_owned(),
         ..PoolPolicy::default()
-    };
+    });
     let now = snapshot
         .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
@@ -482,7 +511,11 @@ fn spot_section(snapshot: &ClusterSnapshot, catalog: &Catalog, region: &str) {
                 ..first.requests()
             },
             pods: pods.len() as u32,
-            architectures: vec![cloudoptim::catalog::Architecture::X86_64],
+            architectures: if env.architectures.is_empty() {
+                vec![cloudoptim::catalog::Architecture::X86_64]
+            } else {
+                env.architectures.clone()
+            },
             node_selector: first.node_selector.clone(),
             node_affinity: first.node_affinity.clone(),
         };
@@ -491,13 +524,15 @@ fn spot_section(snapshot: &ClusterSnapshot, catalog: &Catalog, region: &str) {
             catalog,
             &Default::default(),
             &Default::default(),
+            &WeightedRisk,
             &policy,
             now,
         ) else {
             continue;
         };
         let spot_pods: u32 = a.spot.iter().map(|s| s.pods).sum();
-        if spot_pods == 0 {
+        // Only where spot costs less.
+        if spot_pods == 0 || a.usd_per_hour >= a.all_on_demand_usd_per_hour {
             continue;
         }
         let risk = a

@@ -11,12 +11,12 @@ use cloudoptim::catalog::Catalog;
 use cloudoptim::consolidation::{plan_consolidation, Blocked, Consolidation, ConsolidationPolicy};
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
 use cloudoptim::inventory::AwsInventory;
+use cloudoptim::pricing::node_price;
 use cloudoptim::simulate::{simulate, SimulatedStep};
 use cloudoptim::snapshot::{
     CapacityType, ClusterSnapshot, Container, LabelSelector, Labels, Limits, Node, NodeAffinity,
     OwnerRef, Pod, PodAffinity, PodDisruptionBudget, PodPhase, PodVolume, VolumeSource,
 };
-use cloudoptim::summary::node_price;
 use cloudoptim::{Action, Resources};
 
 /// Run the plan in the simulator: nothing lost, stranded, do-not-disrupt
@@ -65,7 +65,7 @@ fn assert_safe_after(
         s.nodes
             .iter()
             .filter_map(|n| node_price(n, catalog(), &policy.region))
-            .map(|(p, _)| p.micro_usd())
+            .map(|p| p.usd_per_hour.micro_usd())
             .sum()
     };
     assert_eq!(
@@ -225,7 +225,7 @@ fn assert_safe_offline(
         );
         let old = node_price(snapshot.node(&r.node).unwrap(), catalog(), &policy.region)
             .unwrap()
-            .0;
+            .usd_per_hour;
         assert!(r.usd_per_hour < old);
     }
     // Per node: cordon, then evictions, then terminate and delete.
@@ -257,7 +257,7 @@ fn assert_safe_offline(
         .map(|n| {
             node_price(snapshot.node(n).unwrap(), catalog(), &policy.region)
                 .unwrap()
-                .0
+                .usd_per_hour
                 .micro_usd()
         })
         .sum::<i64>()
@@ -843,4 +843,77 @@ proptest! {
         assert_safe_after(&snapshot, None, &policy, &c, false);
         prop_assert_eq!(c.removed_nodes.len() + c.blocked.len(), snapshot.nodes.len());
     }
+}
+
+#[test]
+fn nodes_in_a_region_without_prices_are_unpriced_not_removed() {
+    let mut snapshot = small_cluster();
+    for n in &mut snapshot.nodes {
+        n.labels
+            .insert("topology.kubernetes.io/zone".into(), "eu-west-1a".into());
+        n.derive_from_labels();
+        assert_eq!(n.region.as_deref(), Some("eu-west-1"));
+    }
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &wide_policy(),
+        now(),
+    );
+    assert!(c.plan.steps.is_empty(), "{:#?}", c.plan.steps);
+    assert_eq!(c.blocked.len(), snapshot.nodes.len());
+    for (_, b) in &c.blocked {
+        let Blocked::Unpriced { why } = b else {
+            panic!("expected unpriced, got {b:?}");
+        };
+        assert!(
+            why.contains("eu-west-1") && why.contains("m6i.xlarge"),
+            "{why}"
+        );
+    }
+}
+
+#[test]
+fn the_environment_comes_from_the_nodes() {
+    use cloudoptim::binpack::PackingPolicy;
+    use cloudoptim::catalog::Architecture;
+    use cloudoptim::environment::NodeEnvironment;
+    let mut snapshot = small_cluster();
+    for n in &mut snapshot.nodes {
+        n.labels.insert("kubernetes.io/arch".into(), "arm64".into());
+    }
+    let env = NodeEnvironment::of(&snapshot);
+    assert_eq!(env.region.as_deref(), Some("us-east-1"));
+    assert_eq!(env.zones, ["us-east-1a", "us-east-1b"]);
+    assert_eq!(env.architectures, [Architecture::Arm64]);
+    // No DaemonSet objects or pods: the caller's default stays.
+    assert_eq!(env.daemonset_overhead, None);
+    let policy = env.packing_policy(PackingPolicy::default());
+    assert_eq!(policy.architectures, [Architecture::Arm64]);
+    assert_eq!(
+        policy.daemonset_overhead,
+        PackingPolicy::default().daemonset_overhead
+    );
+    // Nodes that disagree on the region: none is assumed.
+    snapshot.nodes[0]
+        .labels
+        .insert("topology.kubernetes.io/region".into(), "us-west-2".into());
+    snapshot.nodes[0].derive_from_labels();
+    let env = NodeEnvironment::of(&snapshot);
+    assert_eq!(env.region, None);
+    assert_eq!(env.regions.len(), 2);
+    assert_eq!(env.region_or("ap-south-1"), "ap-south-1");
+    // DaemonSet pods without DaemonSet objects: the most any node carries.
+    let mut ds = snapshot.pods[0].clone();
+    ds.name = "ds-0".into();
+    ds.controller = Some(OwnerRef {
+        kind: "DaemonSet".into(),
+        name: "agent".into(),
+    });
+    snapshot.pods.push(ds.clone());
+    let overhead = NodeEnvironment::of(&snapshot).daemonset_overhead.unwrap();
+    assert_eq!(overhead.cpu_millis, ds.requests().cpu_millis);
+    assert_eq!(overhead.pods, 1);
 }

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use cloudoptim::catalog::OperatingSystem;
+use cloudoptim::pricing::{node_price, Price, PriceSource};
 use cloudoptim::snapshot::{node_labels, ClusterSnapshot, Node};
-use cloudoptim::summary::{node_price, ClusterSummary, NodeGroupCost, PriceSource};
+use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
 use cloudoptim::{Resources, UsdPerHour};
 
 const REGION: &str = "us-east-1";
@@ -108,7 +109,10 @@ fn fixture_summary_counts_nodes_and_prices_the_spot_node_as_an_estimate() {
     let spot_node = s.node(SPOT).expect("spot node");
     assert_eq!(
         node_price(spot_node, catalog(), REGION),
-        Some((spot, PriceSource::SpotEstimate))
+        Some(Price {
+            usd_per_hour: spot,
+            source: PriceSource::SpotEstimate
+        })
     );
     assert_eq!(
         summary.by_capacity_type.get("spot"),
@@ -201,7 +205,10 @@ fn a_spot_node_without_advice_is_priced_at_on_demand_and_counted() {
     let price = on_demand(&no_advice.name);
     assert_eq!(
         node_price(&node, catalog(), REGION),
-        Some((price, PriceSource::SpotAtOnDemand)),
+        Some(Price {
+            usd_per_hour: price,
+            source: PriceSource::SpotAtOnDemand
+        }),
         "{}",
         no_advice.name
     );
@@ -229,7 +236,10 @@ fn a_windows_spot_node_uses_the_windows_advice() {
     assert_ne!(windows, linux, "the two feeds differ for m5.large");
     assert_eq!(
         node_price(&node, catalog(), REGION),
-        Some((windows, PriceSource::SpotEstimate))
+        Some(Price {
+            usd_per_hour: windows,
+            source: PriceSource::SpotEstimate
+        })
     );
     assert_eq!(
         ClusterSummary::new(&s, catalog(), REGION).by_capacity_type["spot"].usd_per_hour,
@@ -245,7 +255,10 @@ fn a_windows_spot_node_uses_the_windows_advice() {
     let node = retype_spot_node(&mut s, &linux_only.name);
     assert_eq!(
         node_price(&node, catalog(), REGION),
-        Some((on_demand(&linux_only.name), PriceSource::SpotAtOnDemand)),
+        Some(Price {
+            usd_per_hour: on_demand(&linux_only.name),
+            source: PriceSource::SpotAtOnDemand
+        }),
         "{}",
         linux_only.name
     );
@@ -261,6 +274,9 @@ fn on_demand_nodes_are_priced_on_demand_whatever_their_os() {
     let node = s.node(general).expect("node");
     assert_eq!(
         node_price(node, catalog(), REGION),
-        Some((on_demand("m5.xlarge"), PriceSource::OnDemand))
+        Some(Price {
+            usd_per_hour: on_demand("m5.xlarge"),
+            source: PriceSource::OnDemand
+        })
     );
 }

@@ -40,14 +40,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::binpack::{Packer, PodRequirement};
 use crate::catalog::Catalog;
+use crate::environment::NodeEnvironment;
 use crate::inventory::{AutoScalingGroup, AwsInventory};
 use crate::money::UsdPerHour;
 use crate::plan::{Action, Plan, Precondition, SavingsReport};
+use crate::pricing::{instance_price, node_os, node_price};
 use crate::resources::Resources;
 use crate::snapshot::{
     tolerates_all, ClusterSnapshot, DuplicateObject, Node, Pod, PodDisruptionBudget,
 };
-use crate::summary::node_price;
 
 /// The largest group of nodes replaced together.
 const MAX_GROUP: usize = 16;
@@ -158,9 +159,18 @@ pub enum Blocked {
         /// `namespace/name`.
         pod: String,
     },
-    /// The node's price is unknown or below the savings threshold.
+    /// Removing the node saves less than the threshold.
     #[error("removing it saves less than the threshold")]
     BelowThreshold,
+    /// The node cannot be priced, so no saving can be claimed for it: its
+    /// instance type is not in the catalog, the catalog has no price for
+    /// it in the node's region, or it is spot and the Spot Advisor has no
+    /// estimate.
+    #[error("cannot tell what it costs: {why}")]
+    Unpriced {
+        /// What is missing, e.g. `no price for hpc6a.48xlarge in us-east-2`.
+        why: String,
+    },
     /// Not considered: the disruption budget of this plan is used up (its
     /// pods may move freely; whether they fit is decided in a later plan).
     #[error("not considered: the disruption budget of this plan is used up")]
@@ -186,6 +196,7 @@ impl Blocked {
             Blocked::Pdb { .. } => "pdb",
             Blocked::NoRoom { .. } => "no_room",
             Blocked::BelowThreshold => "below_threshold",
+            Blocked::Unpriced { .. } => "unpriced",
             Blocked::NoInstance => "no_instance",
             Blocked::GroupAtMinimum { .. } => "group_at_minimum",
             Blocked::GroupUnknown { .. } => "group_unknown",
@@ -443,14 +454,14 @@ pub fn plan_consolidation(
         .max_disrupted_nodes
         .min((snapshot.nodes.len() * policy.max_disrupted_percent as usize).div_ceil(100));
     // Cheapest to disrupt first: fewest movable pods, then the most expensive.
-    let mut order: Vec<(usize, UsdPerHour, usize)> = snapshot
+    let mut order: Vec<(usize, Option<UsdPerHour>, usize)> = snapshot
         .nodes
         .iter()
         .enumerate()
         .map(|(i, n)| {
             let price = node_price(n, catalog, &policy.region)
-                .map(|(p, _)| p)
-                .unwrap_or(UsdPerHour::ZERO);
+                .filter(|p| p.is_known())
+                .map(|p| p.usd_per_hour);
             (movable(n).len(), price, i)
         })
         .collect();
@@ -463,6 +474,10 @@ pub fn plan_consolidation(
     let mut replacements = Vec::new();
     for (_, price, i) in order {
         let Some(node) = snapshot.nodes.get(i) else {
+            continue;
+        };
+        let Some(price) = price else {
+            blocked.push((node.name.clone(), unpriced(node, catalog, &policy.region)));
             continue;
         };
         if price < policy.min_savings_usd_per_hour || price == UsdPerHour::ZERO {
@@ -602,7 +617,7 @@ pub fn plan_consolidation(
                 };
                 let pods = movable(node);
                 let price = node_price(node, catalog, &policy.region)
-                    .map(|(p, _)| p)
+                    .map(|p| p.usd_per_hour)
                     .unwrap_or(UsdPerHour::ZERO);
                 let why = format!(
                     "{} nodes in {zone} are replaced by {} new one(s)",
@@ -954,32 +969,26 @@ fn replace_several<'a>(
         .iter()
         .filter_map(|&i| {
             let n = snapshot.nodes.get(i)?;
+            // Only nodes whose price is known: the saving is a sum of them.
+            node_price(n, catalog, &policy.region).filter(|p| p.is_known())?;
             let used: u64 = movable(n).iter().map(|p| p.requests().cpu_millis).sum();
             Some((movable(n).len(), used, i))
         })
         .collect();
     ranked.sort();
-    let arch = snapshot
-        .nodes
-        .get(*nodes.first()?)?
-        .labels
-        .get(node_labels::ARCH)
-        .cloned();
-    let packing_policy = PackingPolicy {
+    // New nodes like the zone's nodes: same region, OS, architectures,
+    // DaemonSets and root volume.
+    let env = NodeEnvironment::of_nodes(
+        snapshot,
+        nodes.iter().filter_map(|&i| snapshot.nodes.get(i)),
+    );
+    let packing_policy = env.packing_policy(PackingPolicy {
         region: policy.region.clone(),
-        zones: vec![zone.to_owned()],
-        daemonset_overhead: snapshot.daemonset_overhead(),
-        architectures: match arch.as_deref() {
-            Some("arm64") => vec![crate::catalog::Architecture::Arm64],
-            _ => vec![crate::catalog::Architecture::X86_64],
-        },
-        root_volume_bytes: snapshot
-            .nodes
-            .get(*nodes.first()?)?
-            .capacity
-            .ephemeral_storage_bytes
-            .max(20 << 30),
         ..PackingPolicy::default()
+    });
+    let packing_policy = PackingPolicy {
+        zones: vec![zone.to_owned()],
+        ..packing_policy
     };
     // Like Karpenter: at most MAX_GROUP nodes, sizes halving from there.
     let mut sizes = Vec::new();
@@ -1031,7 +1040,7 @@ fn replace_several<'a>(
         };
         let old: UsdPerHour = chosen
             .iter()
-            .filter_map(|n| node_price(n, catalog, &policy.region).map(|(p, _)| p))
+            .filter_map(|n| node_price(n, catalog, &policy.region).map(|p| p.usd_per_hour))
             .sum();
         if packing.unplaced.is_empty()
             && packing.nodes.len() < k
@@ -1046,6 +1055,20 @@ fn replace_several<'a>(
         }
     }
     None
+}
+
+/// Why `node` has no price that a saving could be claimed from.
+fn unpriced(node: &Node, catalog: &Catalog, region: &str) -> Blocked {
+    let region = node.region.as_deref().unwrap_or(region);
+    let why = match node.instance_type.as_deref() {
+        None => "the node has no instance type label".to_owned(),
+        Some(t) if catalog.get(t).is_none() => format!("{t} is not in the instance catalog"),
+        Some(t) => match node_price(node, catalog, region) {
+            None => format!("the price list has no price for {t} in {region}"),
+            Some(_) => format!("the Spot Advisor has no estimate for {t} in {region}"),
+        },
+    };
+    Blocked::Unpriced { why }
 }
 
 /// For a node outside managed node groups, the cheapest instance type of
@@ -1076,14 +1099,18 @@ fn cheaper_replacement(
         if it.name == current.name || it.family != current.family {
             continue;
         }
-        let new_price = match node.capacity_type {
-            crate::snapshot::CapacityType::Spot => it.spot_usd_per_hour_estimate(
-                node.region.as_deref().unwrap_or(&policy.region),
-                crate::catalog::OperatingSystem::Linux,
-            ),
-            _ => it.on_demand_usd_per_hour(node.region.as_deref().unwrap_or(&policy.region)),
+        // Priced as the node is bought and for its OS; a spot price the
+        // Spot Advisor cannot estimate is no basis for a saving.
+        let Some(new_price) = instance_price(
+            it,
+            node.region.as_deref().unwrap_or(&policy.region),
+            node.capacity_type,
+            node_os(node),
+        )
+        .filter(|p| p.is_known())
+        .map(|p| p.usd_per_hour) else {
+            continue;
         };
-        let Some(new_price) = new_price else { continue };
         if price - new_price < policy.min_savings_usd_per_hour
             || best.as_ref().is_some_and(|b| b.usd_per_hour <= new_price)
         {

@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Catalog, OperatingSystem};
+use crate::catalog::Catalog;
 use crate::money::UsdPerHour;
+use crate::pricing::{node_price, Price, PriceSource};
 use crate::resources::Resources;
-use crate::snapshot::{node_labels, CapacityType, ClusterSnapshot, Node, PodPhase};
+use crate::snapshot::{ClusterSnapshot, PodPhase};
 
 /// Nodes of one group and what they cost.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -17,24 +18,6 @@ pub struct NodeGroupCost {
     pub nodes: usize,
     /// Their hourly cost (unpriced nodes count as zero).
     pub usd_per_hour: UsdPerHour,
-}
-
-/// Where a node's price came from.
-///
-/// The catalog's on-demand prices are Linux prices, the only on-demand table
-/// it has: Windows nodes are priced from it too, so their figures are low.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PriceSource {
-    /// The on-demand list price, for a node that is not spot.
-    OnDemand,
-    /// A spot node: the Spot Advisor's average discount for the node's
-    /// operating system (`kubernetes.io/os`) applied to the on-demand price.
-    SpotEstimate,
-    /// A spot node the Spot Advisor has no advice for (type, region or
-    /// operating system missing from the feed), priced at the on-demand
-    /// price: an upper bound, not its real price.
-    SpotAtOnDemand,
 }
 
 /// Inventory, cost and utilization of a cluster.
@@ -84,7 +67,10 @@ impl ClusterSummary {
         for node in &snapshot.nodes {
             let price = node_price(node, catalog, region);
             let usd = match price {
-                Some((usd, source)) => {
+                Some(Price {
+                    usd_per_hour: usd,
+                    source,
+                }) => {
                     match source {
                         PriceSource::OnDemand => {}
                         PriceSource::SpotEstimate => s.spot_estimated_nodes += 1,
@@ -128,41 +114,5 @@ impl ClusterSummary {
             }
         }
         s
-    }
-}
-
-/// A node's hourly price in its region (its region label, else `region`):
-/// the on-demand list price; for spot nodes the Spot Advisor estimate for
-/// the node's operating system (the `kubernetes.io/os` label: `windows`, else
-/// Linux), or the on-demand price marked [`PriceSource::SpotAtOnDemand`]
-/// when the feed has no advice. `None` when the instance type is unknown or
-/// has no on-demand price in the region.
-///
-/// The on-demand table is the catalog's Linux one, for Windows nodes too.
-pub fn node_price(
-    node: &Node,
-    catalog: &Catalog,
-    region: &str,
-) -> Option<(UsdPerHour, PriceSource)> {
-    let it = catalog.get(node.instance_type.as_deref()?)?;
-    let region = node.region.as_deref().unwrap_or(region);
-    let on_demand = it.on_demand_usd_per_hour(region)?;
-    if node.capacity_type != CapacityType::Spot {
-        return Some((on_demand, PriceSource::OnDemand));
-    }
-    Some(
-        match it.spot_usd_per_hour_estimate(region, operating_system(node)) {
-            Some(spot) => (spot, PriceSource::SpotEstimate),
-            None => (on_demand, PriceSource::SpotAtOnDemand),
-        },
-    )
-}
-
-/// The node's operating system from its `kubernetes.io/os` label; Linux
-/// unless it says `windows`.
-fn operating_system(node: &Node) -> OperatingSystem {
-    match node.labels.get(node_labels::OS).map(String::as_str) {
-        Some(os) if os == OperatingSystem::Windows.kubernetes_name() => OperatingSystem::Windows,
-        _ => OperatingSystem::Linux,
     }
 }

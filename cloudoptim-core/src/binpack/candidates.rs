@@ -78,10 +78,11 @@ pub(crate) fn candidates(
         {
             continue;
         }
-        let price = match policy.capacity_type {
-            CapacityType::Spot => it.spot_usd_per_hour_estimate(&policy.region, policy.os),
-            _ => it.on_demand_usd_per_hour(&policy.region),
-        };
+        // A spot type the Spot Advisor cannot price is not bought blind.
+        let price =
+            crate::pricing::instance_price(it, &policy.region, policy.capacity_type, policy.os)
+                .filter(|p| p.is_known())
+                .map(|p| p.usd_per_hour);
         let Some(usd_per_hour) = price.filter(|p| *p > UsdPerHour::ZERO) else {
             continue;
         };

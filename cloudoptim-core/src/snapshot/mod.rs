@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use disruption::{IntOrPercent, PodDisruptionBudget};
-pub use node::{labels as node_labels, CapacityType, Node};
+pub use node::{labels as node_labels, region_of_zone, CapacityType, Node};
 pub use pod::{
     is_do_not_disrupt, is_true_annotation, Container, ContainerStatus, Limits, OwnerRef, Pod,
     PodPhase, PodVolume, Termination, VolumeSource, DO_NOT_DISRUPT_ANNOTATIONS,

@@ -32,6 +32,18 @@ pub mod labels {
     pub const INSTANCE_FAMILY: &str = "karpenter.k8s.aws/instance-family";
     /// The EBS CSI driver's zone label.
     pub const EBS_CSI_ZONE: &str = "topology.ebs.csi.aws.com/zone";
+    /// Lifecycle label kops, kube-spot-termination-notice and many node
+    /// bootstrap scripts set (`spot`, `Ec2Spot`, `on-demand`, `normal`).
+    pub const LIFECYCLE: &str = "node.kubernetes.io/lifecycle";
+    /// The bare `lifecycle` label of AWS's spot workshops and eksctl examples.
+    pub const LIFECYCLE_BARE: &str = "lifecycle";
+    /// The labels that tell a node's capacity type, most specific first.
+    pub const CAPACITY_TYPE_KEYS: [&str; 4] = [
+        EKS_CAPACITY_TYPE,
+        KARPENTER_CAPACITY_TYPE,
+        LIFECYCLE,
+        LIFECYCLE_BARE,
+    ];
 
     /// The labels a new node of an instance type gets in `zone` (if given),
     /// `region`, at a capacity type and OS: what node selectors and node
@@ -90,11 +102,18 @@ pub enum CapacityType {
 }
 
 impl CapacityType {
-    /// From the EKS (`ON_DEMAND`/`SPOT`) or Karpenter (`on-demand`/`spot`) label value.
+    /// From a capacity-type label value: EKS (`ON_DEMAND`/`SPOT`), Karpenter
+    /// (`on-demand`/`spot`) or a lifecycle label (`spot`, `Ec2Spot`,
+    /// `on-demand`, `OnDemand`, `normal`), compared case-insensitively.
     pub fn from_label(value: &str) -> CapacityType {
-        match value.to_ascii_lowercase().replace('_', "-").as_str() {
-            "on-demand" => CapacityType::OnDemand,
-            "spot" => CapacityType::Spot,
+        match value
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['_', '-'], "")
+            .as_str()
+        {
+            "ondemand" | "normal" | "ec2ondemand" => CapacityType::OnDemand,
+            "spot" | "ec2spot" => CapacityType::Spot,
             _ => CapacityType::Unknown,
         }
     }
@@ -194,16 +213,82 @@ impl Node {
     pub fn derive_from_labels(&mut self) {
         let label = |keys: &[&str]| keys.iter().find_map(|k| self.labels.get(*k).cloned());
         self.instance_type = label(&[labels::INSTANCE_TYPE, labels::INSTANCE_TYPE_BETA]);
-        self.zone = label(&[labels::ZONE, labels::ZONE_BETA]);
-        self.region = label(&[labels::REGION]);
-        self.capacity_type = label(&[labels::EKS_CAPACITY_TYPE, labels::KARPENTER_CAPACITY_TYPE])
-            .map(|v| CapacityType::from_label(&v))
+        self.zone = label(&[labels::ZONE, labels::ZONE_BETA]).or_else(|| {
+            self.provider_id
+                .as_deref()
+                .and_then(Node::zone_from_provider_id)
+                .map(str::to_owned)
+        });
+        self.region = label(&[labels::REGION]).or_else(|| {
+            self.zone
+                .as_deref()
+                .and_then(region_of_zone)
+                .map(str::to_owned)
+        });
+        self.capacity_type = labels::CAPACITY_TYPE_KEYS
+            .iter()
+            .filter_map(|k| self.labels.get(*k))
+            .map(|v| CapacityType::from_label(v))
+            .find(|c| *c != CapacityType::Unknown)
             .unwrap_or_default();
         self.instance_id = self
             .provider_id
             .as_deref()
             .and_then(Node::instance_id_from_provider_id);
     }
+
+    /// The availability zone in an AWS provider id (`aws:///us-east-1a/i-…`).
+    pub fn zone_from_provider_id(provider_id: &str) -> Option<&str> {
+        let rest = provider_id.strip_prefix("aws://")?.trim_start_matches('/');
+        let (zone, _) = rest.split_once('/')?;
+        (!zone.is_empty()).then_some(zone)
+    }
+}
+
+/// The AWS region of an AWS availability zone, local zone or Wavelength
+/// zone name (`us-east-1a` → `us-east-1`, `us-west-2-lax-1a` → `us-west-2`,
+/// `us-gov-west-1a` → `us-gov-west-1`); `None` for names of another shape
+/// (another cloud's zones, a zone id such as `use1-az1`).
+///
+/// ```
+/// use cloudoptim_core::snapshot::region_of_zone;
+/// assert_eq!(region_of_zone("eu-west-1b"), Some("eu-west-1"));
+/// assert_eq!(region_of_zone("us-east-1-bos-1a"), Some("us-east-1"));
+/// assert_eq!(region_of_zone("us-central1-a"), None);
+/// ```
+pub fn region_of_zone(zone: &str) -> Option<&str> {
+    // area(-gov|-iso…)?-direction-number, then the zone's own suffix.
+    let parts: Vec<&str> = zone.split('-').collect();
+    let area = parts.first()?;
+    if area.len() != 2 || !area.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let mut i = 1;
+    if parts
+        .get(1)
+        .is_some_and(|p| *p == "gov" || p.starts_with("iso"))
+    {
+        i = 2;
+    }
+    let direction = parts.get(i)?;
+    if direction.is_empty() || !direction.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let last = parts.get(i + 1)?;
+    let digits = last.bytes().take_while(u8::is_ascii_digit).count();
+    let suffix = last.get(digits..)?;
+    let zone_suffix_ok = if parts.len() == i + 2 {
+        // `us-east-1a`: digits, then the zone letter(s).
+        !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_lowercase())
+    } else {
+        // Local or Wavelength zone: the region's number stands alone.
+        suffix.is_empty()
+    };
+    if digits == 0 || !zone_suffix_ok {
+        return None;
+    }
+    let end: usize = parts.iter().take(i + 1).map(|p| p.len() + 1).sum::<usize>() + digits;
+    zone.get(..end)
 }
 
 #[cfg(test)]
@@ -230,6 +315,49 @@ mod tests {
             CapacityType::OnDemand
         );
         assert_eq!(CapacityType::from_label("spot"), CapacityType::Spot);
+    }
+
+    #[test]
+    fn regions_of_zones() {
+        for (zone, region) in [
+            ("us-east-1a", Some("us-east-1")),
+            ("ap-southeast-2c", Some("ap-southeast-2")),
+            ("us-gov-west-1a", Some("us-gov-west-1")),
+            ("us-west-2-lax-1a", Some("us-west-2")),
+            ("us-east-1-wl1-bos-wlz-1", Some("us-east-1")),
+            ("us-iso-east-1a", Some("us-iso-east-1")),
+            ("us-central1-a", None),
+            ("use1-az1", None),
+            ("us-east-1", None),
+            ("", None),
+            ("eu-west-", None),
+            ("ée-west-1a", None),
+        ] {
+            assert_eq!(region_of_zone(zone), region, "{zone}");
+        }
+    }
+
+    #[test]
+    fn region_and_zone_without_topology_labels_and_lifecycle_labels() {
+        let mut node: Node = serde_json::from_value(serde_json::json!({
+            "name": "ip-10-0-0-1", "provider_id": "aws:///eu-west-1b/i-0abc",
+            "instance_id": null, "instance_type": null, "zone": null, "region": null,
+            "capacity_type": "unknown",
+            "labels": {"node.kubernetes.io/lifecycle": "Ec2Spot"},
+            "annotations": {}, "taints": [],
+            "capacity": {"cpu_millis": 0, "memory_bytes": 0, "ephemeral_storage_bytes": 0, "pods": 0, "gpu_millis": 0},
+            "allocatable": {"cpu_millis": 0, "memory_bytes": 0, "ephemeral_storage_bytes": 0, "pods": 0, "gpu_millis": 0},
+            "created_at": null, "unschedulable": false, "ready": true
+        }))
+        .unwrap();
+        node.derive_from_labels();
+        assert_eq!(node.zone.as_deref(), Some("eu-west-1b"));
+        assert_eq!(node.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(node.capacity_type, CapacityType::Spot);
+        node.labels.insert("lifecycle".into(), "normal".into());
+        node.labels.remove("node.kubernetes.io/lifecycle");
+        node.derive_from_labels();
+        assert_eq!(node.capacity_type, CapacityType::OnDemand);
     }
 
     #[test]

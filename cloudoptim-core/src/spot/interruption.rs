@@ -38,13 +38,14 @@ use serde::{Deserialize, Serialize};
 
 use super::events::{EventKind, InstanceEvent};
 use super::pools::{select_pools, CapacityNeed, PoolPolicy};
+use super::risk::{RiskModel, WeightedRisk};
 use crate::catalog::Catalog;
 use crate::inventory::Tags;
 use crate::money::UsdPerHour;
 use crate::plan::{Action, Plan, Precondition};
+use crate::pricing::node_price;
 use crate::resources::Resources;
 use crate::snapshot::{CapacityType, ClusterSnapshot, DuplicateObject, Node, Pod};
-use crate::summary::node_price;
 
 /// Seconds between a spot interruption warning and the instance's end.
 pub const SPOT_WARNING_SECONDS: i64 = 120;
@@ -138,8 +139,14 @@ pub enum Outcome {
 }
 
 /// Memory of handled events, so repeats and reorderings plan one drain.
+///
+/// Replacement capacity goes to spot pools ranked by a [`RiskModel`]: the
+/// seed's [`WeightedRisk`] unless [`with_risk_model`](Self::with_risk_model)
+/// says otherwise. The model is not part of the serialized memory.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct InterruptionHandler {
+pub struct InterruptionHandler<R = WeightedRisk> {
+    #[serde(skip)]
+    risk: R,
     seen_event_ids: BTreeSet<String>,
     /// Instances being drained, and whether for a spot warning (a warning
     /// after a rebalance-only drain still plans the evictions and deadline).
@@ -148,9 +155,21 @@ pub struct InterruptionHandler {
 }
 
 impl InterruptionHandler {
-    /// A handler that has seen nothing.
+    /// A handler that has seen nothing, ranking pools by [`WeightedRisk`].
     pub fn new() -> InterruptionHandler {
         InterruptionHandler::default()
+    }
+}
+
+impl<R: RiskModel> InterruptionHandler<R> {
+    /// This handler's memory, ranking replacement pools by `risk`.
+    pub fn with_risk_model<S: RiskModel>(self, risk: S) -> InterruptionHandler<S> {
+        InterruptionHandler {
+            risk,
+            seen_event_ids: self.seen_event_ids,
+            draining: self.draining,
+            terminated: self.terminated,
+        }
     }
 
     /// Decide what to do about `event`, given the cluster as it is.
@@ -276,6 +295,7 @@ impl InterruptionHandler {
                     let drain = NodeDrainPlan {
                         snapshot,
                         catalog,
+                        risk: &self.risk,
                         policy,
                         kind,
                         deadline,
@@ -307,6 +327,7 @@ type PdbBudget<'a> = HashMap<(&'a str, &'a str), u32>;
 struct NodeDrainPlan<'a> {
     snapshot: &'a ClusterSnapshot,
     catalog: &'a Catalog,
+    risk: &'a dyn RiskModel,
     policy: &'a InterruptionPolicy,
     kind: &'a EventKind,
     /// The spot warning's deadline; `None` for the events that do not force.
@@ -386,6 +407,7 @@ impl<'a> NodeDrainPlan<'a> {
         let NodeDrainPlan {
             snapshot,
             catalog,
+            risk,
             policy,
             kind,
             deadline,
@@ -437,28 +459,23 @@ impl<'a> NodeDrainPlan<'a> {
             if let (Some(t), Some(z)) = (&node.instance_type, &node.zone) {
                 unavailable.insert((t.clone(), z.clone()));
             }
-            let arch = node
-                .labels
-                .get(crate::snapshot::node_labels::ARCH)
-                .map(String::as_str);
             let capacity = CapacityNeed {
                 pod_requests: Resources { pods: 0, ..need },
                 pods: 1,
-                architectures: vec![match arch {
-                    Some("arm64") => crate::catalog::Architecture::Arm64,
-                    _ => crate::catalog::Architecture::X86_64,
-                }],
+                architectures: vec![crate::environment::node_architecture(node)
+                    .unwrap_or(crate::catalog::Architecture::X86_64)],
                 node_selector: Default::default(),
                 node_affinity: Default::default(),
             };
             let old_price = node_price(node, catalog, &policy.pools.region)
-                .map(|(p, _)| p)
+                .map(|p| p.usd_per_hour)
                 .unwrap_or(UsdPerHour::ZERO);
             match select_pools(
                 &capacity,
                 catalog,
                 &Default::default(),
                 &unavailable,
+                risk,
                 &policy.pools,
                 now,
             ) {
@@ -835,6 +852,111 @@ mod tests {
         // The outcome, `left` included, survives serde.
         let json = serde_json::to_string(&outcome).unwrap();
         assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), outcome);
+    }
+
+    /// The plan applied to the snapshot by the simulator.
+    fn applied(snapshot: &ClusterSnapshot, plan: &Plan) -> crate::simulate::Simulation {
+        let catalog = Catalog::embedded().unwrap();
+        crate::simulate::simulate(snapshot, None, plan, catalog, now()).unwrap()
+    }
+
+    #[test]
+    fn applied_rebalance_and_scheduled_change_plans_are_safe() {
+        let snapshot = fixture();
+        let catalog = Catalog::embedded().unwrap();
+        let policy = InterruptionPolicy::default();
+        let ids = [
+            instance(&snapshot, "ip-10-0-17-142.ec2.internal"),
+            instance(&snapshot, "ip-10-0-45-23.ec2.internal"),
+        ];
+        let rebalance = event("b1", "EC2 Instance Rebalance Recommendation", &ids[1], "");
+        for ev in [rebalance, scheduled_change("h1", &ids)] {
+            let Outcome::Plan { plan, left } =
+                InterruptionHandler::new().handle(&ev, &snapshot, catalog, &policy, now())
+            else {
+                panic!("expected a plan for {:?}", ev.kind);
+            };
+            let after = applied(&snapshot, &plan);
+            assert!(after.pdbs_exceeded.is_empty(), "{:?}", after.pdbs_exceeded);
+            assert!(
+                after.disrupted_do_not_disrupt.is_empty(),
+                "{:?}",
+                after.disrupted_do_not_disrupt
+            );
+            assert!(after.lost.is_empty(), "{:?}", after.lost);
+            // What stays is still on its node in the applied result.
+            for l in &left {
+                let (ns, name) = l.pod.split_once('/').unwrap();
+                assert!(
+                    after
+                        .snapshot
+                        .pods
+                        .iter()
+                        .any(|p| p.namespace == ns && p.name == name && p.node_name.is_some()),
+                    "{} should stay on its node",
+                    l.pod
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_applied_spot_warning_moves_every_pod_the_eviction_api_lets_go() {
+        let snapshot = fixture();
+        let catalog = Catalog::embedded().unwrap();
+        let policy = InterruptionPolicy::default();
+        let node = "ip-10-0-45-23.ec2.internal";
+        let warning = event(
+            "w1",
+            "EC2 Spot Instance Interruption Warning",
+            &instance(&snapshot, node),
+            r#","instance-action":"terminate""#,
+        );
+        let Outcome::Plan { plan, .. } =
+            InterruptionHandler::new().handle(&warning, &snapshot, catalog, &policy, now())
+        else {
+            panic!("expected a plan");
+        };
+        let after = applied(&snapshot, &plan);
+        // The warning forces past do-not-disrupt, but evictions go through
+        // the Eviction API, which keeps PDBs: a pod whose PDB has no budget
+        // stays and dies with the instance at the deadline; the node then
+        // stays too (its Node object goes on the state-change event).
+        let kept: Vec<String> = plan
+            .steps
+            .iter()
+            .zip(&after.steps)
+            .filter_map(|(step, sim)| match (&step.action, sim) {
+                (
+                    Action::Evict { namespace, pod, .. },
+                    crate::simulate::SimulatedStep::Skipped(crate::execute::Unmet::PdbExhausted {
+                        ..
+                    }),
+                ) => Some(format!("{namespace}/{pod}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kept, ["prod/postgres-1"]);
+        let still: Vec<String> = after
+            .snapshot
+            .pods
+            .iter()
+            .filter(|p| p.node_name.as_deref() == Some(node) && p.moves_with_node())
+            .map(Pod::key)
+            .collect();
+        assert_eq!(still, kept, "every other pod left the node");
+        assert!(after.snapshot.node(node).is_some_and(|n| n.unschedulable));
+        // Only pods nothing recreates are lost.
+        for key in &after.lost {
+            let pod = snapshot.pods.iter().find(|p| &p.key() == key).unwrap();
+            assert!(
+                pod.controller.is_none(),
+                "{key} has a controller yet was lost"
+            );
+        }
+        assert!(after
+            .disrupted_do_not_disrupt
+            .contains(&"prod/search-indexer-9d5b7f8c64-k8fht".to_owned()));
     }
 
     #[test]

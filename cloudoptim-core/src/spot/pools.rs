@@ -19,11 +19,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::risk::{risk_score, RiskScore, SpotPrice};
+use super::risk::{PoolFacts, RiskModel, RiskScore, SpotPrice};
 use crate::catalog::{Architecture, Catalog, InstanceType, OperatingSystem};
 use crate::eks;
 use crate::money::UsdPerHour;
+use crate::pricing::instance_price;
 use crate::resources::Resources;
+use crate::snapshot::CapacityType;
 
 /// What a workload needs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -221,12 +223,15 @@ fn pods_per_node(it: &InstanceType, need: &CapacityNeed, policy: &PoolPolicy) ->
 /// Choose spot pools (and on-demand fallback) for `need`.
 ///
 /// `histories` holds observed spot prices per (instance type, zone);
-/// `unavailable` lists pools AWS reported out of capacity.
+/// `unavailable` lists pools AWS reported out of capacity; `risk` scores
+/// each pool ([`WeightedRisk`](super::risk::WeightedRisk) is the seed's
+/// formula).
 pub fn select_pools(
     need: &CapacityNeed,
     catalog: &Catalog,
     histories: &BTreeMap<(String, String), Vec<SpotPrice>>,
     unavailable: &BTreeSet<(String, String)>,
+    risk: &dyn RiskModel,
     policy: &PoolPolicy,
     now: Timestamp,
 ) -> Result<PoolAllocation, PoolError> {
@@ -260,24 +265,28 @@ pub fn select_pools(
         if fit == 0 {
             continue;
         }
-        let Some(estimate) = it.spot_usd_per_hour_estimate(&policy.region, policy.os) else {
+        let Some(estimate) = instance_price(it, &policy.region, CapacityType::Spot, policy.os)
+            .filter(|p| p.is_known())
+            .map(|p| p.usd_per_hour)
+        else {
             continue;
         };
         for zone in &policy.zones {
             let key = (it.name.clone(), zone.clone());
             if unavailable.contains(&key)
-                || !need.accepts(
-                    it,
-                    zone,
-                    &policy.region,
-                    crate::snapshot::CapacityType::Spot,
-                    policy.os,
-                )
+                || !need.accepts(it, zone, &policy.region, CapacityType::Spot, policy.os)
             {
                 continue;
             }
             let history = histories.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-            let Ok(risk) = risk_score(it, &policy.region, policy.os, history, now) else {
+            let Ok(risk) = risk.score(&PoolFacts {
+                instance_type: it,
+                region: &policy.region,
+                zone,
+                os: policy.os,
+                history,
+                now,
+            }) else {
                 continue;
             };
             if risk.score > policy.risk_ceiling {
@@ -354,7 +363,8 @@ pub fn select_pools(
             })
             .filter_map(|it| {
                 let fit = pods_per_node(it, need, policy);
-                let price = it.on_demand_usd_per_hour(&policy.region)?;
+                let price = instance_price(it, &policy.region, CapacityType::OnDemand, policy.os)?
+                    .usd_per_hour;
                 (fit > 0).then(|| {
                     let total = price.times(u64::from(pods.max(1).div_ceil(fit)));
                     (total, it, fit, price)
@@ -409,6 +419,7 @@ pub fn select_pools(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spot::risk::WeightedRisk;
     use proptest::prelude::*;
 
     fn now() -> Timestamp {
@@ -442,6 +453,7 @@ mod tests {
             catalog,
             &BTreeMap::new(),
             &BTreeSet::new(),
+            &WeightedRisk,
             &PoolPolicy::default(),
             now(),
         )
@@ -464,6 +476,7 @@ mod tests {
             catalog,
             &BTreeMap::new(),
             &BTreeSet::new(),
+            &WeightedRisk,
             &PoolPolicy::default(),
             now(),
         )
@@ -493,6 +506,7 @@ mod tests {
             catalog,
             &BTreeMap::new(),
             &BTreeSet::new(),
+            &WeightedRisk,
             &strict,
             now(),
         )
@@ -509,6 +523,7 @@ mod tests {
             catalog,
             &BTreeMap::new(),
             &BTreeSet::new(),
+            &WeightedRisk,
             &PoolPolicy::default(),
             now(),
         )
@@ -524,6 +539,7 @@ mod tests {
             catalog,
             &BTreeMap::new(),
             &gone,
+            &WeightedRisk,
             &PoolPolicy::default(),
             now(),
         )
@@ -537,6 +553,7 @@ mod tests {
                 catalog,
                 &BTreeMap::new(),
                 &BTreeSet::new(),
+                &WeightedRisk,
                 &PoolPolicy::default(),
                 now()
             ),
@@ -552,6 +569,7 @@ mod tests {
                 catalog,
                 &BTreeMap::new(),
                 &BTreeSet::new(),
+                &WeightedRisk,
                 &bad,
                 now()
             ),
@@ -568,7 +586,7 @@ mod tests {
         fn every_pod_is_placed_once(cpu in 50u64..16_000, mem in 0u64..64, pods in 1u32..500, share in 0.05f64..1.0) {
             let catalog = Catalog::embedded().unwrap();
             let policy = PoolPolicy { max_pool_share: share, ..PoolPolicy::default() };
-            let a = select_pools(&need(cpu, mem, pods), catalog, &BTreeMap::new(), &BTreeSet::new(), &policy, now()).unwrap();
+            let a = select_pools(&need(cpu, mem, pods), catalog, &BTreeMap::new(), &BTreeSet::new(), &WeightedRisk, &policy, now()).unwrap();
             let spot: u32 = a.spot.iter().map(|s| s.pods).sum();
             let od = a.on_demand.as_ref().map_or(0, |o| o.pods);
             prop_assert_eq!(spot + od, pods);

@@ -99,6 +99,67 @@ pub enum RiskError {
     },
 }
 
+/// One spot pool (instance type × zone) as a [`RiskModel`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolFacts<'a> {
+    /// The instance type, with its Spot Advisor advice and on-demand prices.
+    pub instance_type: &'a InstanceType,
+    /// Region.
+    pub region: &'a str,
+    /// Availability zone.
+    pub zone: &'a str,
+    /// Operating system.
+    pub os: OperatingSystem,
+    /// Observed spot prices of the pool (any order; may be empty).
+    pub history: &'a [SpotPrice],
+    /// The time "now".
+    pub now: Timestamp,
+}
+
+/// How risky a spot pool is: what spot pool selection
+/// ([`select_pools`](super::pools::select_pools)) and interruption
+/// replacements rank pools by. [`WeightedRisk`] is the seed's formula;
+/// the ML layer, or a user with their own interruption data, plugs in
+/// another.
+///
+/// A model returns a score in `[0, 1]` (higher is riskier); components it
+/// does not compute may repeat the score and be listed in
+/// [`RiskScore::fallbacks`].
+///
+/// ```
+/// use cloudoptim_core::spot::risk::{PoolFacts, RiskError, RiskModel, RiskScore, WeightedRisk};
+///
+/// /// Trust the seed's formula, but never below a floor.
+/// struct Cautious(f64);
+/// impl RiskModel for Cautious {
+///     fn score(&self, pool: &PoolFacts<'_>) -> Result<RiskScore, RiskError> {
+///         let mut r = WeightedRisk.score(pool)?;
+///         r.score = r.score.max(self.0);
+///         Ok(r)
+///     }
+/// }
+/// ```
+pub trait RiskModel {
+    /// The pool's risk, or why it cannot be scored (the pool is then not used).
+    fn score(&self, pool: &PoolFacts<'_>) -> Result<RiskScore, RiskError>;
+}
+
+/// The seed's risk formula ([`risk_score`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WeightedRisk;
+
+impl RiskModel for WeightedRisk {
+    fn score(&self, pool: &PoolFacts<'_>) -> Result<RiskScore, RiskError> {
+        risk_score(
+            pool.instance_type,
+            pool.region,
+            pool.os,
+            pool.history,
+            pool.now,
+        )
+    }
+}
+
 /// The risk of running `instance_type` on spot in `region`, given its price
 /// history there (any order; may be empty) and the time "now".
 pub fn risk_score(
