@@ -26,7 +26,7 @@ use cloudoptim::summary::ClusterSummary;
 use cloudoptim::Resources;
 
 const USAGE: &str =
-    "usage: binpack [--pods FILE.csv] [--region REGION] [--capacity on-demand|spot]";
+    "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json] [--region REGION] [--capacity on-demand|spot]";
 
 struct Args {
     pods: Option<PathBuf>,
