@@ -297,6 +297,13 @@ fn inventory(snapshot: &ClusterSnapshot, s: &ClusterSummary) {
             100.0 * s.requested.fraction_of(&s.allocatable, d)
         );
     }
+    if !s.pods_on_missing_nodes.is_empty() {
+        println!(
+            "  {} pod(s) on nodes the file does not have (e.g. {}): the file holds only some of the cluster",
+            s.pods_on_missing_nodes.len(),
+            s.pods_on_missing_nodes[0]
+        );
+    }
     if s.unscheduled_pods > 0 {
         println!("  {} pod(s) waiting for a node", s.unscheduled_pods);
     }
@@ -342,6 +349,10 @@ fn bin_packing(
     use cloudoptim::binpack::{LpGuidedPacker, Packer, PackingPolicy, PodRequirement};
     use cloudoptim::consolidation::{plan_consolidation, ConsolidationPolicy};
     println!("\n== Bin packing and consolidation");
+    if let Some(why) = snapshot.why_pods_unknown() {
+        println!("  Cannot tell: {why}");
+        return;
+    }
     let policy = ConsolidationPolicy {
         region: summary.region.clone(),
         ..ConsolidationPolicy::default()
@@ -392,7 +403,7 @@ fn bin_packing(
     let unpriced = count(|b| matches!(b, Blocked::Unpriced { .. }));
     if unpriced > 0 {
         println!(
-            "  ({unpriced} node(s) not considered: cannot tell what they cost in their region)"
+            "  ({unpriced} node(s) not considered: cannot tell what they cost: no known instance type, or no price in their region)"
         );
     }
     let unknown = count(|b| matches!(b, Blocked::GroupUnknown { .. }));

@@ -183,6 +183,15 @@ pub enum Blocked {
         /// The first repeat found.
         duplicate: DuplicateObject,
     },
+    /// Not considered: the snapshot does not tell which pods run where (a
+    /// `kubectl get nodes` file, say), so every node would look empty
+    /// (every node gets this, and the plan is empty; see
+    /// [`ClusterSnapshot::why_pods_unknown`]).
+    #[error("not considered: {why}")]
+    PodsUnknown {
+        /// What is missing.
+        why: String,
+    },
 }
 
 impl Blocked {
@@ -204,6 +213,7 @@ impl Blocked {
             Blocked::Unsupported { .. } => "unsupported_constraint",
             Blocked::Budget => "budget",
             Blocked::InvalidSnapshot { .. } => "invalid_snapshot",
+            Blocked::PodsUnknown { .. } => "pods_unknown",
         }
     }
 }
@@ -353,9 +363,9 @@ pub fn plan_consolidation(
     policy: &ConsolidationPolicy,
     now: Timestamp,
 ) -> Consolidation {
-    if let Err(duplicate) = snapshot.check_unique() {
+    let refuse = |why: Blocked| {
         let plan = Plan::new("consolidation", now);
-        return Consolidation {
+        Consolidation {
             savings: plan.savings(),
             plan,
             removed_nodes: Vec::new(),
@@ -365,12 +375,15 @@ pub fn plan_consolidation(
             blocked: snapshot
                 .nodes
                 .iter()
-                .map(|n| {
-                    let duplicate = duplicate.clone();
-                    (n.name.clone(), Blocked::InvalidSnapshot { duplicate })
-                })
+                .map(|n| (n.name.clone(), why.clone()))
                 .collect(),
-        };
+        }
+    };
+    if let Err(duplicate) = snapshot.check_unique() {
+        return refuse(Blocked::InvalidSnapshot { duplicate });
+    }
+    if let Some(why) = snapshot.why_pods_unknown() {
+        return refuse(Blocked::PodsUnknown { why });
     }
     let pdbs = PdbIndex::new(&snapshot.pdbs);
     // Each node's Auto Scaling group, and how many more removals each group

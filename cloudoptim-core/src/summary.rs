@@ -49,6 +49,9 @@ pub struct ClusterSummary {
     pub pods_by_phase: BTreeMap<String, usize>,
     /// Pods bound to no node and not finished.
     pub unscheduled_pods: usize,
+    /// Pods bound to a node the snapshot does not have (`namespace/name`):
+    /// the file holds only some of the nodes.
+    pub pods_on_missing_nodes: Vec<String>,
     /// Sum of active pod requests.
     pub requested: Resources,
     /// Sum of node allocatable.
@@ -103,6 +106,7 @@ impl ClusterSummary {
             s.cordoned_nodes += usize::from(node.unschedulable);
             s.allocatable = s.allocatable.saturating_add(node.allocatable);
         }
+        s.pods_on_missing_nodes = snapshot.pods_on_missing_nodes();
         for pod in &snapshot.pods {
             *s.pods_by_phase
                 .entry(format!("{:?}", pod.phase))

@@ -41,45 +41,178 @@ impl FieldError {
 
 /// Read `kubectl get … -o json` output (a `List`, or one object) into a snapshot.
 ///
+/// Also read: raw API lists (`NodeList`, `PodList`, … as `GET /api/v1/nodes`
+/// returns them), whose items carry no `kind` and take the list's item
+/// kind; and `kubectl cluster-info dump` output, several such lists one
+/// after the other with container logs (`==== START logs for … ==== END
+/// logs for …`) between them, which are skipped.
+///
 /// The list is read as it is parsed, one item at a time, so a file of a
 /// large cluster never sits in memory as one JSON tree. Two items of one
 /// identity (see [`ClusterSnapshot::check_unique`](crate::ClusterSnapshot::check_unique))
 /// are an error, [`KubectlError::Duplicate`], naming both items.
 pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
     let mut state = Streaming::default();
-    let mut deserializer = serde_json::Deserializer::from_str(json);
-    let parsed = serde::de::DeserializeSeed::deserialize(Root(&mut state), &mut deserializer)
-        .and_then(|()| deserializer.end());
-    // An item's typed error, or a root of the wrong shape, says more than
-    // the parser's "stopped here" that it caused.
-    if let Some(failure) = state.failure {
-        return Err(failure);
+    let mut documents = 0usize;
+    for (first_line, segment) in json_segments(json) {
+        let mut deserializer = serde_json::Deserializer::from_str(segment);
+        loop {
+            let parsed =
+                serde::de::DeserializeSeed::deserialize(Root(&mut state), &mut deserializer);
+            // An item's typed error, or a root of the wrong shape, says more
+            // than the parser's "stopped here" that it caused.
+            if let Some(failure) = state.failure.take() {
+                return Err(failure);
+            }
+            parsed.map_err(|e| json_error(&e, first_line))?;
+            documents += 1;
+            state.end_document()?;
+            match deserializer.end() {
+                Ok(()) => break,
+                // Another document follows (cluster-info dump).
+                Err(e) if e.is_syntax() => continue,
+                Err(e) => return Err(json_error(&e, first_line)),
+            }
+        }
     }
-    parsed.map_err(|e| KubectlError::Json {
-        line: e.line(),
+    if documents == 0 {
+        return Err(KubectlError::NotAList {
+            found: "no JSON document".into(),
+        });
+    }
+    state.reader.finish_unique()
+}
+
+fn json_error(e: &serde_json::Error, first_line: usize) -> KubectlError {
+    KubectlError::Json {
+        line: e.line() + first_line - 1,
         column: e.column(),
         message: e.to_string(),
-    })?;
-    if state.saw_items {
-        return state.reader.finish_unique();
     }
-    if state.rest.contains_key("kind") {
-        state.reader.push(Value::Object(state.rest))?;
-        return state.reader.finish_unique();
+}
+
+/// The parts of `text` that are JSON, with the line each starts on: all
+/// of it, less the container-log blocks `kubectl cluster-info dump` prints
+/// between its lists.
+fn json_segments(text: &str) -> Vec<(usize, &str)> {
+    const START: &str = "==== START logs for";
+    const END: &str = "==== END logs for";
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut segments = Vec::new();
+    let mut line = 1;
+    let mut rest = text;
+    while let Some(at) = find_line_start(rest, START) {
+        let (json, after) = rest.split_at(at);
+        if !json.trim().is_empty() {
+            segments.push((line, json));
+        }
+        line += json.matches('\n').count();
+        // Skip to the end of the block's END line (or of the text).
+        let skip = match find_line_start(after, END) {
+            Some(end) => after[end..].find('\n').map_or(after.len(), |n| end + n + 1),
+            None => after.len(),
+        };
+        line += after[..skip].matches('\n').count();
+        rest = &after[skip..];
     }
-    Err(KubectlError::NotAList {
-        found: "an object with neither `items` nor `kind`".into(),
-    })
+    if !rest.trim().is_empty() || segments.is_empty() {
+        segments.push((line, rest));
+    }
+    segments
+}
+
+/// The byte offset of the first line of `text` that starts with `marker`.
+fn find_line_start(text: &str, marker: &str) -> Option<usize> {
+    let mut offset = 0;
+    for l in text.split_inclusive('\n') {
+        if l.starts_with(marker) {
+            return Some(offset);
+        }
+        offset += l.len();
+    }
+    None
 }
 
 /// What [`read_list`] has seen so far.
 #[derive(Default)]
 struct Streaming {
     reader: ListReader,
+    /// Of the current document: whether it had `items`.
     saw_items: bool,
-    /// The root's other fields (all of a single object).
+    /// Of the current document: its fields other than `items` (all of a
+    /// single object).
     rest: serde_json::Map<String, Value>,
+    /// Of the current document: the kind its items have when they do not
+    /// say (`Node` in a `NodeList`), once its `kind` has been read.
+    item_kind: Option<(String, Option<Value>)>,
+    /// Of the current document: items without `kind` read before the
+    /// list's own `kind`.
+    kindless: Vec<Value>,
     failure: Option<KubectlError>,
+}
+
+impl Streaming {
+    /// Read one item of the current document.
+    fn item(&mut self, mut item: Value) -> Result<(), KubectlError> {
+        if let Value::Object(fields) = &mut item {
+            if !fields.contains_key("kind") {
+                match &self.item_kind {
+                    Some((kind, api_version)) => {
+                        fields.insert("kind".into(), Value::String(kind.clone()));
+                        if let (Some(v), false) = (api_version, fields.contains_key("apiVersion")) {
+                            fields.insert("apiVersion".into(), v.clone());
+                        }
+                    }
+                    None => {
+                        self.kindless.push(item);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.reader.push(item)
+    }
+
+    /// A root field other than `items`.
+    fn field(&mut self, key: String, value: Value) {
+        if key == "kind" {
+            self.item_kind = value
+                .as_str()
+                .and_then(|k| k.strip_suffix("List"))
+                .filter(|k| !k.is_empty())
+                .map(|k| (k.to_owned(), self.rest.get("apiVersion").cloned()));
+        }
+        if key == "apiVersion" {
+            if let Some((_, v)) = &mut self.item_kind {
+                *v = Some(value.clone());
+            }
+        }
+        self.rest.insert(key, value);
+    }
+
+    /// The current document is parsed: read what it held back.
+    fn end_document(&mut self) -> Result<(), KubectlError> {
+        let kindless = std::mem::take(&mut self.kindless);
+        let rest = std::mem::take(&mut self.rest);
+        let saw_items = std::mem::take(&mut self.saw_items);
+        if saw_items {
+            for item in kindless {
+                match self.item_kind {
+                    Some(_) => self.item(item)?,
+                    // Neither the item nor its list says: counted as skipped.
+                    None => self.reader.push(item)?,
+                }
+            }
+        } else if rest.contains_key("kind") {
+            self.reader.push(Value::Object(rest))?;
+        } else {
+            return Err(KubectlError::NotAList {
+                found: "an object with neither `items` nor `kind`".into(),
+            });
+        }
+        self.item_kind = None;
+        Ok(())
+    }
 }
 
 /// The root: an object whose `items` are streamed into the reader.
@@ -105,7 +238,7 @@ impl<'de> serde::de::Visitor<'de> for Root<'_> {
                 map.next_value_seed(Items(&mut *self.0))?;
             } else {
                 let value: Value = map.next_value()?;
-                self.0.rest.insert(key, value);
+                self.0.field(key, value);
             }
         }
         Ok(())
@@ -154,7 +287,7 @@ impl<'de> serde::de::Visitor<'de> for Items<'_> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.0.saw_items = true;
         while let Some(item) = seq.next_element::<Value>()? {
-            if let Err(e) = self.0.reader.push(item) {
+            if let Err(e) = self.0.item(item) {
                 self.0.failure = Some(e);
                 return Err(serde::de::Error::custom("malformed item"));
             }

@@ -117,6 +117,33 @@ impl ClusterSnapshot {
             })
     }
 
+    /// Why this snapshot cannot tell which pods run on its nodes, if so:
+    /// it has nodes but no pod bound to any of them. A running node always
+    /// carries some pod (kube-proxy, the CNI agent, …), so that is a list of
+    /// nodes without its pods (`kubectl get nodes -o json`), or of some pods
+    /// only; engines that would remove "empty" nodes refuse it.
+    pub fn why_pods_unknown(&self) -> Option<String> {
+        if self.nodes.is_empty() || self.pods.iter().any(|p| p.node_name.is_some()) {
+            return None;
+        }
+        Some(format!(
+            "the snapshot lists {} node(s) but no pod on any of them (a `kubectl get nodes` file?); \
+             every node would look empty: list pods too (kubectl get nodes,pods,pdb,… -A -o json)",
+            self.nodes.len()
+        ))
+    }
+
+    /// Pods bound to a node the snapshot does not have, as `namespace/name`.
+    pub fn pods_on_missing_nodes(&self) -> Vec<String> {
+        let nodes: std::collections::BTreeSet<&str> =
+            self.nodes.iter().map(|n| n.name.as_str()).collect();
+        self.pods
+            .iter()
+            .filter(|p| p.node_name.as_deref().is_some_and(|n| !nodes.contains(n)))
+            .map(Pod::key)
+            .collect()
+    }
+
     /// The newest creation time of any pod or node: a stand-in for "when
     /// the snapshot was taken" when the caller has no better one.
     pub fn newest_timestamp(&self) -> Option<jiff::Timestamp> {
