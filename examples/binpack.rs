@@ -12,6 +12,8 @@
 //! `{"pods":N,"placed":N,"nodes":N,"usd_per_hour":X,"lower_bound_usd_per_hour":Y,"ratio":R,"plan_ms":T}`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +81,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
 }
 
 fn main() -> ExitCode {
+    support::exit_quietly_on_broken_pipe();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -13,6 +13,8 @@
 //! that identity needs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,6 +59,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
 }
 
 fn main() -> ExitCode {
+    support::exit_quietly_on_broken_pipe();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

@@ -7,6 +7,8 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
@@ -19,6 +21,7 @@ use cloudoptim::Resources;
 const USAGE: &str = "usage: spot_advisor [--cpu 500m] [--memory 1Gi] [--pods 20] [--region us-east-1] [--risk-ceiling 0.6] [--max-share 0.3]";
 
 fn main() -> ExitCode {
+    support::exit_quietly_on_broken_pipe();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

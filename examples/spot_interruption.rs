@@ -16,6 +16,8 @@
 //! cordon step issued (p50, p99, max).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::process::ExitCode;
 
 use cloudoptim::catalog::Catalog;
@@ -24,6 +26,7 @@ use cloudoptim::spot::events::parse_event;
 use cloudoptim::spot::interruption::{InterruptionHandler, InterruptionPolicy, Outcome};
 
 fn main() -> ExitCode {
+    support::exit_quietly_on_broken_pipe();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = if args.is_empty() {
         demo()

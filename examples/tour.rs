@@ -9,6 +9,8 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,10 +61,24 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             _ => return Err(arg.unexpected()),
         }
     }
+    let conflict = |msg: &str| Err(lexopt::Error::Custom(msg.into()));
+    if args.snapshot.is_some() && args.kubeconfig.is_some() {
+        return conflict("--snapshot and --kubeconfig both name a cluster; give one");
+    }
+    if args.export_demo.is_some() && (args.snapshot.is_some() || args.kubeconfig.is_some()) {
+        return conflict("--export-demo writes the embedded demo cluster; it cannot be combined with --snapshot or --kubeconfig");
+    }
+    if args.seed.is_some() && (args.snapshot.is_some() || args.kubeconfig.is_some()) {
+        return conflict("--seed chooses the demo cluster; it cannot be combined with --snapshot or --kubeconfig");
+    }
+    if args.context.is_some() && args.kubeconfig.is_none() {
+        return conflict("--context needs --kubeconfig");
+    }
     Ok(args)
 }
 
 fn main() -> ExitCode {
+    support::exit_quietly_on_broken_pipe();
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -109,7 +125,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
             let demo = DemoEnvironment::generate(&config, catalog)?;
             if let Some(path) = &args.export_demo {
-                std::fs::write(path, kubectl::write_list(&demo.snapshot)?)?;
+                std::fs::write(path, kubectl::write_list(&demo.snapshot)?)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 println!(
                     "wrote the demo cluster as kubectl JSON to {}",
                     path.display()

@@ -895,7 +895,11 @@ fn workload(kind: WorkloadKind, w: wire::Workload) -> Result<Workload, FieldErro
             .unwrap_or_default(),
         labels: w.metadata.labels,
         annotations: w.metadata.annotations,
-        schedule: spec.schedule.clone(),
+        // Only a CronJob has a schedule; one on another kind is not Kubernetes'.
+        schedule: spec
+            .schedule
+            .clone()
+            .filter(|_| kind == WorkloadKind::CronJob),
         suspend: spec.suspend.unwrap_or(false),
         created_at: w.metadata.creation_timestamp,
     })

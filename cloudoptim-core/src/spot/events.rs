@@ -73,6 +73,12 @@ pub enum EventError {
     /// Not JSON.
     #[error("not JSON: {0}")]
     Json(String),
+    /// JSON, but not an object (an EventBridge event is one).
+    #[error("expected an EventBridge event (a JSON object), found {found}")]
+    NotAnEvent {
+        /// What was found: `an array`, `a string`, …
+        found: &'static str,
+    },
     /// A field is missing or has the wrong type.
     #[error("field `{field}`: {message}")]
     Field {
@@ -116,8 +122,16 @@ fn instance_id(s: &str, path: &str) -> Result<String, EventError> {
 /// Parse one SQS message body holding an EventBridge event.
 pub fn parse_event(body: &str) -> Result<InstanceEvent, EventError> {
     let v: Value = serde_json::from_str(body).map_err(|e| EventError::Json(e.to_string()))?;
-    if !v.is_object() {
-        return Err(EventError::Json("expected a JSON object".into()));
+    let found = match &v {
+        Value::Object(_) => None,
+        Value::Array(_) => Some("an array"),
+        Value::String(_) => Some("a string"),
+        Value::Number(_) => Some("a number"),
+        Value::Bool(_) => Some("a boolean"),
+        Value::Null => Some("null"),
+    };
+    if let Some(found) = found {
+        return Err(EventError::NotAnEvent { found });
     }
     let id = string(&v, "id")?.to_owned();
     let source = string(&v, "source")?.to_owned();
@@ -299,7 +313,14 @@ mod tests {
             matches!(parse_event(&bad_time), Err(EventError::Field { field, .. }) if field == "time")
         );
         assert!(matches!(parse_event("not json"), Err(EventError::Json(_))));
-        assert!(matches!(parse_event("[1,2]"), Err(EventError::Json(_))));
+        assert_eq!(
+            parse_event("[1,2]").unwrap_err().to_string(),
+            "expected an EventBridge event (a JSON object), found an array"
+        );
+        assert_eq!(
+            parse_event("\"x\"").unwrap_err(),
+            EventError::NotAnEvent { found: "a string" }
+        );
         assert!(matches!(parse_event("{}"), Err(EventError::Field { field, .. }) if field == "id"));
     }
 

@@ -1,0 +1,20 @@
+//! What every example shares: leaving quietly when the reader goes away.
+
+/// When stdout is a pipe whose reader has gone (`tour | head`), `println!`
+/// panics with "failed printing to stdout: Broken pipe". Exit quietly
+/// instead, as command-line tools do; every other panic is reported as usual.
+pub fn exit_quietly_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
