@@ -23,6 +23,7 @@ use cloudoptim::binpack::{LpGuidedPacker, Packer, Packing, PackingPolicy, PodReq
 use cloudoptim::catalog::Catalog;
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
 use cloudoptim::environment::NodeEnvironment;
+use cloudoptim::money::dollars;
 use cloudoptim::snapshot::CapacityType;
 use cloudoptim::summary::ClusterSummary;
 use cloudoptim::Resources;
@@ -246,10 +247,10 @@ fn demo(
         pods.len()
     );
     println!(
-        "  today:     {} nodes, ${:.2}/h (${:.0}/month)",
+        "  today:     {} nodes, {}/h ({}/month)",
         current.nodes,
-        current.usd_per_hour.usd(),
-        current.usd_per_hour.usd_per_month()
+        dollars(current.usd_per_hour.usd(), 2),
+        dollars(current.usd_per_hour.usd_per_month(), 0)
     );
     report(&packing, &pods, ms);
     println!("  (the cost of placing the same pods on new nodes from scratch)\n");
@@ -285,10 +286,10 @@ fn consolidate(
         policy.max_disrupted_nodes, policy.max_disrupted_percent
     );
     println!(
-        "  removes {} node(s), saving ${:.2}/h (${:.0}/month); {} steps, {} destructive (executors run them in dry-run unless told otherwise)",
+        "  removes {} node(s), saving {}/h ({}/month); {} steps, {} destructive (executors run them in dry-run unless told otherwise)",
         result.removed_nodes.len(),
-        result.savings.net_saved_usd_per_hour.usd(),
-        result.savings.net_saved_usd_per_hour.usd_per_month(),
+        dollars(result.savings.net_saved_usd_per_hour.usd(), 2),
+        dollars(result.savings.net_saved_usd_per_hour.usd_per_month(), 0),
         result.savings.steps,
         result.savings.destructive_steps
     );
@@ -327,11 +328,11 @@ fn consolidate(
             let before = ClusterSummary::new(snapshot, catalog, region);
             let cost = ClusterSummary::new(&after.snapshot, catalog, region);
             println!(
-                "  after the plan: {} nodes, ${:.2}/h (from {} nodes, ${:.2}/h); {} pod(s) pending, {} lost, {} do-not-disrupt pod(s) moved, {} PDB(s) exceeded",
+                "  after the plan: {} nodes, {}/h (from {} nodes, {}/h); {} pod(s) pending, {} lost, {} do-not-disrupt pod(s) moved, {} PDB(s) exceeded",
                 cost.nodes,
-                cost.usd_per_hour.usd(),
+                dollars(cost.usd_per_hour.usd(), 2),
                 before.nodes,
-                before.usd_per_hour.usd(),
+                dollars(before.usd_per_hour.usd(), 2),
                 after.pending.len(),
                 after.lost.len(),
                 after.disrupted_do_not_disrupt.len(),
@@ -347,17 +348,17 @@ fn consolidate(
 
 fn report(packing: &Packing, pods: &[PodRequirement], ms: f64) {
     println!(
-        "  packed:    {} nodes, ${:.2}/h (${:.0}/month), {} of {} pods placed, in {:.1} ms",
+        "  packed:    {} nodes, {}/h ({}/month), {} of {} pods placed, in {:.1} ms",
         packing.nodes.len(),
-        packing.usd_per_hour.usd(),
-        packing.usd_per_hour.usd_per_month(),
+        dollars(packing.usd_per_hour.usd(), 2),
+        dollars(packing.usd_per_hour.usd_per_month(), 0),
         packing.placed_pods(),
         pods.len(),
         ms
     );
     println!(
-        "  bound:     no packing of these pods costs less than ${:.2}/h ({}); this one is {:.3}× that",
-        packing.lower_bound.usd_per_hour.usd(),
+        "  bound:     no packing of these pods costs less than {}/h ({}); this one is {:.3}× that",
+        dollars(packing.lower_bound.usd_per_hour.usd(), 2),
         packing.lower_bound.method,
         packing.ratio()
     );
@@ -374,13 +375,13 @@ fn report(packing: &Packing, pods: &[PodRequirement], ms: f64) {
     if std::env::var_os("BINPACK_DEBUG").is_some() {
         for n in &packing.nodes {
             println!(
-                "    {} {} pods={} req=[{}] alloc=[{}] ${:.3}",
+                "    {} {} pods={} req=[{}] alloc=[{}] {}",
                 n.instance_type,
                 n.zone,
                 n.pods.len(),
                 n.requested,
                 n.allocatable,
-                n.usd_per_hour.usd()
+                dollars(n.usd_per_hour.usd(), 3)
             );
         }
         println!("  prices: {:?}", packing.lower_bound.resource_prices);

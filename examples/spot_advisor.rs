@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use cloudoptim::catalog::{Architecture, Catalog};
+use cloudoptim::money::dollars;
 use cloudoptim::quantity::{parse_millis, parse_units};
 use cloudoptim::spot::pools::{select_pools, CapacityNeed, PoolPolicy};
 use cloudoptim::spot::risk::WeightedRisk;
@@ -127,11 +128,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let saved = a.all_on_demand_usd_per_hour - a.usd_per_hour;
     println!(
-        "\n  spot plan ${:.2}/h vs all on-demand ${:.2}/h: saves ${:.2}/h (${:.0}/month)",
-        a.usd_per_hour.usd(),
-        a.all_on_demand_usd_per_hour.usd(),
-        saved.usd(),
-        saved.usd_per_month()
+        "\n  spot plan {}/h vs all on-demand {}/h: saves {}/h ({}/month)",
+        dollars(a.usd_per_hour.usd(), 2),
+        dollars(a.all_on_demand_usd_per_hour.usd(), 2),
+        dollars(saved.usd(), 2),
+        dollars(saved.usd_per_month(), 0)
     );
     Ok(())
 }

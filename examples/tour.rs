@@ -210,20 +210,11 @@ fn live_snapshot(args: &Args) -> Result<(ClusterSnapshot, String), Box<dyn std::
 }
 
 fn usd(v: UsdPerHour) -> String {
-    format!("${:.2}", v.usd())
+    cloudoptim::money::dollars(v.usd(), 2)
 }
 
 fn month(v: UsdPerHour) -> String {
-    let m = v.usd_per_month().round() as i64;
-    let s = m.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    format!("{}${out}", if m < 0 { "-" } else { "" })
+    cloudoptim::money::dollars(v.usd_per_month(), 0)
 }
 
 fn table(title: &str, rows: &BTreeMap<String, NodeGroupCost>, total: UsdPerHour) {

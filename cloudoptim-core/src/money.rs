@@ -140,10 +140,52 @@ impl Sum for UsdPerHour {
 }
 
 impl fmt::Display for UsdPerHour {
-    /// `$1.2345/h`, four decimals (sub-cent rates matter for small instances).
+    /// `$1.2345/h`, four decimals (sub-cent rates matter for small
+    /// instances); negative as `-$0.0100/h`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "${:.4}/h", self.usd())
+        write!(f, "{}/h", dollars(self.usd(), 4))
     }
+}
+
+/// A dollar amount as people write it: sign first, thousands grouped,
+/// `decimals` places: `dollars(-1234.5, 0)` is `-$1,235`, `dollars(0.012, 2)`
+/// is `$0.01`, and an amount that rounds to zero has no sign. Every report
+/// formats money with this (or [`UsdPerHour`]'s `Display`).
+///
+/// ```
+/// use cloudoptim_core::money::dollars;
+/// assert_eq!(dollars(33_361.4, 0), "$33,361");
+/// assert_eq!(dollars(-0.0099, 2), "-$0.01");
+/// assert_eq!(dollars(-0.001, 2), "$0.00");
+/// assert_eq!(dollars(f64::NAN, 2), "$?");
+/// ```
+pub fn dollars(amount: f64, decimals: usize) -> String {
+    if !amount.is_finite() {
+        return "$?".into();
+    }
+    let decimals = decimals.min(12);
+    let digits = format!("{:.*}", decimals, amount.abs());
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits.as_str(), None),
+    };
+    let zero = digits.bytes().all(|b| b == b'0' || b == b'.');
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 2);
+    if amount < 0.0 && !zero {
+        out.push('-');
+    }
+    out.push('$');
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = fraction {
+        out.push('.');
+        out.push_str(f);
+    }
+    out
 }
 
 impl Serialize for UsdPerHour {
