@@ -26,7 +26,6 @@ use cloudoptim::environment::NodeEnvironment;
 use cloudoptim::money::dollars;
 use cloudoptim::snapshot::CapacityType;
 use cloudoptim::summary::ClusterSummary;
-use cloudoptim::Resources;
 
 const USAGE: &str =
     "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json] [--region REGION] [--capacity on-demand|spot]";
@@ -99,34 +98,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// One row of the openb pod list.
-#[derive(serde::Deserialize)]
-struct OpenbPod {
-    name: String,
-    cpu_milli: u64,
-    memory_mib: u64,
-    num_gpu: u64,
-    gpu_milli: u64,
-}
-
 fn read_pods(path: &PathBuf) -> Result<Vec<PodRequirement>, Box<dyn std::error::Error>> {
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut pods = Vec::new();
-    for row in reader.deserialize::<OpenbPod>() {
-        let p = row.map_err(|e| format!("{}: {e}", path.display()))?;
-        pods.push(PodRequirement::new(
-            p.name,
-            Resources {
-                cpu_millis: p.cpu_milli,
-                memory_bytes: p.memory_mib << 20,
-                pods: 1,
-                gpu_millis: p.num_gpu * p.gpu_milli,
-                ephemeral_storage_bytes: 0,
-            },
-        ));
-    }
-    Ok(pods)
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(cloudoptim::binpack::read_openb_pods(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

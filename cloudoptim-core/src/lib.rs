@@ -22,6 +22,7 @@ pub mod demo;
 pub mod drain;
 pub mod eks;
 pub mod environment;
+pub mod excerpt;
 pub mod execute;
 pub mod inventory;
 pub mod kubectl;

@@ -38,6 +38,7 @@ mod knapsack;
 mod lower_bound;
 mod master;
 mod packer;
+mod pod_list;
 mod requirement;
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,7 @@ use serde::{Deserialize, Serialize};
 pub use candidates::Candidate;
 pub use lower_bound::LowerBound;
 pub use packer::LpGuidedPacker;
+pub use pod_list::{read_openb_pods, PodListError};
 pub use requirement::PodRequirement;
 
 use crate::catalog::{Architecture, Catalog, OperatingSystem};
