@@ -7,6 +7,9 @@
 //! KUBECONFIG=~/.kube/config cargo run --release --features kube --example snapshot
 //! ```
 //!
+//! `--synthetic NODES,PODS` writes a generated cluster of that size instead
+//! (for scale checks: `tour --snapshot` on 200,000 pods, say).
+//!
 //! Options: `--out FILE` (default `cluster-snapshot.json`, `-` for stdout),
 //! `--page-size N` (objects per list page, default 500). The live cluster is
 //! read as the identity in the kubeconfig; `deploy/rbac.yaml` lists what
@@ -24,13 +27,15 @@ use cloudoptim::kubectl;
 use cloudoptim::ClusterSnapshot;
 
 const USAGE: &str =
-    "usage: snapshot [--kubeconfig FILE] [--context NAME] [--out FILE|-] [--page-size N]";
+    "usage: snapshot [--kubeconfig FILE [--context NAME] | --synthetic NODES,PODS] [--out FILE|-] [--page-size N] | --check FILE";
 
 struct Args {
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
     out: String,
     page_size: u32,
+    synthetic: Option<(usize, usize)>,
+    check: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -40,6 +45,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         context: None,
         out: "cluster-snapshot.json".into(),
         page_size: 500,
+        synthetic: None,
+        check: None,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -48,6 +55,18 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("context") => args.context = Some(parser.value()?.string()?),
             Long("out") => args.out = parser.value()?.string()?,
             Long("page-size") => args.page_size = parser.value()?.parse()?,
+            Long("check") => args.check = Some(parser.value()?.into()),
+            Long("synthetic") => {
+                let spec = parser.value()?.string()?;
+                let parsed = spec
+                    .split_once(',')
+                    .and_then(|(n, p)| Some((n.parse().ok()?, p.parse().ok()?)));
+                args.synthetic = Some(parsed.ok_or_else(|| {
+                    lexopt::Error::Custom(
+                        format!("--synthetic takes NODES,PODS, not {spec:?}").into(),
+                    )
+                })?);
+            }
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -77,8 +96,23 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(path) = &args.check {
+        return check(path);
+    }
     let live = args.kubeconfig.is_some() || std::env::var_os("KUBECONFIG").is_some();
-    let (snapshot, source) = if live {
+    let (snapshot, source) = if let Some((nodes, pods)) = args.synthetic {
+        if args.kubeconfig.is_some() {
+            return Err(
+                "--synthetic writes a generated cluster; it cannot be combined with --kubeconfig"
+                    .into(),
+            );
+        }
+        let snapshot = cloudoptim::demo::synthetic_cluster(nodes, pods, 7, Catalog::embedded()?);
+        (
+            snapshot,
+            format!("a synthetic cluster ({nodes} nodes, {pods} pods)"),
+        )
+    } else if live {
         live_snapshot(&args)?
     } else {
         let demo = DemoEnvironment::generate(&DemoConfig::default(), Catalog::embedded()?)?;
@@ -106,6 +140,53 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.out
     );
     Ok(())
+}
+
+/// Read a kubectl file as the tour would, and say what is in it, how long
+/// it took and how much memory.
+fn check(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    let started = std::time::Instant::now();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let import = kubectl::read_list(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let s = &import.snapshot;
+    println!(
+        "{}: {} MiB; {} nodes, {} pods, {} workloads, {} PDBs, {} PVs, {} PVCs; skipped {:?}",
+        path.display(),
+        text.len() >> 20,
+        s.nodes.len(),
+        s.pods.len(),
+        s.workloads.len(),
+        s.pdbs.len(),
+        s.persistent_volumes.len(),
+        s.persistent_volume_claims.len(),
+        import.skipped_kinds
+    );
+    if let Some(why) = s.why_pods_unknown() {
+        println!("  note: {why}");
+    }
+    let missing = s.pods_on_missing_nodes();
+    if !missing.is_empty() {
+        println!(
+            "  note: {} pod(s) on nodes the file does not have",
+            missing.len()
+        );
+    }
+    println!(
+        "  read in {:.2} s, peak memory {} MiB (the file itself: {} MiB)",
+        started.elapsed().as_secs_f64(),
+        peak_rss_mib().map_or("?".into(), |m| m.to_string()),
+        text.len() >> 20
+    );
+    Ok(())
+}
+
+/// Peak resident memory of this process, from /proc (Linux), in MiB.
+fn peak_rss_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
 
 #[cfg(not(feature = "kube"))]
