@@ -25,13 +25,16 @@ use serde::{Deserialize, Serialize};
 const MAX_SIGNIFICANT_DIGITS: usize = 38;
 
 /// Why a string is not a valid Kubernetes quantity, or does not fit its use.
+///
+/// Each variant keeps the offending input whole; the message shows at most
+/// its first [`ECHO_CHARS`] characters and its length.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
     /// The empty string.
     #[error("empty quantity")]
     Empty,
     /// The string does not follow the quantity grammar.
-    #[error("invalid quantity {input:?}: {reason}")]
+    #[error("invalid quantity {}: {reason}", Echo(.input))]
     Syntax {
         /// The offending input.
         input: String,
@@ -39,23 +42,40 @@ pub enum QuantityError {
         reason: &'static str,
     },
     /// More significant digits than CloudOptim keeps exactly.
-    #[error("quantity {input:?} has more than {MAX_SIGNIFICANT_DIGITS} significant digits")]
+    #[error("quantity {} has more than {MAX_SIGNIFICANT_DIGITS} significant digits", Echo(.input))]
     TooPrecise {
         /// The offending input.
         input: String,
     },
     /// The value does not fit the integer unit it is converted to.
-    #[error("quantity {input:?} is out of range")]
+    #[error("quantity {} is out of range", Echo(.input))]
     OutOfRange {
         /// The offending input.
         input: String,
     },
     /// A negative value where only non-negative ones make sense (requests, capacity).
-    #[error("quantity {input:?} is negative")]
+    #[error("quantity {} is negative", Echo(.input))]
     Negative {
         /// The offending input.
         input: String,
     },
+}
+
+/// How many characters of a value error messages repeat before cutting it short.
+pub const ECHO_CHARS: usize = 64;
+
+/// A value as error messages show it: quoted, and cut after [`ECHO_CHARS`]
+/// characters with its length in bytes (`"123456…" … (70002 bytes)`), so a
+/// huge value does not make a huge message.
+pub(crate) struct Echo<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Echo<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(ECHO_CHARS) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => write!(f, "{:?}… ({} bytes)", &self.0[..cut], self.0.len()),
+        }
+    }
 }
 
 /// The notation a quantity was written with, kept so it prints back in the
@@ -336,13 +356,22 @@ impl fmt::Display for Quantity {
                 f.write_str(suffix)
             }
             Some(suffix) => {
+                // No format width here: widths are `u16`, and a quantity may
+                // have more fractional digits than that.
                 let digits = self.mantissa.to_string();
-                let point = self.exp10.unsigned_abs() as usize;
-                if digits.len() > point {
-                    let (i, frac) = digits.split_at(digits.len() - point);
-                    write!(f, "{i}.{frac}{suffix}")
-                } else {
-                    write!(f, "0.{:0>point$}{suffix}", digits)
+                let point = usize::try_from(self.exp10.unsigned_abs()).map_err(|_| fmt::Error)?;
+                match digits.len().checked_sub(point) {
+                    Some(whole) if whole > 0 => {
+                        let (i, frac) = digits.split_at(whole);
+                        write!(f, "{i}.{frac}{suffix}")
+                    }
+                    _ => {
+                        f.write_str("0.")?;
+                        for _ in digits.len()..point {
+                            f.write_str("0")?;
+                        }
+                        write!(f, "{digits}{suffix}")
+                    }
                 }
             }
             None => {
@@ -619,6 +648,45 @@ mod tests {
         assert_ne!(q("1"), q("-1"));
         assert_ne!(q("250m"), q("251m"));
         assert_ne!(q("1Mi"), q("1Ki"));
+    }
+
+    /// Issue 11: a format width panics past 65,535, and error messages
+    /// repeated the whole value.
+    #[test]
+    fn huge_quantities_neither_panic_nor_make_huge_messages() {
+        let zeros = "0".repeat(70_000);
+        let mut cut_short = 0;
+        for input in [
+            format!("0.{zeros}1Ki"),
+            format!("-0.{zeros}1Ki"),
+            format!("0.{zeros}1"),
+            format!("0.{zeros}12345678901234567890123456789012345678Ei"),
+            format!("1.{zeros}1Gi"),
+            format!("1{zeros}"),
+            format!("1{zeros}Ei"),
+            format!("x{zeros}"),
+        ] {
+            let outcome = Quantity::parse(&input).map(|q| {
+                let shown = q.to_string();
+                assert_eq!(Quantity::parse(&shown).as_ref(), Ok(&q), "round trip");
+                (q.to_millis(), q.to_units())
+            });
+            let errors = match outcome {
+                Ok((millis, units)) => vec![millis.err(), units.err()],
+                Err(e) => vec![Some(e)],
+            };
+            let errors = errors.into_iter().flatten().chain(
+                [parse_millis(&input), parse_units(&input)]
+                    .into_iter()
+                    .filter_map(Result::err),
+            );
+            for e in errors {
+                let message = e.to_string();
+                assert!(message.len() < 200, "{} bytes: {message}", message.len());
+                cut_short += usize::from(message.contains("… (70"));
+            }
+        }
+        assert!(cut_short > 0, "no message cut a huge value short");
     }
 
     fn suffix() -> impl Strategy<Value = String> {
