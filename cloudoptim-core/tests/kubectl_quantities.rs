@@ -1,7 +1,7 @@
 //! Quantities and numbers in `kubectl` JSON: what the reader accepts, and
 //! what it says about what it refuses (issue 11).
 
-use cloudoptim_core::kubectl::{read_list, KubectlError};
+use cloudoptim_core::kubectl::read_list;
 
 /// A `v1 List` of one pod whose only container requests `cpu` (a JSON value, as written).
 fn pod_requesting_cpu(cpu_json: &str) -> String {
