@@ -112,6 +112,19 @@ impl fmt::Display for Echo<'_> {
     }
 }
 
+/// JSON text as error messages show it: as written (`true`, `{"a":1}`),
+/// cut like [`Echo`].
+pub(crate) struct EchoJson<'a>(pub(crate) &'a str);
+
+impl fmt::Display for EchoJson<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(ECHO_CHARS) {
+            None => f.write_str(self.0),
+            Some((cut, _)) => write!(f, "{}… ({} bytes)", &self.0[..cut], self.0.len()),
+        }
+    }
+}
+
 /// The notation of a quantity, which decides how it prints (apimachinery's
 /// `Format`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -483,7 +496,9 @@ impl<'de> Deserialize<'de> for Quantity {
     /// was written: when its shortest decimal has at most 15 significant
     /// digits, as every decimal of up to 15 digits does (`0.5`, `1e3`,
     /// `2.25`). Otherwise (`0.30000000000000004`, `18446744073709551616`) it
-    /// is an error asking for the quantity as a string.
+    /// is an error asking for the quantity as a string. The kubectl reader
+    /// ([`crate::kubectl::read_list`]) reads quantities from the JSON text
+    /// itself and takes any number exactly as written.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(QuantityVisitor)
     }
