@@ -2,11 +2,12 @@
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
 use super::{KubectlError, KubectlImport};
-use crate::quantity::{parse_millis, parse_units, QuantityError};
+use crate::quantity::{float_as_written, parse_millis, parse_units, QuantityError, INEXACT_NUMBER};
 use crate::resources::{Dimension, Resources};
 use crate::snapshot::{
     node_labels, Container, ContainerStatus, IntOrPercent, Limits, Node, NodeAffinity, ObjectRef,
@@ -51,6 +52,14 @@ impl FieldError {
 /// large cluster never sits in memory as one JSON tree. Two items of one
 /// identity (see [`ClusterSnapshot::check_unique`](crate::ClusterSnapshot::check_unique))
 /// are an error, [`KubectlError::Duplicate`], naming both items.
+///
+/// Each item is decoded from its own text, so a quantity written as a JSON
+/// number (`"cpu": 0.5`, `"memory": 18446744073709551616`) is read, or
+/// refused, exactly as written, and so is a PDB's `minAvailable`; only
+/// `emptyDir.sizeLimit`, read through a generic JSON tree, takes a fraction
+/// or an integer beyond 64 bits only when its nearest `f64` says for certain
+/// what was written (see [`Quantity`](crate::quantity::Quantity)'s
+/// `Deserialize`). A field given twice in one object is an error naming it.
 pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
     let mut state = Streaming::default();
     let mut documents = 0usize;
@@ -141,53 +150,50 @@ struct Streaming {
     saw_items: bool,
     /// Of the current document: its fields other than `items` (all of a
     /// single object).
-    rest: serde_json::Map<String, Value>,
+    rest: Vec<(String, String)>,
     /// Of the current document: the kind its items have when they do not
     /// say (`Node` in a `NodeList`), once its `kind` has been read.
-    item_kind: Option<(String, Option<Value>)>,
+    item_kind: Option<(String, Option<String>)>,
     /// Of the current document: items without `kind` read before the
-    /// list's own `kind`.
-    kindless: Vec<Value>,
+    /// list's own `kind`, as text.
+    kindless: Vec<String>,
     failure: Option<KubectlError>,
 }
 
 impl Streaming {
-    /// Read one item of the current document.
-    fn item(&mut self, mut item: Value) -> Result<(), KubectlError> {
-        if let Value::Object(fields) = &mut item {
-            if !fields.contains_key("kind") {
-                match &self.item_kind {
-                    Some((kind, api_version)) => {
-                        fields.insert("kind".into(), Value::String(kind.clone()));
-                        if let (Some(v), false) = (api_version, fields.contains_key("apiVersion")) {
-                            fields.insert("apiVersion".into(), v.clone());
-                        }
-                    }
-                    None => {
-                        self.kindless.push(item);
-                        return Ok(());
-                    }
-                }
-            }
+    /// Read one item of the current document, from its text. An item
+    /// without `kind` takes the list's item kind; before the list's `kind`
+    /// has been read, it waits for it.
+    fn item(&mut self, text: &str) -> Result<(), KubectlError> {
+        let held =
+            self.reader
+                .push_item_or_return(Item::Text(text), self.item_kind.as_ref(), true)?;
+        if let Some(waiting) = held {
+            self.kindless.push(waiting.to_owned());
         }
-        self.reader.push(item)
+        Ok(())
     }
 
-    /// A root field other than `items`.
-    fn field(&mut self, key: String, value: Value) {
+    /// A root field other than `items`, as its JSON text.
+    fn field(&mut self, key: String, raw: &str) {
+        let text = |raw: &str| serde_json::from_str::<String>(raw).ok();
         if key == "kind" {
-            self.item_kind = value
-                .as_str()
-                .and_then(|k| k.strip_suffix("List"))
+            let api = self
+                .rest
+                .iter()
+                .find(|(k, _)| k == "apiVersion")
+                .and_then(|(_, v)| text(v));
+            self.item_kind = text(raw)
+                .and_then(|k| k.strip_suffix("List").map(str::to_owned))
                 .filter(|k| !k.is_empty())
-                .map(|k| (k.to_owned(), self.rest.get("apiVersion").cloned()));
+                .map(|k| (k, api));
         }
         if key == "apiVersion" {
-            if let Some((_, v)) = &mut self.item_kind {
-                *v = Some(value.clone());
+            if let (Some((_, v)), Some(api)) = (&mut self.item_kind, text(raw)) {
+                *v = Some(api);
             }
         }
-        self.rest.insert(key, value);
+        self.rest.push((key, raw.to_owned()));
     }
 
     /// The current document is parsed: read what it held back.
@@ -196,15 +202,29 @@ impl Streaming {
         let rest = std::mem::take(&mut self.rest);
         let saw_items = std::mem::take(&mut self.saw_items);
         if saw_items {
-            for item in kindless {
-                match self.item_kind {
-                    Some(_) => self.item(item)?,
-                    // Neither the item nor its list says: counted as skipped.
-                    None => self.reader.push(item)?,
-                }
+            for text in &kindless {
+                // With the list's kind when it has one; else the item is
+                // counted as skipped, of no kind.
+                self.reader.push_item_or_return(
+                    Item::Text(text),
+                    self.item_kind.as_ref(),
+                    false,
+                )?;
             }
-        } else if rest.contains_key("kind") {
-            self.reader.push(Value::Object(rest))?;
+        } else if rest.iter().any(|(k, _)| k == "kind") {
+            // One object: its text again, field by field as written, so its
+            // numbers read exactly.
+            let mut text = String::from("{");
+            for (i, (key, raw)) in rest.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&serde_json::to_string(key).unwrap_or_default());
+                text.push(':');
+                text.push_str(raw);
+            }
+            text.push('}');
+            self.reader.push_item(Item::Text(&text))?;
         } else {
             return Err(KubectlError::NotAList {
                 found: "an object with neither `items` nor `kind`".into(),
@@ -237,8 +257,8 @@ impl<'de> serde::de::Visitor<'de> for Root<'_> {
             if key == "items" {
                 map.next_value_seed(Items(&mut *self.0))?;
             } else {
-                let value: Value = map.next_value()?;
-                self.0.field(key, value);
+                let value: &RawValue = map.next_value()?;
+                self.0.field(key, value.get());
             }
         }
         Ok(())
@@ -286,8 +306,10 @@ impl<'de> serde::de::Visitor<'de> for Items<'_> {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.0.saw_items = true;
-        while let Some(item) = seq.next_element::<Value>()? {
-            if let Err(e) = self.0.item(item) {
+        // Each item as its text, borrowed from the input (`read_list`
+        // parses a `&str`), decoded by the reader.
+        while let Some(item) = seq.next_element::<&RawValue>()? {
+            if let Err(e) = self.0.item(item.get()) {
                 self.0.failure = Some(e);
                 return Err(serde::de::Error::custom("malformed item"));
             }
@@ -347,30 +369,60 @@ impl ListReader {
     /// Read one object (with its `kind` set). A malformed object is an error
     /// naming its position among the objects pushed so far, its kind, name
     /// and the field that was wrong; the reader stays usable.
+    ///
+    /// A `Value` holds what the JSON parser made of each number: a quantity
+    /// written as a fraction or an integer beyond 64 bits is already a
+    /// 64-bit float here ([`read_list`] reads numbers from the text).
     pub fn push(&mut self, item: Value) -> Result<(), KubectlError> {
+        self.push_item(Item::Value(item))
+    }
+
+    fn push_item(&mut self, item: Item<'_>) -> Result<(), KubectlError> {
+        self.push_item_or_return(item, None, false).map(|_| ())
+    }
+
+    /// Read `item`; one without `kind` takes `default` (kind, API version)
+    /// when given; without one, it is handed back unread when `hold` (a raw
+    /// API list's item seen before the list's `kind`), else read as it is.
+    fn push_item_or_return<'a>(
+        &mut self,
+        item: Item<'a>,
+        default: Option<&(String, Option<String>)>,
+        hold: bool,
+    ) -> Result<Option<&'a str>, KubectlError> {
+        let mut header = item.header();
+        if header.kind.is_none() {
+            match (default, &item) {
+                (Some((kind, api)), _) => {
+                    header.kind = Some(kind.clone());
+                    if header.api_version.is_none() {
+                        header.api_version.clone_from(api);
+                    }
+                }
+                (None, Item::Text(text)) if hold => return Ok(Some(text)),
+                (None, _) => {}
+            }
+        }
         let index = self.index;
         self.index += 1;
-        let kind = item
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let name = item_name(&item);
-        let list = read_item(&mut self.import, &kind, item).map_err(|e| KubectlError::Object {
-            index,
-            kind: if kind.is_empty() {
-                "<no kind>".into()
-            } else {
-                kind.clone()
-            },
-            name,
-            field: e.field,
-            message: e.message,
-        })?;
+        let kind = header.kind.clone().unwrap_or_default();
+        let name = header.name();
+        let list =
+            read_item(&mut self.import, &header, item).map_err(|e| KubectlError::Object {
+                index,
+                kind: if kind.is_empty() {
+                    "<no kind>".into()
+                } else {
+                    kind.clone()
+                },
+                name,
+                field: e.field,
+                message: e.message,
+            })?;
         if let Some(list) = list {
             self.positions.entry(list).or_default().push(index);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The snapshot, with workload owners resolved. It is not checked for
@@ -404,24 +456,128 @@ impl ListReader {
     }
 }
 
-fn item_name(item: &Value) -> String {
-    let meta = item.get("metadata");
-    let field = |k| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
-    match (field("namespace"), field("name")) {
-        (Some(ns), Some(name)) => format!("{ns}/{name}"),
-        (None, Some(name)) => name.to_owned(),
-        _ => "<unnamed>".into(),
+/// One object, as JSON text (from [`read_list`]) or as a tree.
+enum Item<'a> {
+    Text(&'a str),
+    Value(Value),
+}
+
+impl Item<'_> {
+    /// Its kind, API version and name, leniently: an item that is not an
+    /// object, or has them of the wrong type, has none.
+    fn header(&self) -> Header {
+        match self {
+            Item::Text(text) => serde_json::from_str(text).unwrap_or_default(),
+            Item::Value(value) => Header::deserialize(value).unwrap_or_default(),
+        }
+    }
+}
+
+/// What names an item in errors and decides how it is read.
+#[derive(Default)]
+struct Header {
+    kind: Option<String>,
+    api_version: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+impl Header {
+    fn name(&self) -> String {
+        match (&self.namespace, &self.name) {
+            (Some(ns), Some(name)) => format!("{ns}/{name}"),
+            (None, Some(name)) => name.clone(),
+            _ => "<unnamed>".into(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Header {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Header, D::Error> {
+        d.deserialize_any(HeaderVisitor)
+    }
+}
+
+/// Reads [`Header`] from an item, ignoring everything else; the last of
+/// repeated keys wins, as in a JSON tree.
+struct HeaderVisitor;
+
+impl<'de> serde::de::Visitor<'de> for HeaderVisitor {
+    type Value = Header;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Header, A::Error> {
+        let string = |v: Value| match v {
+            Value::String(s) => Some(s),
+            _ => None,
+        };
+        let mut header = Header::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "kind" => header.kind = string(map.next_value()?),
+                "apiVersion" => header.api_version = string(map.next_value()?),
+                "metadata" => {
+                    let mut meta: Value = map.next_value()?;
+                    header.name = string(meta.get_mut("name").map(Value::take).unwrap_or_default());
+                    header.namespace = string(
+                        meta.get_mut("namespace")
+                            .map(Value::take)
+                            .unwrap_or_default(),
+                    );
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(header)
+    }
+
+    // Not an object: no header.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Header, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Header::default())
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Header, E> {
+        Ok(Header::default())
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Header, E> {
+        Ok(Header::default())
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Header, E> {
+        Ok(Header::default())
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Header, E> {
+        Ok(Header::default())
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Header, E> {
+        Ok(Header::default())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Header, E> {
+        Ok(Header::default())
     }
 }
 
 /// Deserialize an item into a wire type, naming the failing field.
-fn decode<T: DeserializeOwned>(item: Value) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(item).map_err(|e| {
+fn decode<T: DeserializeOwned>(item: Item<'_>) -> Result<T, FieldError> {
+    let decoded = match item {
+        Item::Text(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut de)
+        }
+        Item::Value(value) => serde_path_to_error::deserialize(value),
+    };
+    decoded.map_err(|e| {
         let path = e.path().to_string();
-        FieldError::new(
-            if path == "." { String::new() } else { path },
-            e.into_inner(),
-        )
+        let inner = e.into_inner();
+        // The item's own line and column say nothing the field path does not.
+        let message = inner.to_string();
+        let position = format!(" at line {} column {}", inner.line(), inner.column());
+        let message = message.strip_suffix(&position).unwrap_or(&message);
+        FieldError::new(if path == "." { String::new() } else { path }, message)
     })
 }
 
@@ -429,11 +585,11 @@ fn decode<T: DeserializeOwned>(item: Value) -> Result<T, FieldError> {
 /// for a skipped kind.
 fn read_item(
     import: &mut KubectlImport,
-    kind: &str,
-    item: Value,
+    header: &Header,
+    item: Item<'_>,
 ) -> Result<Option<SnapshotList>, FieldError> {
     let snapshot = &mut import.snapshot;
-    let list = match kind {
+    let list = match header.kind.as_deref().unwrap_or_default() {
         "Node" => {
             snapshot.nodes.push(node(decode(item)?)?);
             SnapshotList::Nodes
@@ -460,7 +616,7 @@ fn read_item(
                 SnapshotList::Workloads
             }
             None => {
-                let api_version = item.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+                let api_version = header.api_version.as_deref().unwrap_or_default();
                 let key = match (api_version, other) {
                     (_, "") => "<no kind>".to_owned(),
                     ("", kind) => kind.to_owned(),
@@ -507,9 +663,10 @@ fn resources(path: &str, map: &ResourceMap) -> Result<Resources, FieldError> {
                 out.ephemeral_storage_bytes = quantity(path, name, raw, parse_units)?
             }
             n if GPU_RESOURCES.contains(&n) => {
-                out.gpu_millis =
-                    out.gpu_millis
-                        .saturating_add(quantity(path, name, raw, parse_millis)?)
+                let millis = quantity(path, name, raw, parse_millis)?;
+                out.gpu_millis = out.gpu_millis.checked_add(millis).ok_or_else(|| {
+                    FieldError::new(format!("{path}.{name}"), "GPUs in total are out of range")
+                })?;
             }
             // hugepages-*, attachable-volumes-*, vpc.amazonaws.com/*: not scheduled on here.
             _ => {}
@@ -615,8 +772,7 @@ fn volume(path: &str, v: &wire::Volume) -> Result<PodVolume, FieldError> {
                 .filter(|v| !v.is_null())
                 .map(|v| {
                     let field = || format!("{path}.emptyDir.sizeLimit");
-                    let raw =
-                        RawQuantity::deserialize(v).map_err(|e| FieldError::new(field(), e))?;
+                    let raw = tree_quantity(v).map_err(|e| FieldError::new(field(), e))?;
                     parse_units(&raw.0).map_err(|e| FieldError::new(field(), e))
                 })
                 .transpose()?,
@@ -640,6 +796,20 @@ fn volume(path: &str, v: &wire::Volume) -> Result<PodVolume, FieldError> {
         name: v.name.clone(),
         source,
     })
+}
+
+/// A quantity from a JSON tree (volume sources are read as one): a number
+/// the parser made a float of is taken only if the float tells what was
+/// written.
+fn tree_quantity(v: &Value) -> Result<RawQuantity, String> {
+    match v {
+        Value::Number(n) if n.is_f64() => n
+            .as_f64()
+            .and_then(float_as_written)
+            .map(RawQuantity)
+            .ok_or_else(|| INEXACT_NUMBER.to_owned()),
+        _ => RawQuantity::deserialize(v).map_err(|e| e.to_string()),
+    }
 }
 
 /// The parts of a pod spec shared by pods and templates.
@@ -743,22 +913,29 @@ fn pod(p: wire::Pod) -> Result<Pod, FieldError> {
     })
 }
 
+/// A count (an `i32`, as Kubernetes' `IntOrString` holds it) or a percentage.
 fn int_or_percent(path: &str, v: &Option<IntOrString>) -> Result<Option<IntOrPercent>, FieldError> {
-    let bad = |s: &str| {
-        FieldError::new(
-            path,
-            format!("{s:?} is neither an integer nor a percentage"),
-        )
+    let count = |text: &str| {
+        text.parse::<i32>().map_err(|_| {
+            let message = if wire::is_integer(text) {
+                wire::count_out_of_range(text)
+            } else {
+                wire::not_int_or_percent(&format!("{:?}", text))
+            };
+            FieldError::new(path, message)
+        })
     };
     Ok(match v {
         None => None,
-        Some(IntOrString::Int(n)) => Some(IntOrPercent::Count(
-            i32::try_from(*n).map_err(|_| bad(&n.to_string()))?,
-        )),
-        Some(IntOrString::Str(s)) => Some(match s.strip_suffix('%') {
-            Some(p) => IntOrPercent::Percent(p.parse().map_err(|_| bad(s))?),
-            None => IntOrPercent::Count(s.parse().map_err(|_| bad(s))?),
-        }),
+        Some(IntOrString::Int(n)) => Some(IntOrPercent::Count(count(&n.to_string())?)),
+        Some(IntOrString::Str(s)) => {
+            Some(match s.strip_suffix('%') {
+                Some(p) => IntOrPercent::Percent(p.parse().map_err(|_| {
+                    FieldError::new(path, wire::not_int_or_percent(&format!("{s:?}")))
+                })?),
+                None => IntOrPercent::Count(count(s)?),
+            })
+        }
     })
 }
 

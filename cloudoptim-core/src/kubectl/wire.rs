@@ -5,30 +5,41 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::quantity::{EchoJson, EXPECTED_QUANTITY};
 
 use crate::snapshot::{
     ClaimPhase, LabelSelector, Labels, NodeSelectorTerm, PodAffinityTerm, PodPhase, ReclaimPolicy,
     Taint, Toleration, TopologySpreadConstraint, VolumePhase, WeightedNodeSelectorTerm,
 };
 
-/// A quantity as it appears in JSON: a string, or (in hand-written input) a number.
+/// A quantity as it appears in JSON: a string (surrounding whitespace
+/// ignored, as Kubernetes does), or, in hand-written input, a number,
+/// kept exactly as written (`18446744073709551616`, `0.30000000000000004`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct RawQuantity(pub String);
 
 impl<'de> Deserialize<'de> for RawQuantity {
+    /// From the JSON text (a number's digits as written) when the
+    /// deserializer is serde_json's own, over text or over a `Value`; not
+    /// from serde's buffered content (`flatten`, `untagged`).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            S(String),
-            N(serde_json::Number),
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        match JsonKind::of(text) {
+            JsonKind::String => serde_json::from_str::<String>(text)
+                .map(|s| RawQuantity(s.trim().to_owned()))
+                .map_err(D::Error::custom),
+            JsonKind::Number => Ok(RawQuantity(text.to_owned())),
+            JsonKind::Other => Err(D::Error::custom(format!(
+                "{} is not a quantity: expected {EXPECTED_QUANTITY}",
+                EchoJson(text)
+            ))),
         }
-        Ok(RawQuantity(match Raw::deserialize(d)? {
-            Raw::S(s) => s,
-            Raw::N(n) => n.to_string(),
-        }))
     }
 }
 
@@ -36,13 +47,78 @@ impl<'de> Deserialize<'de> for RawQuantity {
 pub type ResourceMap = BTreeMap<String, RawQuantity>;
 
 /// `intstr.IntOrString`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum IntOrString {
     /// An integer.
     Int(i64),
     /// A string (`"50%"`, or a number as text).
     Str(String),
+}
+
+impl<'de> Deserialize<'de> for IntOrString {
+    /// From the JSON text, like [`RawQuantity`], so that an integer too
+    /// large for 64 bits is reported as written.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text = raw.get();
+        match JsonKind::of(text) {
+            JsonKind::String => serde_json::from_str(text)
+                .map(IntOrString::Str)
+                .map_err(D::Error::custom),
+            JsonKind::Number => match text.parse::<i64>() {
+                Ok(n) => Ok(IntOrString::Int(n)),
+                Err(_) if is_integer(text) => Err(D::Error::custom(count_out_of_range(text))),
+                Err(_) => Err(D::Error::custom(not_int_or_percent(text))),
+            },
+            JsonKind::Other => Err(D::Error::custom(not_int_or_percent(text))),
+        }
+    }
+}
+
+/// Whether `text` is an integer: an optional minus sign, then digits.
+pub fn is_integer(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The message for an integer count outside `i32`, as Kubernetes'
+/// `IntOrString` holds it.
+pub fn count_out_of_range(text: &str) -> String {
+    let bound = if text.starts_with('-') {
+        format!("at least {}", i32::MIN)
+    } else {
+        format!("at most {}", i32::MAX)
+    };
+    format!(
+        "{} is out of range: a count is a 32-bit integer (as in Kubernetes' IntOrString), {bound}",
+        EchoJson(text)
+    )
+}
+
+/// The message for a value that is neither a count nor a percentage.
+pub fn not_int_or_percent(text: &str) -> String {
+    format!(
+        "{} is neither an integer nor a percentage (such as 1 or \"50%\")",
+        EchoJson(text)
+    )
+}
+
+/// What a piece of JSON text is, by its first character.
+enum JsonKind {
+    String,
+    Number,
+    Other,
+}
+
+impl JsonKind {
+    fn of(text: &str) -> JsonKind {
+        match text.trim_start().as_bytes().first() {
+            Some(b'"') => JsonKind::String,
+            Some(b'-' | b'0'..=b'9') => JsonKind::Number,
+            _ => JsonKind::Other,
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
