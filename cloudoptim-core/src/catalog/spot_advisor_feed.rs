@@ -176,7 +176,8 @@ fn kind(text: &str) -> &'static str {
         Some('"') => "a string",
         Some('t' | 'f') => "true or false",
         Some('n') => "null",
-        Some(_) => "a number",
+        Some(c) if c == '-' || c.is_ascii_digit() => "a number",
+        Some(_) => "text that is not JSON",
     }
 }
 

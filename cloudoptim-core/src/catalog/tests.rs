@@ -692,6 +692,9 @@ fn top_level_parts_of_the_wrong_kind_are_rejected() {
             "{message}"
         );
     }
+    assert!(feed_error("<html>")
+        .to_string()
+        .contains("found text that is not JSON"));
     let no_spot_advisor = small_feed().replacen(r#""spot_advisor""#, r#""spot_adviser""#, 1);
     let error = feed_error(&no_spot_advisor);
     assert!(
