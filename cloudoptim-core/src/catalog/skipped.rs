@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-/// The longest value, in characters, a [`SkippedEntry`] repeats as written;
-/// longer ones are cut and marked.
-const MAX_VALUE_CHARS: usize = 60;
+use crate::excerpt::excerpt;
 
 /// An entry of a catalog source that was skipped: a Spot Advisor advice or
 /// instance type, or a CSV row, whose value is out of range or not what the
@@ -31,8 +29,9 @@ pub struct SkippedEntry {
     pub location: EntryLocation,
     /// The value as written: JSON text for the feed (strings keep their
     /// quotes), the cell's text for a CSV table. Whitespace runs are shown
-    /// as one space, and a value longer than 60 characters is cut there and
-    /// ends with `… (N characters)`.
+    /// as one space, and a huge value is cut as by
+    /// [`excerpt`](crate::excerpt::excerpt) (its first 64 bytes, then
+    /// `… (N bytes)`).
     pub value: String,
     /// What the source's format expects there, in words (e.g. `a savings
     /// percentage, a whole number from 0 to 100`).
@@ -69,7 +68,7 @@ impl SkippedEntry {
         SkippedEntry {
             source_name,
             location,
-            value: excerpt(value),
+            value: excerpt(&one_line(value)),
             expected: expected.into(),
         }
     }
@@ -101,32 +100,15 @@ impl fmt::Display for EntryLocation {
     }
 }
 
-/// `text` on one line (whitespace runs as one space), cut after
-/// [`MAX_VALUE_CHARS`] characters with a note of its full length.
-fn excerpt(text: &str) -> String {
-    let mut out = String::new();
-    let mut chars = 0_usize;
-    let mut total = 0_usize;
-    let mut in_space = false;
-    for c in text.trim().chars() {
-        let c = if c.is_whitespace() {
-            if in_space {
-                continue;
-            }
-            in_space = true;
-            ' '
-        } else {
-            in_space = false;
-            c
-        };
-        total = total.saturating_add(1);
-        if chars < MAX_VALUE_CHARS {
-            out.push(c);
-            chars = chars.saturating_add(1);
+/// `text` on one line: trimmed, each whitespace run (a pretty-printed
+/// feed's newlines and indentation) shown as one space.
+fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
         }
-    }
-    if total > MAX_VALUE_CHARS {
-        out.push_str(&format!("… ({total} characters)"));
+        out.push_str(word);
     }
     out
 }
@@ -135,20 +117,26 @@ fn excerpt(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn value_of(text: &str) -> String {
+        let location = EntryLocation::Feed {
+            path: "spot_advisor".to_owned(),
+        };
+        SkippedEntry::new("Spot Advisor feed", location, text, "x").value
+    }
+
     #[test]
     fn short_values_are_kept_as_written() {
-        assert_eq!(excerpt("-62"), "-62");
-        assert_eq!(excerpt("\"3\""), "\"3\"");
-        assert_eq!(excerpt("{\"s\": 1,\n   \"r\": 2}"), "{\"s\": 1, \"r\": 2}");
-        assert_eq!(excerpt(""), "");
+        assert_eq!(value_of("-62"), "-62");
+        assert_eq!(value_of("\"3\""), "\"3\"");
+        assert_eq!(value_of("{\"s\": 1,\n   \"r\": 2}"), "{\"s\": 1, \"r\": 2}");
+        assert_eq!(value_of(""), "");
     }
 
     #[test]
     fn long_values_are_cut_on_a_character_boundary() {
-        let long = "é".repeat(100);
-        let cut = excerpt(&long);
-        assert!(cut.starts_with(&"é".repeat(MAX_VALUE_CHARS)), "{cut}");
-        assert!(cut.ends_with("… (100 characters)"), "{cut}");
-        assert_eq!(excerpt(&"x".repeat(MAX_VALUE_CHARS)).len(), MAX_VALUE_CHARS);
+        let cut = value_of(&"é".repeat(100));
+        assert!(cut.starts_with(&"é".repeat(32)), "{cut}");
+        assert!(cut.ends_with("… (200 bytes)"), "{cut}");
+        assert_eq!(value_of(&"x".repeat(64)), "x".repeat(64));
     }
 }

@@ -568,8 +568,8 @@ fn huge_values_are_cut_in_the_report() {
     let (_, skipped) = refreshed(&feed);
     assert_eq!(skipped.len(), 1);
     let value = &skipped[0].value;
-    assert!(value.starts_with(&"9".repeat(60)), "{value}");
-    assert!(value.ends_with("… (5000 characters)"), "{value}");
+    assert!(value.starts_with(&"9".repeat(64)), "{value}");
+    assert!(value.ends_with("… (5000 bytes)"), "{value}");
     assert!(value.chars().count() < 100, "{value}");
     let message = skipped[0].to_string();
     assert!(message.chars().count() < 250, "{message}");
@@ -580,7 +580,7 @@ fn huge_values_are_cut_in_the_report() {
     ));
     let (_, skipped) = refreshed(&feed);
     assert!(
-        skipped[0].value.ends_with("… (1002 characters)"),
+        skipped[0].value.ends_with("… (1002 bytes)"),
         "{}",
         skipped[0].value
     );
