@@ -1,5 +1,9 @@
 //! `--feed FILE` for the examples: the embedded catalog with the Spot data
 //! of a Spot Advisor feed file a user downloaded (the live feed's format).
+//!
+//! Included by path (`#[path = "support/feed_file.rs"] mod feed_file;`) by
+//! the examples that take `--feed`, not through `support/mod.rs`, so the
+//! others do not compile it.
 
 use std::path::Path;
 
