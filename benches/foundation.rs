@@ -14,7 +14,7 @@ const FEED: &str = include_str!("../cloudoptim-core/data/spot-advisor-us-east-1.
 fn foundation(c: &mut Criterion) {
     let catalog = Catalog::embedded().unwrap();
     c.bench_function("catalog: apply a Spot Advisor feed (us-east-1)", |b| {
-        b.iter(|| catalog.with_spot_advisor_feed(FEED).unwrap())
+        b.iter(|| catalog.with_spot_advisor_feed(FEED).unwrap().0)
     });
     let config = DemoConfig::default();
     let mut group = c.benchmark_group("demo");

@@ -4,12 +4,20 @@
 //! ```text
 //! cargo run --release --example spot_advisor                                  # 20 pods of 500m / 1Gi
 //! cargo run --release --example spot_advisor -- --cpu 2000m --memory 8Gi --pods 50 [--risk-ceiling 0.5] [--max-share 0.3]
+//! cargo run --release --example spot_advisor -- --feed spot-advisor-data.json   # a feed you downloaded
 //! ```
+//!
+//! `--feed FILE` replaces the embedded us-east-1 Spot data with a Spot
+//! Advisor feed file (the live feed's format, e.g. saved from
+//! `https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json`); its
+//! odd entries are skipped and listed in one line. On-demand prices stay
+//! the embedded us-east-1 ones.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cloudoptim::catalog::{Architecture, Catalog};
@@ -19,7 +27,10 @@ use cloudoptim::spot::pools::{select_pools, CapacityNeed, PoolPolicy};
 use cloudoptim::spot::risk::WeightedRisk;
 use cloudoptim::Resources;
 
-const USAGE: &str = "usage: spot_advisor [--cpu 500m] [--memory 1Gi] [--pods 20] [--region us-east-1] [--risk-ceiling 0.6] [--max-share 0.3]";
+const USAGE: &str = "usage: spot_advisor [--cpu 500m] [--memory 1Gi] [--pods 20] [--region us-east-1] [--risk-ceiling 0.6] [--max-share 0.3] [--feed FILE]";
+
+#[path = "support/feed_file.rs"]
+mod feed_file;
 
 fn main() -> ExitCode {
     support::exit_quietly_on_broken_pipe();
@@ -38,6 +49,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut memory = "1Gi".to_owned();
     let mut pods: u32 = 20;
     let mut policy = PoolPolicy::default();
+    let mut feed: Option<PathBuf> = None;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -47,6 +59,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             Long("region") => policy.region = parser.value()?.string()?,
             Long("risk-ceiling") => policy.risk_ceiling = parser.value()?.parse()?,
             Long("max-share") => policy.max_pool_share = parser.value()?.parse()?,
+            Long("feed") => feed = Some(parser.value()?.into()),
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 return Ok(());
@@ -71,7 +84,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         node_selector: Default::default(),
         node_affinity: Default::default(),
     };
-    let catalog = Catalog::embedded()?;
+    let embedded = Catalog::embedded()?;
+    let fed;
+    let catalog = match &feed {
+        None => embedded,
+        Some(path) => {
+            fed = feed_file::with_feed(embedded, path)?;
+            &fed
+        }
+    };
     // Day zero: no price history, so the Advisor's figures carry the score.
     let now = jiff::Timestamp::from_second(1_795_446_000)?;
     let a = select_pools(

@@ -5,6 +5,7 @@
 //! cargo run --release --example tour                         # embedded demo cluster, no network
 //! cargo run --release --example tour -- --snapshot FILE.json # kubectl get … -A -o json output
 //! cargo run --release --example tour -- --export-demo FILE   # write the demo as kubectl JSON
+//! cargo run --release --example tour -- --feed FILE.json     # Spot data from a downloaded Spot Advisor feed
 //! cargo run --release --features kube --example tour -- --kubeconfig ~/.kube/config  # a live cluster
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -24,7 +25,10 @@ use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
 use cloudoptim::{ClusterSnapshot, Dimension, UsdPerHour};
 
 const USAGE: &str =
-    "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE]";
+    "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE] [--feed FILE]";
+
+#[path = "support/feed_file.rs"]
+mod feed_file;
 
 struct Args {
     snapshot: Option<PathBuf>,
@@ -33,6 +37,7 @@ struct Args {
     export_demo: Option<PathBuf>,
     region: String,
     seed: Option<u64>,
+    feed: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -44,6 +49,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         export_demo: None,
         region: "us-east-1".into(),
         seed: None,
+        feed: None,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -54,6 +60,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("export-demo") => args.export_demo = Some(parser.value()?.into()),
             Long("region") => args.region = parser.value()?.string()?,
             Long("seed") => args.seed = Some(parser.value()?.parse()?),
+            Long("feed") => args.feed = Some(parser.value()?.into()),
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -96,7 +103,14 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let catalog = Catalog::embedded()?;
+    let fed = match &args.feed {
+        Some(path) => Some(feed_file::with_feed(Catalog::embedded()?, path)?),
+        None => None,
+    };
+    let catalog = match &fed {
+        Some(catalog) => catalog,
+        None => Catalog::embedded()?,
+    };
     let (snapshot, source, aws) = match &args.snapshot {
         None if args.kubeconfig.is_some() => {
             let (snapshot, source) = live_snapshot(&args)?;

@@ -1,10 +1,14 @@
 //! Fetching the AWS Spot Instance Advisor feed, with a timeout and
 //! conditional requests, validated before use, and falling back to the
 //! last good copy or the embedded snapshot when offline.
+//!
+//! A feed of the wrong shape is refused; a feed of the right shape with
+//! odd entries (the live feed has had a negative savings figure) is used
+//! without them, and the skipped entries are logged.
 
 use std::time::Duration;
 
-use cloudoptim_core::catalog::Catalog;
+use cloudoptim_core::catalog::{Catalog, CatalogError, SkippedEntry};
 
 use crate::error::AwsError;
 
@@ -42,6 +46,9 @@ pub enum FeedSource {
     },
 }
 
+/// How many skipped entries a log line names; the rest are counted.
+const SKIPPED_LOGGED: usize = 5;
+
 /// Fetches the feed.
 #[derive(Clone, Debug)]
 pub struct AdvisorFetcher {
@@ -67,6 +74,11 @@ impl AdvisorFetcher {
 
     /// `base` with the freshest valid spot data: a new feed, the cached one
     /// when unchanged or when the fetch fails, else `base` as it is.
+    ///
+    /// A new feed is accepted if its shape is right; its odd entries are
+    /// left out and logged with `tracing::warn!` (how many, and the first
+    /// few with their paths and values). A feed of the wrong shape is
+    /// refused and the last good copy kept.
     pub async fn refresh(&self, cache: &mut FeedCache, base: &Catalog) -> (Catalog, FeedSource) {
         let mut request = self.client.get(&self.url);
         // The ETag is exact; Last-Modified has one-second resolution, so it
@@ -84,11 +96,7 @@ impl AdvisorFetcher {
         };
         let status = response.status();
         if status == reqwest::StatusCode::NOT_MODIFIED {
-            return match cache
-                .body
-                .as_deref()
-                .map(|b| base.with_spot_advisor_feed(b))
-            {
+            return match cache.body.as_deref().map(|b| cached_feed(base, b)) {
                 Some(Ok(catalog)) => (catalog, FeedSource::NotModified),
                 _ => fallback(cache, base, "304 without a cached feed".into()),
             };
@@ -110,7 +118,8 @@ impl AdvisorFetcher {
             Err(e) => return fallback(cache, base, format!("reading the feed failed: {e}")),
         };
         match base.with_spot_advisor_feed(&body) {
-            Ok(catalog) => {
+            Ok((catalog, skipped)) => {
+                log_skipped(&self.url, &skipped);
                 *cache = FeedCache {
                     etag,
                     last_modified,
@@ -125,12 +134,45 @@ impl AdvisorFetcher {
 
 fn fallback(cache: &FeedCache, base: &Catalog, reason: String) -> (Catalog, FeedSource) {
     tracing::warn!(%reason, "spot advisor feed not refreshed");
-    match cache
-        .body
-        .as_deref()
-        .map(|b| base.with_spot_advisor_feed(b))
-    {
+    match cache.body.as_deref().map(|b| cached_feed(base, b)) {
         Some(Ok(catalog)) => (catalog, FeedSource::Cached { reason }),
         _ => (base.clone(), FeedSource::Embedded { reason }),
     }
+}
+
+/// `base` with the cached feed, whose skipped entries were logged when it
+/// was fetched.
+fn cached_feed(base: &Catalog, body: &str) -> Result<Catalog, CatalogError> {
+    let (catalog, skipped) = base.with_spot_advisor_feed(body)?;
+    if !skipped.is_empty() {
+        tracing::debug!(
+            count = skipped.len(),
+            "cached Spot Advisor feed used without its odd entries"
+        );
+    }
+    Ok(catalog)
+}
+
+/// Logs the entries a fetched feed had skipped: how many, and the first
+/// [`SKIPPED_LOGGED`] with path, value and what was expected.
+fn log_skipped(url: &str, skipped: &[SkippedEntry]) {
+    if skipped.is_empty() {
+        return;
+    }
+    let first: Vec<String> = skipped
+        .iter()
+        .take(SKIPPED_LOGGED)
+        .map(|entry| {
+            format!(
+                "{} = {} (expected {})",
+                entry.location, entry.value, entry.expected
+            )
+        })
+        .collect();
+    tracing::warn!(
+        url,
+        count = skipped.len(),
+        first = ?first,
+        "Spot Advisor feed used without its odd entries"
+    );
 }

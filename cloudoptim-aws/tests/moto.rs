@@ -446,6 +446,25 @@ async fn the_spot_advisor_feed_is_fetched_conditionally_and_validated() {
     let (_, source) = fetcher.refresh(&mut cache, base).await;
     assert_eq!(source, FeedSource::NotModified);
 
+    // The whole live feed, odd entry included (a savings figure of -62 %):
+    // used without that entry, which is logged.
+    let live = include_str!("../../cloudoptim-core/tests/data/spot-advisor-data.json");
+    put_public_object(&bucket, key, live);
+    let (catalog, source) = fetcher.refresh(&mut cache, base).await;
+    assert_eq!(source, FeedSource::Fetched);
+    assert_eq!(cache.body.as_deref(), Some(live));
+    let linux = cloudoptim_core::catalog::OperatingSystem::Linux;
+    let advice = |name: &str, region: &str| {
+        catalog
+            .get(name)
+            .unwrap()
+            .spot_advice(region, linux)
+            .copied()
+    };
+    assert!(advice("m5.large", "ca-central-1").is_some());
+    assert_eq!(advice("p5.48xlarge", "ca-central-1"), None);
+    assert!(advice("p5.48xlarge", "us-east-1").is_some());
+
     // A broken feed is rejected, naming the field, and the last good copy stays.
     put_public_object(
         &bucket,

@@ -1,77 +1,84 @@
-//! Reading a CSV table by column name, with errors that point at the line
-//! and column of the bad value.
+//! Reading a CSV table by column name, row by row: a table of the wrong
+//! shape is an error pointing at its line, a row with an odd value is
+//! skipped and reported with its line and column.
 
-use std::fmt::Display;
 use std::str::FromStr;
 
 use csv::StringRecord;
 
 use super::error::CatalogError;
+use super::skipped::{EntryLocation, SkippedEntry};
 
 /// One data row of a table, with the positions of the columns asked for.
 pub(super) struct Row<'a> {
-    source_name: &'static str,
-    line: u64,
     record: &'a StringRecord,
     columns: &'a [(&'static str, usize)],
 }
 
-impl Row<'_> {
-    /// An error about this row, in `column` if given.
-    pub(super) fn error(&self, column: Option<&str>, message: impl Into<String>) -> CatalogError {
-        CatalogError::Csv {
-            source_name: self.source_name,
-            line: self.line,
-            column: column.map(str::to_owned),
-            message: message.into(),
-        }
-    }
+/// Why a row is skipped: the cell of `column` does not hold what was
+/// `expected`.
+#[derive(Debug)]
+pub(super) struct OddCell {
+    column: &'static str,
+    value: String,
+    expected: String,
+}
 
-    /// The trimmed text of `column` (one of the columns the table was read
-    /// with).
-    pub(super) fn text(&self, column: &str) -> Result<&str, CatalogError> {
+impl Row<'_> {
+    /// The trimmed text of `column`, one of the columns the table was read
+    /// with (any other reads as empty).
+    pub(super) fn text(&self, column: &str) -> &str {
         self.columns
             .iter()
             .find(|(name, _)| *name == column)
             .and_then(|(_, index)| self.record.get(*index))
-            .map(str::trim)
-            .ok_or_else(|| self.error(Some(column), "no such column"))
+            .map_or("", str::trim)
     }
 
-    /// The value of `column`, which must be present and parse as `T`.
-    pub(super) fn parse<T>(&self, column: &str) -> Result<T, CatalogError>
-    where
-        T: FromStr,
-        T::Err: Display,
-    {
-        self.optional(column)?
-            .ok_or_else(|| self.error(Some(column), "missing value"))
+    /// Skips this row: `column` does not hold what was `expected`.
+    pub(super) fn odd(&self, column: &'static str, expected: impl Into<String>) -> OddCell {
+        OddCell {
+            column,
+            value: self.text(column).to_owned(),
+            expected: expected.into(),
+        }
+    }
+
+    /// The value of `column`, which must be present and parse as `T`
+    /// (described to the user as `expected`).
+    pub(super) fn parse<T: FromStr>(
+        &self,
+        column: &'static str,
+        expected: &str,
+    ) -> Result<T, OddCell> {
+        self.optional(column, expected)?
+            .ok_or_else(|| self.odd(column, expected))
     }
 
     /// The value of `column` parsed as `T`, or `None` if the cell is empty.
-    pub(super) fn optional<T>(&self, column: &str) -> Result<Option<T>, CatalogError>
-    where
-        T: FromStr,
-        T::Err: Display,
-    {
-        let text = self.text(column)?;
+    pub(super) fn optional<T: FromStr>(
+        &self,
+        column: &'static str,
+        expected: &str,
+    ) -> Result<Option<T>, OddCell> {
+        let text = self.text(column);
         if text.is_empty() {
             return Ok(None);
         }
         text.parse()
             .map(Some)
-            .map_err(|e| self.error(Some(column), format!("{text:?}: {e}")))
+            .map_err(|_| self.odd(column, expected))
     }
 
     /// The value of a `true`/`false` column (case-insensitive).
-    pub(super) fn boolean(&self, column: &str) -> Result<bool, CatalogError> {
-        let text = self.text(column)?;
+    pub(super) fn boolean(&self, column: &'static str) -> Result<bool, OddCell> {
+        let text = self.text(column);
         if text.eq_ignore_ascii_case("true") {
             Ok(true)
         } else if text.eq_ignore_ascii_case("false") {
             Ok(false)
         } else {
-            Err(self.error(Some(column), format!("{text:?} is neither true nor false")))
+            Err(self.odd(column, "`true` or `false`"))
         }
     }
 }
@@ -79,13 +86,16 @@ impl Row<'_> {
 /// Calls `each_row` for every data row of the CSV `text`, whose header must
 /// name every one of `columns` (in any order; other columns are ignored).
 ///
-/// Rejects a table without data rows. Returns the number of rows read.
+/// A row `each_row` finds odd is skipped and returned as a
+/// [`SkippedEntry`]. Rejects a table that does not parse as CSV (with rows
+/// as long as the header), a table without data rows, and one whose every
+/// row is odd (the columns are likely not what their names say).
 pub(super) fn for_each_row(
     source_name: &'static str,
     text: &str,
     columns: &[&'static str],
-    mut each_row: impl FnMut(&Row<'_>) -> Result<(), CatalogError>,
-) -> Result<usize, CatalogError> {
+    mut each_row: impl FnMut(&Row<'_>) -> Result<(), OddCell>,
+) -> Result<Vec<SkippedEntry>, CatalogError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(text.as_bytes());
@@ -109,17 +119,29 @@ pub(super) fn for_each_row(
 
     let mut record = StringRecord::new();
     let mut rows = 0_usize;
+    let mut skipped = Vec::new();
+    let mut first_odd = None;
     while reader
         .read_record(&mut record)
         .map_err(|e| from_csv_error(source_name, &e))?
     {
         let line = record.position().map_or(0, csv::Position::line);
-        each_row(&Row {
-            source_name,
-            line,
+        let row = Row {
             record: &record,
             columns: &positions,
-        })?;
+        };
+        if let Err(odd) = each_row(&row) {
+            first_odd.get_or_insert((line, odd.column));
+            skipped.push(SkippedEntry::new(
+                source_name,
+                EntryLocation::Csv {
+                    line,
+                    column: odd.column.to_owned(),
+                },
+                &odd.value,
+                odd.expected,
+            ));
+        }
         rows = rows.saturating_add(1);
     }
     if rows == 0 {
@@ -130,7 +152,20 @@ pub(super) fn for_each_row(
             message: "the table has no data rows".to_owned(),
         });
     }
-    Ok(rows)
+    if let (true, Some((line, column)), Some(first)) =
+        (skipped.len() == rows, first_odd, skipped.first())
+    {
+        return Err(CatalogError::Csv {
+            source_name,
+            line,
+            column: Some(column.to_owned()),
+            message: format!(
+                "no usable row: all {rows} rows are odd, this one has {:?}, expected {}",
+                first.value, first.expected
+            ),
+        });
+    }
+    Ok(skipped)
 }
 
 fn from_csv_error(source_name: &'static str, error: &csv::Error) -> CatalogError {

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use super::{Catalog, CatalogError};
+use super::{Catalog, CatalogBuilder, CatalogError};
 
 /// EC2 DescribeInstanceTypes facts.
 const INSTANCE_FACTS_CSV: &str = include_str!("../../data/instance-types.csv");
@@ -23,11 +23,21 @@ pub(super) fn embedded() -> Result<&'static Catalog, CatalogError> {
     EMBEDDED.get_or_init(build).as_ref().map_err(Clone::clone)
 }
 
+/// Builds the catalog. The crate's tests check that no entry of the
+/// embedded data is skipped; should one be, it is logged.
 fn build() -> Result<Catalog, CatalogError> {
+    let (catalog, skipped) = builder()?.build()?;
+    for entry in &skipped {
+        tracing::warn!(%entry, "skipped an entry of the embedded catalog data");
+    }
+    Ok(catalog)
+}
+
+/// A builder holding every embedded source.
+pub(super) fn builder() -> Result<CatalogBuilder, CatalogError> {
     Catalog::builder()
         .instance_facts_csv(INSTANCE_FACTS_CSV)?
         .eni_limits_csv(ENI_LIMITS_CSV)?
         .on_demand_prices_csv(ON_DEMAND_PRICES_CSV)?
-        .spot_advisor_feed(SPOT_ADVISOR_FEED_JSON)?
-        .build()
+        .spot_advisor_feed(SPOT_ADVISOR_FEED_JSON)
 }

@@ -1,9 +1,11 @@
 //! Why a catalog source was rejected.
 
-/// A catalog source (a CSV table or a Spot Advisor feed) that could not be
-/// read, or a catalog that would be empty.
+/// A catalog source (a CSV table or a Spot Advisor feed) of the wrong shape,
+/// or a catalog that would be empty.
 ///
-/// Every variant names where the problem is — the JSON path, or the source,
+/// An odd value in one entry of a source of the right shape is not an
+/// error: the entry is skipped and reported as a
+/// [`SkippedEntry`](super::SkippedEntry). Every variant names where the problem is — the JSON path, or the source,
 /// line and column — so a bad refresh can be fixed without guessing. The
 /// error is [`Clone`] so the shared result of [`Catalog::embedded`] can be
 /// handed to every caller.
@@ -12,7 +14,9 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogError {
     /// The Spot Advisor feed is not JSON of the expected shape: a syntax
-    /// error, a missing field or a value of the wrong type.
+    /// error, a document that is not an object, `instance_types`, `ranges`
+    /// or `spot_advisor` missing or not of their kind, or a `ranges` entry
+    /// without a whole-number `index`.
     #[error("Spot Advisor feed, at `{path}`: {message}")]
     Feed {
         /// Where in the document, dot-separated, e.g.
@@ -21,20 +25,23 @@ pub enum CatalogError {
         /// What was wrong there.
         message: String,
     },
-    /// A CSV table has a malformed line or a value that does not parse.
+    /// A CSV table of the wrong shape: a header without a column that is
+    /// read, a line with more or fewer fields than the header, invalid
+    /// UTF-8, no data rows, or no usable row at all.
     #[error("{source_name}, line {line}{}: {message}", column_suffix(.column))]
     Csv {
         /// Which table, e.g. `instance-types.csv`.
         source_name: &'static str,
         /// The 1-based line number in the table (the header is line 1).
         line: u64,
-        /// The column the bad value is in, when the problem is one value.
+        /// The column the problem is in, when it is one column.
         column: Option<String>,
         /// What was wrong.
         message: String,
     },
-    /// A value has the right type but is not acceptable (a savings
-    /// percentage above 100, an unknown interruption bucket, zero cores…).
+    /// The feed has the right shape but cannot be used: its `ranges` are not
+    /// the five known interruption buckets, it lists no instance types or
+    /// no regions, or not one of its advice entries is usable.
     #[error("{source_name}, `{field}`: {message}")]
     Invalid {
         /// Which source, e.g. `Spot Advisor feed`.

@@ -195,6 +195,19 @@ impl InstanceType {
     }
 }
 
+/// The most vCPUs a catalog source may give one instance type: a larger
+/// figure is taken as a typo and its entry skipped. The largest EC2 types
+/// have 896 today; this leaves room for ten times that.
+pub(super) const MAX_VCPUS: u32 = 10_000;
+
+/// The least memory a catalog source may give one instance type (1 MiB): a
+/// smaller figure is taken as a typo or a wrong unit and its entry skipped.
+pub(super) const MIN_MEMORY_BYTES: u64 = 1 << 20;
+
+/// The most memory a catalog source may give one instance type (1 PiB,
+/// 32 times the largest EC2 type today); beyond it the entry is skipped.
+pub(super) const MAX_MEMORY_BYTES: u64 = 1 << 50;
+
 /// The family, generation and size of an instance type name, or `None` if
 /// it is not `family.size` with both parts non-empty.
 pub(super) fn split_name(name: &str) -> Option<(&str, u32, &str)> {

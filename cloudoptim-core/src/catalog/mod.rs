@@ -23,6 +23,13 @@
 //! feed the caller fetched, and [`Catalog::builder`] assembles a catalog
 //! from other tables. This module does no I/O: every source is a string.
 //!
+//! Sources come from outside, so they are read entry by entry: a source of
+//! the wrong *shape* is rejected with a [`CatalogError`] naming where, and
+//! an entry with an odd value (the live Spot Advisor feed has had a savings
+//! figure of −62 %) is skipped and returned as a [`SkippedEntry`] with its
+//! path or line and column, the value as written and what was expected,
+//! for the caller to log. The rest of the source is used.
+//!
 //! ```
 //! use cloudoptim_core::catalog::{Catalog, OperatingSystem};
 //!
@@ -45,6 +52,7 @@ mod error;
 mod instance_facts_csv;
 mod instance_type;
 mod on_demand_prices_csv;
+mod skipped;
 mod spot;
 mod spot_advisor_feed;
 
@@ -60,6 +68,7 @@ pub use error::CatalogError;
 pub use instance_type::{
     eks_max_pods_formula, Architecture, FactsSource, InstanceType, DEFAULT_EKS_MAX_PODS,
 };
+pub use skipped::{EntryLocation, SkippedEntry};
 pub use spot::{InterruptionBucket, OperatingSystem, SpotAdvice};
 
 /// Instance types by name, with their facts, prices and spot advice.
@@ -139,16 +148,41 @@ impl Catalog {
     /// knows are added from its `cores` and `ram_gb`
     /// ([`FactsSource::SpotAdvisor`]). On-demand prices are unchanged.
     ///
-    /// The feed is validated as strictly as by
-    /// [`CatalogBuilder::spot_advisor_feed`]; on error `self` is untouched.
-    pub fn with_spot_advisor_feed(&self, feed_json: &str) -> Result<Catalog, CatalogError> {
-        let feed = spot_advisor_feed::parse(feed_json)?;
+    /// The feed is read as by [`CatalogBuilder::spot_advisor_feed`]: a
+    /// feed of the wrong shape is an error (and `self` is untouched); an
+    /// advice or instance type with an odd value is left out and returned,
+    /// with its path, among the skipped entries.
+    ///
+    /// ```
+    /// use cloudoptim_core::catalog::{Catalog, EntryLocation, OperatingSystem};
+    ///
+    /// let feed = r#"{
+    ///   "instance_types": {"m5.large": {"cores": 2, "ram_gb": 8}},
+    ///   "ranges": [{"index": 0}, {"index": 1}, {"index": 2}, {"index": 3}, {"index": 4}],
+    ///   "spot_advisor": {"ca-central-1": {"Linux": {
+    ///     "m5.large": {"s": 66, "r": 3}, "p5.48xlarge": {"s": -62, "r": 0}}}}}"#;
+    /// let (catalog, skipped) = Catalog::embedded()?.with_spot_advisor_feed(feed)?;
+    /// let m5 = catalog.get("m5.large").ok_or("m5.large is missing")?;
+    /// assert!(m5.spot_advice("ca-central-1", OperatingSystem::Linux).is_some());
+    /// assert_eq!(skipped.len(), 1);
+    /// assert_eq!(
+    ///     skipped[0].location,
+    ///     EntryLocation::Feed { path: "spot_advisor.ca-central-1.Linux.p5.48xlarge.s".into() }
+    /// );
+    /// assert_eq!(skipped[0].value, "-62");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_spot_advisor_feed(
+        &self,
+        feed_json: &str,
+    ) -> Result<(Catalog, Vec<SkippedEntry>), CatalogError> {
+        let (feed, skipped) = spot_advisor_feed::parse(feed_json)?;
         let mut catalog = self.clone();
         builder::apply_spot_feed(
             &mut catalog.instance_types,
             &catalog.eks_max_pods_by_type,
             &feed,
         );
-        Ok(catalog)
+        Ok((catalog, skipped))
     }
 }

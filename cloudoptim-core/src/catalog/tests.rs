@@ -44,6 +44,50 @@ fn small_feed() -> String {
     )
 }
 
+/// The embedded catalog refreshed with `json`, and what was skipped.
+fn refreshed(json: &str) -> (Catalog, Vec<SkippedEntry>) {
+    embedded().with_spot_advisor_feed(json).unwrap()
+}
+
+/// The embedded catalog refreshed with `json`, which skips nothing.
+fn refreshed_cleanly(json: &str) -> Catalog {
+    let (catalog, skipped) = refreshed(json);
+    assert_eq!(skipped, [], "nothing should be skipped");
+    catalog
+}
+
+/// The paths and values of what refreshing with `json` skips.
+fn skipped_in_feed(json: &str) -> Vec<(String, String)> {
+    refreshed(json)
+        .1
+        .into_iter()
+        .map(|entry| {
+            assert_eq!(entry.source_name, "Spot Advisor feed");
+            match entry.location {
+                EntryLocation::Feed { path } => (path, entry.value),
+                other => panic!("a feed entry located by {other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// `(path, value)` pairs, for comparing with [`skipped_in_feed`].
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(path, value)| ((*path).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// The spot advice of m5.large in us-east-1 for Linux after refreshing.
+fn m5_linux_advice(catalog: &Catalog) -> Option<SpotAdvice> {
+    catalog
+        .get("m5.large")
+        .unwrap()
+        .spot_advice(US_EAST_1, OperatingSystem::Linux)
+        .copied()
+}
+
 fn feed_error(json: &str) -> CatalogError {
     Catalog::embedded()
         .unwrap()
@@ -257,7 +301,7 @@ fn interruption_buckets() {
 #[test]
 fn fresher_feed_replaces_advice_and_adds_types() {
     let old = embedded();
-    let fresh = old.with_spot_advisor_feed(&small_feed()).unwrap();
+    let fresh = refreshed_cleanly(&small_feed());
 
     let m5 = fresh.get("m5.large").unwrap();
     assert_eq!(
@@ -307,7 +351,7 @@ fn fresher_feed_replaces_advice_and_adds_types() {
 #[test]
 fn fresher_feed_keeps_regions_it_lacks() {
     let feed = feed_with_spot_advisor(r#"{"eu-west-1":{"Linux":{"m5.large":{"s":40,"r":4}}}}"#);
-    let fresh = embedded().with_spot_advisor_feed(&feed).unwrap();
+    let fresh = refreshed_cleanly(&feed);
     let m5 = fresh.get("m5.large").unwrap();
     assert_eq!(
         m5.spot_advice(US_EAST_1, OperatingSystem::Linux),
@@ -325,7 +369,7 @@ fn fresher_feed_keeps_regions_it_lacks() {
 #[test]
 fn the_embedded_feed_reads_back_identically() {
     let feed = include_str!("../../data/spot-advisor-us-east-1.json");
-    let again = embedded().with_spot_advisor_feed(feed).unwrap();
+    let again = refreshed_cleanly(feed);
     assert_eq!(&again, embedded());
 }
 
@@ -342,15 +386,273 @@ fn unknown_fields_are_tolerated() {
         r#""macOS":{"m5.large":{"s":1,"r":0}},"Windows":"#,
         1,
     );
-    let fresh = embedded().with_spot_advisor_feed(&feed).unwrap();
-    assert_eq!(
-        fresh
-            .get("m5.large")
-            .unwrap()
-            .spot_advice(US_EAST_1, OperatingSystem::Linux)
-            .map(|a| a.savings_percent),
-        Some(10)
+    let fresh = refreshed_cleanly(&feed);
+    assert_eq!(m5_linux_advice(&fresh).map(|a| a.savings_percent), Some(10));
+}
+
+// ---- odd entries: skipped, reported, the rest used ----
+
+#[test]
+fn negative_savings_is_skipped_with_its_path() {
+    let feed = feed_with_spot_advisor(
+        r#"{"us-east-1":{"Linux":{"m5.large":{"s":10,"r":0},"zz9.large":{"s":-62,"r":0}}}}"#,
     );
+    let (fresh, skipped) = refreshed(&feed);
+    assert_eq!(
+        skipped,
+        [SkippedEntry {
+            source_name: "Spot Advisor feed",
+            location: EntryLocation::Feed {
+                path: "spot_advisor.us-east-1.Linux.zz9.large.s".to_owned()
+            },
+            value: "-62".to_owned(),
+            expected: "a savings percentage, a whole number from 0 to 100".to_owned(),
+        }]
+    );
+    assert_eq!(
+        skipped[0].to_string(),
+        "Spot Advisor feed, at spot_advisor.us-east-1.Linux.zz9.large.s: -62, \
+         expected a savings percentage, a whole number from 0 to 100"
+    );
+    // The rest is used: m5.large has its advice, zz9.large has none.
+    assert_eq!(m5_linux_advice(&fresh).map(|a| a.savings_percent), Some(10));
+    let zz = fresh.get("zz9.large").unwrap();
+    assert_eq!(zz.spot_advice(US_EAST_1, OperatingSystem::Linux), None);
+}
+
+#[test]
+fn odd_savings_and_ranges_are_skipped() {
+    let feed = feed_with_spot_advisor(
+        r#"{"us-east-1":{"Linux":{"m5.large":{"s":10,"r":0},
+              "m5.xlarge":{"s":101,"r":0}, "m5.2xlarge":{"s":66,"r":9},
+              "m5.4xlarge":{"s":66,"r":"3"}, "m5.8xlarge":{"s":66.5,"r":1},
+              "m5.12xlarge":{"s":"66","r":-1}, "m5.16xlarge":{"s":40.0,"r":2.0},
+              "m5.24xlarge":{"s":1e400,"r":true}},
+            "Windows":{"m5.large":{"s":300,"r":0}}}}"#,
+    );
+    assert_eq!(
+        skipped_in_feed(&feed),
+        pairs(&[
+            ("spot_advisor.us-east-1.Linux.m5.12xlarge.s", r#""66""#),
+            ("spot_advisor.us-east-1.Linux.m5.12xlarge.r", "-1"),
+            ("spot_advisor.us-east-1.Linux.m5.24xlarge.s", "1e400"),
+            ("spot_advisor.us-east-1.Linux.m5.24xlarge.r", "true"),
+            ("spot_advisor.us-east-1.Linux.m5.2xlarge.r", "9"),
+            ("spot_advisor.us-east-1.Linux.m5.4xlarge.r", r#""3""#),
+            ("spot_advisor.us-east-1.Linux.m5.8xlarge.s", "66.5"),
+            ("spot_advisor.us-east-1.Linux.m5.xlarge.s", "101"),
+            ("spot_advisor.us-east-1.Windows.m5.large.s", "300"),
+        ])
+    );
+    let (fresh, _) = refreshed(&feed);
+    // Whole numbers written as floats are fine.
+    let m5_16 = fresh.get("m5.16xlarge").unwrap();
+    assert_eq!(
+        m5_16.spot_advice(US_EAST_1, OperatingSystem::Linux),
+        Some(&SpotAdvice {
+            savings_percent: 40,
+            interruption: InterruptionBucket::From10To15Percent
+        })
+    );
+    let m5 = fresh.get("m5.large").unwrap();
+    assert!(m5.spot_advice(US_EAST_1, OperatingSystem::Linux).is_some());
+    assert_eq!(m5.spot_advice(US_EAST_1, OperatingSystem::Windows), None);
+}
+
+#[test]
+fn odd_advice_objects_regions_and_names_are_skipped() {
+    let feed = feed_with_spot_advisor(
+        r#"{"us-east-1":{"Linux":{"m5.large":{"s":10,"r":0},"m5.xlarge":{"r":0},
+              "m5.2xlarge":[66,3],"m5.4xlarge":null,"m5large":{"s":1,"r":0}},
+            "Windows":"none"},
+           "eu-west-1":[],
+           "":{"Linux":{}}}"#,
+    );
+    assert_eq!(
+        skipped_in_feed(&feed),
+        pairs(&[
+            ("spot_advisor", r#""""#),
+            ("spot_advisor.eu-west-1", "[]"),
+            ("spot_advisor.us-east-1.Linux.m5.2xlarge", "[66,3]"),
+            ("spot_advisor.us-east-1.Linux.m5.4xlarge", "null"),
+            ("spot_advisor.us-east-1.Linux.m5.xlarge", r#"{"r":0}"#),
+            ("spot_advisor.us-east-1.Linux.m5large", r#""m5large""#),
+            ("spot_advisor.us-east-1.Windows", r#""none""#),
+        ])
+    );
+    let (fresh, skipped) = refreshed(&feed);
+    assert!(
+        skipped[4].expected.contains("`s`") && skipped[4].expected.contains("`r`"),
+        "{}",
+        skipped[4]
+    );
+    assert_eq!(m5_linux_advice(&fresh).map(|a| a.savings_percent), Some(10));
+    // A skipped region is not a region of the feed: eu-west-1 is untouched.
+    assert_eq!(fresh.regions().into_iter().collect::<Vec<_>>(), [US_EAST_1]);
+}
+
+#[test]
+fn odd_instance_types_are_skipped() {
+    let zz9 = r#""zz9.large":{"emr":false,"cores":4,"ram_gb":12.5}"#;
+    let with_zz9 = |facts: &str| small_feed().replacen(zz9, &format!(r#""zz9.large":{facts}"#), 1);
+    for (facts, path, value) in [
+        (
+            r#"{"cores":0,"ram_gb":12.5}"#,
+            "instance_types.zz9.large.cores",
+            "0",
+        ),
+        (
+            r#"{"cores":-4,"ram_gb":12.5}"#,
+            "instance_types.zz9.large.cores",
+            "-4",
+        ),
+        (
+            r#"{"cores":4.5,"ram_gb":12.5}"#,
+            "instance_types.zz9.large.cores",
+            "4.5",
+        ),
+        (
+            r#"{"cores":20000,"ram_gb":12.5}"#,
+            "instance_types.zz9.large.cores",
+            "20000",
+        ),
+        (
+            r#"{"cores":4,"ram_gb":0}"#,
+            "instance_types.zz9.large.ram_gb",
+            "0",
+        ),
+        (
+            r#"{"cores":4,"ram_gb":-1}"#,
+            "instance_types.zz9.large.ram_gb",
+            "-1",
+        ),
+        (
+            r#"{"cores":4,"ram_gb":"12.5"}"#,
+            "instance_types.zz9.large.ram_gb",
+            r#""12.5""#,
+        ),
+        (
+            r#"{"cores":4,"ram_gb":1e300}"#,
+            "instance_types.zz9.large.ram_gb",
+            "1e300",
+        ),
+        (
+            r#"{"cores":4}"#,
+            "instance_types.zz9.large",
+            r#"{"cores":4}"#,
+        ),
+        ("12", "instance_types.zz9.large", "12"),
+    ] {
+        let feed = with_zz9(facts);
+        assert_eq!(skipped_in_feed(&feed), pairs(&[(path, value)]), "{facts}");
+        // Not added from the feed; its advice has no type to land on.
+        let (fresh, _) = refreshed(&feed);
+        assert!(fresh.get("zz9.large").is_none(), "{facts}");
+        assert!(m5_linux_advice(&fresh).is_some());
+    }
+    let bad_name = small_feed().replacen(r#""zz9.large":{"emr""#, r#""zz9large":{"emr""#, 1);
+    assert_eq!(
+        skipped_in_feed(&bad_name),
+        pairs(&[("instance_types.zz9large", r#""zz9large""#)])
+    );
+    let both = with_zz9(r#"{"cores":0,"ram_gb":0}"#);
+    assert_eq!(skipped_in_feed(&both).len(), 2);
+}
+
+#[test]
+fn huge_values_are_cut_in_the_report() {
+    let digits = "9".repeat(5_000);
+    let feed = feed_with_spot_advisor(&format!(
+        r#"{{"us-east-1":{{"Linux":{{"m5.large":{{"s":10,"r":0}},"m5.xlarge":{{"s":{digits},"r":0}}}}}}}}"#
+    ));
+    let (_, skipped) = refreshed(&feed);
+    assert_eq!(skipped.len(), 1);
+    let value = &skipped[0].value;
+    assert!(value.starts_with(&"9".repeat(64)), "{value}");
+    assert!(value.ends_with("… (5000 bytes)"), "{value}");
+    assert!(value.chars().count() < 100, "{value}");
+    let message = skipped[0].to_string();
+    assert!(message.chars().count() < 250, "{message}");
+
+    let long_object = format!(r#"{{"s":"{}","r":0}}"#, "x".repeat(1_000));
+    let feed = feed_with_spot_advisor(&format!(
+        r#"{{"us-east-1":{{"Linux":{{"m5.large":{{"s":10,"r":0}},"m5.xlarge":{long_object}}}}}}}"#
+    ));
+    let (_, skipped) = refreshed(&feed);
+    assert!(
+        skipped[0].value.ends_with("… (1002 bytes)"),
+        "{}",
+        skipped[0].value
+    );
+}
+
+#[test]
+fn a_pretty_printed_value_is_reported_on_one_line() {
+    let feed = feed_with_spot_advisor(
+        "{\"us-east-1\":{\"Linux\":{\"m5.large\":{\"s\":10,\"r\":0},\n  \"m5.xlarge\": {\n    \"r\": 0\n  }}}}",
+    );
+    assert_eq!(
+        skipped_in_feed(&feed),
+        pairs(&[("spot_advisor.us-east-1.Linux.m5.xlarge", r#"{ "r": 0 }"#)])
+    );
+}
+
+#[test]
+fn reports_speak_in_user_terms() {
+    let feed = feed_with_spot_advisor(
+        r#"{"us-east-1":{"Linux":{"m5.large":{"s":10,"r":0},"m5.xlarge":{"s":-1,"r":-1},
+              "m5.2xlarge":[1],"m5.4xlarge":{"s":"a","r":{}}}, "Windows":7}, "eu-west-1":1}"#,
+    )
+    .replacen(
+        r#""cores":4,"ram_gb":12.5"#,
+        r#""cores":-4,"ram_gb":"x""#,
+        1,
+    );
+    let mut texts: Vec<String> = refreshed(&feed)
+        .1
+        .iter()
+        .map(|e| format!("{} {}", e, e.expected))
+        .collect();
+    assert_eq!(texts.len(), 9, "{texts:#?}");
+    for json in [
+        "[]",
+        "\"x\"",
+        "42",
+        r#"{"instance_types":[],"ranges":[],"spot_advisor":{}}"#,
+        r#"{"instance_types":{},"ranges":{},"spot_advisor":{}}"#,
+        r#"{"instance_types":{"m5.large":{}},"ranges":[{"index":"0"}],"spot_advisor":{}}"#,
+        r#"{"instance_types":{"m5.large":{}},"ranges":[1],"spot_advisor":{}}"#,
+    ] {
+        texts.push(feed_error(json).to_string());
+    }
+    texts.push(feed_error(&feed_with_spot_advisor("[]")).to_string());
+    for text in &texts {
+        for rust_word in [
+            "u8", "u32", "u64", "i64", "f64", "usize", "map", "sequence", "struct", "Option",
+        ] {
+            let words: Vec<&str> = text
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .collect();
+            assert!(!words.contains(&rust_word), "{rust_word:?} in {text:?}");
+        }
+    }
+}
+
+#[test]
+fn no_usable_advice_is_rejected_naming_the_first_odd_value() {
+    let feed = feed_with_spot_advisor(r#"{"us-east-1":{"Linux":{"m5.large":{"s":-62,"r":0}}}}"#);
+    let error = feed_error(&feed);
+    match &error {
+        CatalogError::Invalid { field, message, .. } => {
+            assert_eq!(field, "spot_advisor");
+            assert!(
+                message.contains("spot_advisor.us-east-1.Linux.m5.large.s")
+                    && message.contains("-62"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 // ---- wrong-shape feeds ----
@@ -360,31 +662,45 @@ fn spot_advisor_as_a_list_is_rejected() {
     assert_feed_error_at(&feed_with_spot_advisor("[]"), "spot_advisor");
     let error = feed_error(&feed_with_spot_advisor(r#"[{"us-east-1":{}}]"#));
     assert!(error.to_string().contains("spot_advisor"), "{error}");
+    assert!(error.to_string().contains("found a list"), "{error}");
 }
 
 #[test]
-fn r_as_a_string_is_rejected_with_its_path() {
-    let feed = feed_with_spot_advisor(r#"{"us-east-1":{"Linux":{"m5.large":{"s":66,"r":"3"}}}}"#);
-    assert_feed_error_at(&feed, "spot_advisor.us-east-1.Linux.m5.large.r");
-    let message = feed_error(&feed).to_string();
+fn top_level_parts_of_the_wrong_kind_are_rejected() {
+    for (json, path) in [
+        (r#"["instance_types"]"#, "."),
+        (r#""spot_advisor""#, "."),
+        ("7", "."),
+        (
+            r#"{"instance_types":[],"ranges":[],"spot_advisor":{}}"#,
+            "instance_types",
+        ),
+        (
+            r#"{"instance_types":{"m5.large":{}},"ranges":"<5%","spot_advisor":{}}"#,
+            "ranges",
+        ),
+        (
+            r#"{"instance_types":{"m5.large":{}},"ranges":[{"index":0}],"spot_advisor":null}"#,
+            "spot_advisor",
+        ),
+    ] {
+        assert_feed_error_at(json, path);
+        // In the user's terms: what was expected there and what was found.
+        let message = feed_error(json).to_string();
+        assert!(
+            message.contains("expected ") && message.contains(", found "),
+            "{message}"
+        );
+    }
+    assert!(feed_error("<html>")
+        .to_string()
+        .contains("found text that is not JSON"));
+    let no_spot_advisor = small_feed().replacen(r#""spot_advisor""#, r#""spot_adviser""#, 1);
+    let error = feed_error(&no_spot_advisor);
     assert!(
-        message.contains("spot_advisor.us-east-1.Linux.m5.large.r"),
-        "{message}"
+        error.to_string().contains("missing field `spot_advisor`"),
+        "{error}"
     );
-}
-
-#[test]
-fn r_out_of_range_is_rejected() {
-    let feed = feed_with_spot_advisor(r#"{"us-east-1":{"Linux":{"m5.large":{"s":66,"r":9}}}}"#);
-    assert_invalid_field(&feed, "spot_advisor.us-east-1.Linux.m5.large.r");
-    let feed = feed_with_spot_advisor(r#"{"us-east-1":{"Linux":{"m5.large":{"s":66,"r":-1}}}}"#);
-    assert_feed_error_at(&feed, "spot_advisor.us-east-1.Linux.m5.large.r");
-}
-
-#[test]
-fn savings_above_100_is_rejected() {
-    let feed = feed_with_spot_advisor(r#"{"us-east-1":{"Windows":{"m5.large":{"s":101,"r":0}}}}"#);
-    assert_invalid_field(&feed, "spot_advisor.us-east-1.Windows.m5.large.s");
 }
 
 #[test]
@@ -397,10 +713,10 @@ fn missing_fields_are_rejected_by_name() {
         "{error}"
     );
 
-    let no_s = feed_with_spot_advisor(r#"{"us-east-1":{"Linux":{"m5.large":{"r":0}}}}"#);
-    let error = feed_error(&no_s);
-    assert!(error.to_string().contains("missing field `s`"), "{error}");
-    assert_feed_error_at(&no_s, "spot_advisor.us-east-1.Linux.m5.large");
+    let no_instance_types = small_feed().replacen(r#""instance_types""#, r#""types""#, 1);
+    assert!(feed_error(&no_instance_types)
+        .to_string()
+        .contains("missing field `instance_types`"));
 }
 
 #[test]
@@ -451,24 +767,23 @@ fn bad_ranges_are_rejected() {
     );
     assert_feed_error_at(&with_ranges(r#"{"0":{"index":0}}"#), "ranges");
     // Labels and extra fields are not required.
-    let fresh = embedded()
-        .with_spot_advisor_feed(&with_ranges(
-            r#"[{"index":4},{"index":3},{"index":2},{"index":1},{"index":0}]"#,
-        ))
-        .unwrap();
+    let fresh = refreshed_cleanly(&with_ranges(
+        r#"[{"index":4},{"index":3},{"index":2},{"index":1},{"index":0}]"#,
+    ));
     assert!(fresh.get("zz9.large").is_some());
+    // An index must be a whole number.
+    assert_feed_error_at(
+        &with_ranges(r#"[{"index":"0"},{"index":1},{"index":2},{"index":3},{"index":4}]"#),
+        "ranges[0].index",
+    );
+    assert_feed_error_at(
+        &with_ranges(r#"[3,{"index":1},{"index":2},{"index":3},{"index":4}]"#),
+        "ranges[0]",
+    );
 }
 
 #[test]
-fn bad_instance_types_are_rejected() {
-    let zero_cores = small_feed().replacen(r#""cores":4"#, r#""cores":0"#, 1);
-    assert_invalid_field(&zero_cores, "instance_types.zz9.large.cores");
-    let zero_ram = small_feed().replacen(r#""ram_gb":12.5"#, r#""ram_gb":0"#, 1);
-    assert_invalid_field(&zero_ram, "instance_types.zz9.large.ram_gb");
-    let string_ram = small_feed().replacen(r#""ram_gb":12.5"#, r#""ram_gb":"12.5""#, 1);
-    assert_feed_error_at(&string_ram, "instance_types.zz9.large.ram_gb");
-    let bad_name = small_feed().replacen(r#""zz9.large":{"emr""#, r#""zz9large":{"emr""#, 1);
-    assert_invalid_field(&bad_name, "instance_types.zz9large");
+fn an_empty_instance_types_object_is_rejected() {
     let none = small_feed().replacen(
         r#"{"m5.large":{"emr":false,"cores":2,"ram_gb":8.0},"#,
         "{",
@@ -490,30 +805,81 @@ fn trailing_garbage_is_rejected() {
 
 // ---- CSV sources ----
 
+/// What a builder fed `add` skips, as `(source, line, column, value)`.
+fn skipped_in_csv(
+    add: impl FnOnce(CatalogBuilder) -> Result<CatalogBuilder, CatalogError>,
+) -> Vec<(&'static str, u64, String, String)> {
+    let (_, skipped) = add(Catalog::builder().spot_advisor_feed(&small_feed()).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    skipped
+        .into_iter()
+        .map(|entry| match entry.location {
+            EntryLocation::Csv { line, column } => (entry.source_name, line, column, entry.value),
+            other => panic!("a CSV entry located by {other:?}"),
+        })
+        .collect()
+}
+
+fn csv_skip(
+    source: &'static str,
+    line: u64,
+    column: &str,
+    value: &str,
+) -> (&'static str, u64, String, String) {
+    (source, line, column.to_owned(), value.to_owned())
+}
+
 #[test]
-fn bad_csv_line_is_reported_with_line_and_column() {
+fn odd_csv_rows_are_skipped_with_line_and_column() {
+    let facts = "instance facts CSV";
     let csv = format!(
         "{FACTS_HEADER}\nm5.large,2,8192,x86_64,0,,,true,false,false,3,10\n\
-         m5.xlarge,two,16384,x86_64,0,,,true,false,false,4,15\n"
+         m5.xlarge,two,16384,x86_64,0,,,true,false,false,4,15\n\
+         m5.2xlarge,8,0,x86_64,0,,,true,false,false,4,15\n\
+         m5.4xlarge,0,65536,x86_64,0,,,true,false,false,8,30\n\
+         m5.8xlarge,32,-1,x86_64,0,,,true,false,false,8,30\n\
+         m5.12xlarge,48,196608,riscv64,0,,,true,false,false,8,30\n\
+         m5.16xlarge,64,262144,x86_64,0,,,maybe,false,false,15,50\n\
+         m5.24xlarge,96,393216,x86_64,-1,,,true,false,false,15,50\n\
+         m5.large,2,8192,x86_64,0,,,true,false,false,3,10\n\
+         m5large,2,8192,x86_64,0,,,true,false,false,3,10\n\
+         c5.large,2,4096,x86_64,0,,,true,false,false,3,10\n"
     );
-    let error = Catalog::builder().instance_facts_csv(&csv).unwrap_err();
-    match &error {
-        CatalogError::Csv {
-            source_name,
-            line,
-            column,
-            ..
-        } => {
-            assert_eq!(*source_name, "instance facts CSV");
-            assert_eq!(*line, 3);
-            assert_eq!(column.as_deref(), Some("vcpu"));
-        }
-        other => panic!("{other:?}"),
-    }
-    let message = error.to_string();
+    assert_eq!(
+        skipped_in_csv(|b| b.instance_facts_csv(&csv)),
+        [
+            csv_skip(facts, 3, "vcpu", "two"),
+            csv_skip(facts, 4, "memory_mib", "0"),
+            csv_skip(facts, 5, "vcpu", "0"),
+            csv_skip(facts, 6, "memory_mib", "-1"),
+            csv_skip(facts, 7, "architectures", "riscv64"),
+            csv_skip(facts, 8, "current_generation", "maybe"),
+            csv_skip(facts, 9, "gpu_count", "-1"),
+            csv_skip(facts, 10, "instance_type", "m5.large"),
+            csv_skip(facts, 11, "instance_type", "m5large"),
+        ]
+    );
+    let (catalog, skipped) = Catalog::builder()
+        .instance_facts_csv(&csv)
+        .unwrap()
+        .build()
+        .unwrap();
+    let names: Vec<&str> = catalog.instance_types().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["c5.large", "m5.large"]);
+    let message = skipped[0].to_string();
+    assert_eq!(
+        message,
+        "instance facts CSV, line 3, column `vcpu`: \"two\", \
+         expected a number of vCPUs, a whole number from 1 to 10000"
+    );
     assert!(
-        message.contains("line 3") && message.contains("`vcpu`"),
-        "{message}"
+        skipped[1]
+            .to_string()
+            .contains("expected a memory size in MiB"),
+        "{}",
+        skipped[1]
     );
 }
 
@@ -537,54 +903,130 @@ fn csv_shape_errors_name_the_line() {
         Catalog::builder().instance_facts_csv(FACTS_HEADER),
         Err(CatalogError::Csv { line: 1, .. })
     ));
+    // A table whose every row is odd: likely not what its header says.
     let unknown_arch =
         format!("{FACTS_HEADER}\nm5.large,2,8192,riscv64,0,,,true,false,false,3,10\n");
-    assert!(matches!(
-        Catalog::builder().instance_facts_csv(&unknown_arch),
-        Err(CatalogError::Csv { line: 2, column: Some(c), .. }) if c == "architectures"
-    ));
-    let duplicate = format!(
-        "{FACTS_HEADER}\nm5.large,2,8192,x86_64,0,,,true,false,false,3,10\n\
-         m5.large,2,8192,x86_64,0,,,true,false,false,3,10\n"
+    let error = Catalog::builder()
+        .instance_facts_csv(&unknown_arch)
+        .unwrap_err();
+    assert!(
+        matches!(&error, CatalogError::Csv { line: 2, column: Some(c), .. } if c == "architectures"),
+        "{error:?}"
     );
+    assert!(error.to_string().contains("no usable row"), "{error}");
+    let swapped = "region,instance_type,on_demand_usd_per_hour\nm5.large,us-east-1,0.096\n";
     assert!(matches!(
-        Catalog::builder().instance_facts_csv(&duplicate),
-        Err(CatalogError::Csv { line: 3, .. })
+        Catalog::builder().on_demand_prices_csv(swapped),
+        Err(CatalogError::Csv { line: 2, .. })
+    ));
+    let wrong_header = "region,type,price\nus-east-1,m5.large,0.096\n";
+    assert!(matches!(
+        Catalog::builder().on_demand_prices_csv(wrong_header),
+        Err(CatalogError::Csv { line: 1, column: Some(c), .. }) if c == "instance_type"
+    ));
+    assert!(matches!(
+        Catalog::builder().eni_limits_csv("instance_type,max_pods\nm5.large,29\n"),
+        Err(CatalogError::Csv { line: 1, column: Some(c), .. }) if c == "eks_max_pods"
     ));
 }
 
 #[test]
-fn bad_prices_and_eni_limits_are_rejected() {
+fn odd_prices_and_eni_limits_are_skipped() {
+    let prices = "on-demand prices CSV";
     let header = "region,instance_type,on_demand_usd_per_hour\n";
-    for bad in ["-0.1", "NaN", "inf", "abc", ""] {
+    for bad in ["-0.1", "NaN", "inf", "-inf", "abc", "", "1e300", "100001"] {
         let csv = format!("{header}us-east-1,m5.large,0.096\nus-east-1,m5.xlarge,{bad}\n");
-        match Catalog::builder().on_demand_prices_csv(&csv) {
-            Err(CatalogError::Csv {
-                source_name,
-                line: 3,
-                column: Some(c),
-                ..
-            }) => {
-                assert_eq!(source_name, "on-demand prices CSV");
-                assert_eq!(c, "on_demand_usd_per_hour");
-            }
-            other => panic!("{bad:?}: {other:?}"),
-        }
+        assert_eq!(
+            skipped_in_csv(|b| b.on_demand_prices_csv(&csv)),
+            [csv_skip(prices, 3, "on_demand_usd_per_hour", bad)],
+            "{bad:?}"
+        );
     }
-    let eni = "instance_type,eks_max_pods\nm5.large,29\nm5.xlarge,lots\n";
-    assert!(matches!(
-        Catalog::builder().eni_limits_csv(eni),
-        Err(CatalogError::Csv {
-            source_name: "ENI limits CSV",
-            line: 3,
-            ..
-        })
-    ));
+    let csv = format!(
+        "{header}us-east-1,m5.large,0.096\n,m5.xlarge,0.192\nus-east-1,m5large,1\n\
+         us-east-1,m5.large,0.1\neu-west-1,m5.large,0.107\n"
+    );
+    assert_eq!(
+        skipped_in_csv(|b| b.on_demand_prices_csv(&csv)),
+        [
+            csv_skip(prices, 3, "region", ""),
+            csv_skip(prices, 4, "instance_type", "m5large"),
+            csv_skip(prices, 5, "instance_type", "m5.large"),
+        ]
+    );
+    let (catalog, _) = Catalog::builder()
+        .spot_advisor_feed(&small_feed())
+        .unwrap()
+        .on_demand_prices_csv(&csv)
+        .unwrap()
+        .build()
+        .unwrap();
+    let m5 = catalog.get("m5.large").unwrap();
+    assert_eq!(
+        m5.on_demand_usd_per_hour(US_EAST_1),
+        Some(UsdPerHour::from_micro_usd(96_000)),
+        "the first row counts"
+    );
+    assert!(m5.on_demand_usd_per_hour("eu-west-1").is_some());
+
+    let eni = "ENI limits CSV";
+    let csv = "instance_type,eks_max_pods\nm5.large,29\nm5.xlarge,lots\nm5.2xlarge,0\n\
+               m5.4xlarge,-5\nm5.large,30\nzz9.large,17\n";
+    assert_eq!(
+        skipped_in_csv(|b| b.eni_limits_csv(csv)),
+        [
+            csv_skip(eni, 3, "eks_max_pods", "lots"),
+            csv_skip(eni, 4, "eks_max_pods", "0"),
+            csv_skip(eni, 5, "eks_max_pods", "-5"),
+            csv_skip(eni, 6, "instance_type", "m5.large"),
+        ]
+    );
+    let (catalog, _) = Catalog::builder()
+        .eni_limits_csv(csv)
+        .unwrap()
+        .spot_advisor_feed(&small_feed())
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(catalog.get("m5.large").unwrap().eks_max_pods, 29);
+    assert_eq!(catalog.get("zz9.large").unwrap().eks_max_pods, 17);
+}
+
+#[test]
+fn skipped_entries_come_source_by_source() {
+    let feed = feed_with_spot_advisor(
+        r#"{"us-east-1":{"Linux":{"m5.large":{"s":10,"r":0},"zz9.large":{"s":-62,"r":0}}}}"#,
+    );
+    let (_, skipped) = Catalog::builder()
+        .on_demand_prices_csv("region,instance_type,on_demand_usd_per_hour\nus-east-1,m5.large,-1\nus-east-1,m5.xlarge,1\n")
+        .unwrap()
+        .spot_advisor_feed(&feed)
+        .unwrap()
+        .eni_limits_csv("instance_type,eks_max_pods\nm5.large,0\nm5.xlarge,58\n")
+        .unwrap()
+        .build()
+        .unwrap();
+    let sources: Vec<&str> = skipped.iter().map(|e| e.source_name).collect();
+    assert_eq!(
+        sources,
+        [
+            "on-demand prices CSV",
+            "Spot Advisor feed",
+            "ENI limits CSV"
+        ]
+    );
+}
+
+#[test]
+fn the_embedded_sources_skip_nothing() {
+    let (catalog, skipped) = embedded::builder().unwrap().build().unwrap();
+    assert_eq!(skipped, []);
+    assert_eq!(&catalog, embedded());
 }
 
 #[test]
 fn builder_merges_sources() {
-    let catalog = Catalog::builder()
+    let (catalog, skipped) = Catalog::builder()
         .instance_facts_csv(&format!(
             "{FACTS_HEADER}\nm5.large,2,8192,x86_64,0,,,true,false,false,3,10\n\
              g4dn.xlarge,4,16384,x86_64,1,T4,16384,true,false,false,3,10\n"
@@ -602,6 +1044,7 @@ fn builder_merges_sources() {
         .unwrap()
         .build()
         .unwrap();
+    assert_eq!(skipped, []);
     assert_eq!(catalog.len(), 3);
     let names: Vec<&str> = catalog.instance_types().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["g4dn.xlarge", "m5.large", "zz9.large"]);
@@ -659,6 +1102,23 @@ proptest! {
         let _ = on_demand_prices_csv::parse(
             &format!("region,instance_type,on_demand_usd_per_hour\n{row}"),
         );
+    }
+
+    #[test]
+    fn advice_is_kept_or_skipped_by_its_range(s in any::<i64>(), r in -3_i64..8) {
+        let feed = feed_with_spot_advisor(&format!(
+            r#"{{"us-east-1":{{"Linux":{{"m5.large":{{"s":10,"r":0}},"m5.xlarge":{{"s":{s},"r":{r}}}}}}}}}"#
+        ));
+        let (parsed, skipped) = spot_advisor_feed::parse(&feed).unwrap();
+        let odd_s = !(0..=100).contains(&s);
+        let odd_r = !(0..=4).contains(&r);
+        prop_assert_eq!(skipped.len(), usize::from(odd_s) + usize::from(odd_r));
+        for entry in &skipped {
+            let path = entry.location.to_string();
+            prop_assert!(path.starts_with("spot_advisor.us-east-1.Linux.m5.xlarge."), "{}", path);
+        }
+        let kept = parsed.advice_by_region[US_EAST_1].contains_key("m5.xlarge");
+        prop_assert_eq!(kept, !odd_s && !odd_r);
     }
 
     #[test]

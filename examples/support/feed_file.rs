@@ -1,0 +1,47 @@
+//! `--feed FILE` for the examples: the embedded catalog with the Spot data
+//! of a Spot Advisor feed file a user downloaded (the live feed's format).
+//!
+//! Included by path (`#[path = "support/feed_file.rs"] mod feed_file;`) by
+//! the examples that take `--feed`, not through `support/mod.rs`, so the
+//! others do not compile it.
+
+use std::path::Path;
+
+use cloudoptim::catalog::{Catalog, SkippedEntry};
+
+/// How many skipped feed entries the summary line names.
+const SKIPPED_SHOWN: usize = 3;
+
+/// `embedded` with the Spot data of the feed file at `path`,
+/// after a line saying what was skipped. Errors name the file.
+pub fn with_feed(embedded: &Catalog, path: &Path) -> Result<Catalog, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the feed {}: {e}", path.display()))?;
+    let (catalog, skipped) = embedded
+        .with_spot_advisor_feed(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("{}", skipped_line(path, &skipped));
+    Ok(catalog)
+}
+
+/// `feed FILE: skipped 1 odd entry: spot_advisor.….s = -62`, naming the
+/// first few.
+fn skipped_line(path: &Path, skipped: &[SkippedEntry]) -> String {
+    let mut line = format!("feed {}: ", path.display());
+    match skipped.len() {
+        0 => line.push_str("no odd entries skipped"),
+        1 => line.push_str("skipped 1 odd entry: "),
+        n => line.push_str(&format!("skipped {n} odd entries: ")),
+    }
+    let shown: Vec<String> = skipped
+        .iter()
+        .take(SKIPPED_SHOWN)
+        .map(|entry| format!("{} = {}", entry.location, entry.value))
+        .collect();
+    line.push_str(&shown.join(", "));
+    if skipped.len() > SKIPPED_SHOWN {
+        line.push_str(", …");
+    }
+    line.push('\n');
+    line
+}
