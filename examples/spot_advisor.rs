@@ -29,8 +29,8 @@ use cloudoptim::Resources;
 
 const USAGE: &str = "usage: spot_advisor [--cpu 500m] [--memory 1Gi] [--pods 20] [--region us-east-1] [--risk-ceiling 0.6] [--max-share 0.3] [--feed FILE]";
 
-#[path = "support/feed_file.rs"]
-mod feed_file;
+#[path = "support/catalog_files.rs"]
+mod catalog_files;
 
 fn main() -> ExitCode {
     support::exit_quietly_on_broken_pipe();
@@ -89,7 +89,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let catalog = match &feed {
         None => embedded,
         Some(path) => {
-            fed = feed_file::with_feed(embedded, path)?;
+            fed = catalog_files::with_feed(embedded, path)?;
             &fed
         }
     };

@@ -6,6 +6,7 @@
 //! cargo run --release --example tour -- --snapshot FILE.json # kubectl get … -A -o json output
 //! cargo run --release --example tour -- --export-demo FILE   # write the demo as kubectl JSON
 //! cargo run --release --example tour -- --feed FILE.json     # Spot data from a downloaded Spot Advisor feed
+//! cargo run --release --example tour -- --prices FILE.csv    # on-demand prices for other regions (region,instance_type,on_demand_usd_per_hour)
 //! cargo run --release --features kube --example tour -- --kubeconfig ~/.kube/config  # a live cluster
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,10 +26,10 @@ use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
 use cloudoptim::{ClusterSnapshot, Dimension, UsdPerHour};
 
 const USAGE: &str =
-    "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE] [--feed FILE]";
+    "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE] [--feed FILE] [--prices FILE.csv]";
 
-#[path = "support/feed_file.rs"]
-mod feed_file;
+#[path = "support/catalog_files.rs"]
+mod catalog_files;
 
 struct Args {
     snapshot: Option<PathBuf>,
@@ -38,6 +39,7 @@ struct Args {
     region: String,
     seed: Option<u64>,
     feed: Option<PathBuf>,
+    prices: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -50,6 +52,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         region: "us-east-1".into(),
         seed: None,
         feed: None,
+        prices: None,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -61,6 +64,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("region") => args.region = parser.value()?.string()?,
             Long("seed") => args.seed = Some(parser.value()?.parse()?),
             Long("feed") => args.feed = Some(parser.value()?.into()),
+            Long("prices") => args.prices = Some(parser.value()?.into()),
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -103,14 +107,19 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let embedded = Catalog::embedded()?;
     let fed = match &args.feed {
-        Some(path) => Some(feed_file::with_feed(Catalog::embedded()?, path)?),
+        Some(path) => Some(catalog_files::with_feed(embedded, path)?),
         None => None,
     };
-    let catalog = match &fed {
-        Some(catalog) => catalog,
-        None => Catalog::embedded()?,
+    let priced = match &args.prices {
+        Some(path) => Some(catalog_files::with_prices(
+            fed.as_ref().unwrap_or(embedded),
+            path,
+        )?),
+        None => None,
     };
+    let catalog = priced.as_ref().or(fed.as_ref()).unwrap_or(embedded);
     let (snapshot, source, aws) = match &args.snapshot {
         None if args.kubeconfig.is_some() => {
             let (snapshot, source) = live_snapshot(&args)?;
@@ -170,7 +179,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     println!(
-        "Region {region} ({told}); prices from the embedded catalog ({} instance types, on-demand Linux)",
+        "Region {region} ({told}); prices from the embedded catalog{} ({} instance types, on-demand Linux)",
+        args.prices
+            .as_ref()
+            .map(|p| format!(" and {}", p.display()))
+            .unwrap_or_default(),
         catalog.len(),
     );
     if !env.architectures.is_empty() {

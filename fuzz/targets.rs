@@ -13,8 +13,11 @@ use cloudoptim_core::kubectl::{read_list, write_list};
 use cloudoptim_core::quantity::{parse_millis, parse_units, Quantity};
 use cloudoptim_core::spot::events::parse_event;
 
+/// A target: arbitrary bytes in, a panic only on a broken promise.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its corpus directory (`fuzz/corpus/NAME`).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("quantity", quantity),
     ("kubectl_list", kubectl_list),
     ("spot_advisor_feed", spot_advisor_feed),

@@ -109,14 +109,14 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let at = any::<usize>();
     prop_oneof![
-        (at.clone(), 0u8..8).prop_map(|(at, bit)| Op::Flip { at, bit }),
-        (at.clone(), any::<usize>()).prop_map(|(at, token)| Op::Insert { at, token }),
-        (at.clone(), 1usize..24, any::<usize>()).prop_map(|(at, len, token)| Op::Replace {
+        (at, 0u8..8).prop_map(|(at, bit)| Op::Flip { at, bit }),
+        (at, any::<usize>()).prop_map(|(at, token)| Op::Insert { at, token }),
+        (at, 1usize..24, any::<usize>()).prop_map(|(at, len, token)| Op::Replace {
             at,
             len,
             token
         }),
-        (at.clone(), 1usize..64).prop_map(|(at, len)| Op::Delete { at, len }),
+        (at, 1usize..64).prop_map(|(at, len)| Op::Delete { at, len }),
         (at, 1usize..256, any::<usize>()).prop_map(|(at, len, to)| Op::Duplicate { at, len, to }),
     ]
 }

@@ -206,7 +206,10 @@ pub(super) fn apply_spot_feed(
     }
 }
 
-fn apply_on_demand_prices(types: &mut BTreeMap<String, InstanceType>, prices: OnDemandPrices) {
+pub(super) fn apply_on_demand_prices(
+    types: &mut BTreeMap<String, InstanceType>,
+    prices: OnDemandPrices,
+) {
     let mut unknown = Vec::new();
     for ((region, name), price) in prices {
         match types.get_mut(&name) {

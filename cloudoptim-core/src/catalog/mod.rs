@@ -138,6 +138,37 @@ impl Catalog {
             .collect()
     }
 
+    /// This catalog with the on-demand prices of a price file added (or
+    /// replaced): a CSV in the format of the embedded one (`region,
+    /// instance_type,on_demand_usd_per_hour`), for any region. Rows are
+    /// read as by [`CatalogBuilder::on_demand_prices_csv`]: odd rows are
+    /// skipped and returned, a wrong header is an error. Prices of types the
+    /// catalog does not know are dropped (with a warning through `tracing`).
+    ///
+    /// Spot estimates in that region also need the Spot Advisor feed's
+    /// advice for it ([`with_spot_advisor_feed`](Self::with_spot_advisor_feed)
+    /// with the live feed, which covers every region).
+    ///
+    /// ```
+    /// use cloudoptim_core::catalog::Catalog;
+    /// let csv = "region,instance_type,on_demand_usd_per_hour\neu-west-1,m5.large,0.107\n";
+    /// let (catalog, skipped) = Catalog::embedded()?.with_on_demand_prices_csv(csv)?;
+    /// assert!(skipped.is_empty());
+    /// let m5 = catalog.get("m5.large").ok_or("m5.large is missing")?;
+    /// assert_eq!(m5.on_demand_usd_per_hour("eu-west-1").map(|p| p.usd()), Some(0.107));
+    /// assert!(m5.on_demand_usd_per_hour("us-east-1").is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_on_demand_prices_csv(
+        &self,
+        csv: &str,
+    ) -> Result<(Catalog, Vec<SkippedEntry>), CatalogError> {
+        let (prices, skipped) = on_demand_prices_csv::parse(csv)?;
+        let mut catalog = self.clone();
+        builder::apply_on_demand_prices(&mut catalog.instance_types, prices);
+        Ok((catalog, skipped))
+    }
+
     /// A copy of this catalog with fresher Spot Advisor data.
     ///
     /// `feed_json` is a Spot Advisor feed in the format of the live feed

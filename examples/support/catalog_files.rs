@@ -1,9 +1,11 @@
-//! `--feed FILE` for the examples: the embedded catalog with the Spot data
-//! of a Spot Advisor feed file a user downloaded (the live feed's format).
+//! `--feed FILE` and `--prices FILE` for the examples: the embedded catalog
+//! with the Spot data of a Spot Advisor feed file a user downloaded (the
+//! live feed's format), and with on-demand prices for any region (a CSV in
+//! the embedded table's format: `region,instance_type,on_demand_usd_per_hour`).
 //!
-//! Included by path (`#[path = "support/feed_file.rs"] mod feed_file;`) by
-//! the examples that take `--feed`, not through `support/mod.rs`, so the
-//! others do not compile it.
+//! Included by path (`#[path = "support/catalog_files.rs"] mod catalog_files;`)
+//! by the examples that take these flags, not through `support/mod.rs`, so
+//! the others do not compile it.
 
 use std::path::Path;
 
@@ -21,6 +23,22 @@ pub fn with_feed(embedded: &Catalog, path: &Path) -> Result<Catalog, String> {
         .with_spot_advisor_feed(&text)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     println!("{}", skipped_line(path, &skipped));
+    Ok(catalog)
+}
+
+/// `catalog` with the on-demand prices of the CSV file at `path`, after a
+/// line saying what was skipped. Errors name the file.
+#[allow(dead_code)] // Not every example that includes this takes --prices.
+pub fn with_prices(catalog: &Catalog, path: &Path) -> Result<Catalog, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the price file {}: {e}", path.display()))?;
+    let (catalog, skipped) = catalog
+        .with_on_demand_prices_csv(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    print!(
+        "{}",
+        skipped_line(path, &skipped).replacen("feed ", "prices ", 1)
+    );
     Ok(catalog)
 }
 
