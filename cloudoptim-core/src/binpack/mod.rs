@@ -45,6 +45,7 @@ use serde::{Deserialize, Serialize};
 pub use candidates::Candidate;
 pub use lower_bound::LowerBound;
 pub use packer::LpGuidedPacker;
+pub(crate) use requirement::anti_affinity_group;
 pub use requirement::PodRequirement;
 
 use crate::catalog::{Architecture, Catalog, OperatingSystem};
