@@ -24,8 +24,6 @@
 //! result is the one a scan of the snapshot's lists, front to back, gives.
 
 mod cluster;
-#[cfg(test)]
-mod reference;
 
 use std::collections::{BTreeMap, HashMap};
 
