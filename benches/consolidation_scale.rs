@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
+};
 
 use cloudoptim::binpack::LpGuidedPacker;
 use cloudoptim::catalog::Catalog;
@@ -35,7 +37,9 @@ fn consolidation_scale(c: &mut Criterion) {
     };
     let packer = LpGuidedPacker::default();
     let mut group = c.benchmark_group("consolidation_scale");
+    // Long iterations (up to seconds): one iteration count for every sample.
     group
+        .sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
