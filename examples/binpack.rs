@@ -17,7 +17,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cloudoptim::binpack::{LpGuidedPacker, Packer, Packing, PackingPolicy, PodRequirement};
 use cloudoptim::catalog::Catalog;
@@ -117,12 +117,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (n, p) = spec.split_once(',').ok_or("BINPACK_CLUSTER=NODES,PODS")?;
         let snapshot = cloudoptim::demo::synthetic_cluster(n.parse()?, p.parse()?, 7, catalog);
         let started = Instant::now();
-        consolidate(&snapshot, None, catalog, &args.region);
+        let (plan, simulation) = consolidate(&snapshot, None, catalog, &args.region);
         println!(
-            "{} nodes, {} pods consolidated in {:.0} ms, peak RSS {:?} MiB",
+            "{} nodes, {} pods consolidated in {:.0} ms (plan {:.0} ms, simulation {:.0} ms), peak RSS {:?} MiB",
             snapshot.nodes.len(),
             snapshot.pods.len(),
             started.elapsed().as_secs_f64() * 1000.0,
+            plan.as_secs_f64() * 1000.0,
+            simulation.as_secs_f64() * 1000.0,
             peak_rss_mib()
         );
         return Ok(());
@@ -234,13 +236,14 @@ fn demo(
     Ok(())
 }
 
-/// Print the consolidation plan for a running cluster.
+/// Print the consolidation plan for a running cluster; returns how long
+/// planning and simulating the plan took.
 fn consolidate(
     snapshot: &cloudoptim::ClusterSnapshot,
     account: Option<&cloudoptim::inventory::AwsInventory>,
     catalog: &Catalog,
     region: &str,
-) {
+) -> (Duration, Duration) {
     use cloudoptim::consolidation::{plan_consolidation, ConsolidationPolicy};
     let budget = std::env::var("BINPACK_BUDGET")
         .ok()
@@ -256,7 +259,9 @@ fn consolidate(
         .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let packer = cloudoptim::binpack::LpGuidedPacker::default();
+    let started = Instant::now();
     let result = plan_consolidation(snapshot, account, catalog, &packer, &policy, now);
+    let planned = started.elapsed();
     println!(
         "Consolidation (removing nodes whose pods fit elsewhere; at most {} nodes or {}% per plan):",
         policy.max_disrupted_nodes, policy.max_disrupted_percent
@@ -296,10 +301,13 @@ fn consolidate(
         println!("    {n:>3} × {kind:<16} e.g. {example}");
     }
     if result.plan.steps.is_empty() {
-        return;
+        return (planned, Duration::ZERO);
     }
     // What the cluster would look like after the plan (the plan simulator).
-    match cloudoptim::simulate::simulate(snapshot, account, &result.plan, catalog, now) {
+    let started = Instant::now();
+    let simulated = cloudoptim::simulate::simulate(snapshot, account, &result.plan, catalog, now);
+    let simulation = started.elapsed();
+    match simulated {
         Ok(after) => {
             let before = ClusterSummary::new(snapshot, catalog, region);
             let cost = ClusterSummary::new(&after.snapshot, catalog, region);
@@ -320,6 +328,7 @@ fn consolidate(
         }
         Err(e) => println!("  after the plan: cannot tell ({e})"),
     }
+    (planned, simulation)
 }
 
 fn report(packing: &Packing, pods: &[PodRequirement], ms: f64) {

@@ -33,7 +33,7 @@
 //! nodes and saves at least the threshold, the new nodes are launched
 //! before the old ones are drained (Karpenter's multi-node consolidation).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -279,51 +279,28 @@ pub struct Consolidation {
     pub savings: SavingsReport,
 }
 
-/// PDBs by namespace and one of their `matchLabels`, so finding a pod's
-/// PDBs does not scan them all.
+/// The PDBs covering each pod, found through an index rather than a scan
+/// of them all.
 struct PdbIndex<'a> {
-    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<&'a PodDisruptionBudget>>,
-    by_namespace: HashMap<&'a str, Vec<&'a PodDisruptionBudget>>,
+    pdbs: &'a [PodDisruptionBudget],
+    index: crate::snapshot::PdbIndex<'a>,
 }
 
 impl<'a> PdbIndex<'a> {
     fn new(pdbs: &'a [PodDisruptionBudget]) -> PdbIndex<'a> {
-        let mut index = PdbIndex {
-            by_label: HashMap::new(),
-            by_namespace: HashMap::new(),
-        };
-        for pdb in pdbs {
-            // A missing selector covers nothing.
-            let Some(selector) = &pdb.selector else {
-                continue;
-            };
-            match selector.match_labels.iter().next() {
-                Some((k, v)) => index
-                    .by_label
-                    .entry((pdb.namespace.as_str(), k.as_str(), v.as_str()))
-                    .or_default()
-                    .push(pdb),
-                None => index
-                    .by_namespace
-                    .entry(pdb.namespace.as_str())
-                    .or_default()
-                    .push(pdb),
-            }
+        PdbIndex {
+            pdbs,
+            index: crate::snapshot::PdbIndex::new(pdbs),
         }
-        index
     }
 
     /// The PDBs covering `pod`, in a stable order.
     fn for_pod(&self, pod: &Pod) -> Vec<&'a PodDisruptionBudget> {
-        let ns = pod.namespace.as_str();
-        let mut out: Vec<&PodDisruptionBudget> = pod
-            .labels
-            .iter()
-            .filter_map(|(k, v)| self.by_label.get(&(ns, k.as_str(), v.as_str())))
-            .flatten()
-            .chain(self.by_namespace.get(ns).into_iter().flatten())
-            .copied()
-            .filter(|b| b.covers(ns, &pod.labels))
+        let mut out: Vec<&PodDisruptionBudget> = self
+            .index
+            .covering(self.pdbs, &pod.namespace, &pod.labels)
+            .into_iter()
+            .filter_map(|at| self.pdbs.get(at))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out.dedup_by(|a, b| a.name == b.name);
@@ -439,7 +416,7 @@ pub fn plan_consolidation(
                 free: n.allocatable.saturating_sub(requested),
                 groups: pods_of(n)
                     .iter()
-                    .filter_map(|p| PodRequirement::from_pod(p).anti_affinity_group)
+                    .filter_map(|p| crate::binpack::anti_affinity_group(p))
                     .collect(),
                 removed: false,
                 received: false,
@@ -479,6 +456,14 @@ pub fn plan_consolidation(
         })
         .collect();
     order.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+
+    // Each node's position by name (names are unique: checked above).
+    let position: HashMap<&str, usize> = snapshot
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
 
     let mut plan = Plan::new("consolidation", now);
     let mut removed_nodes = Vec::new();
@@ -590,7 +575,7 @@ pub fn plan_consolidation(
         let stuck: Vec<usize> = blocked
             .iter()
             .filter(|(_, b)| matches!(b, Blocked::NoRoom { .. }))
-            .filter_map(|(name, _)| snapshot.nodes.iter().position(|n| &n.name == name))
+            .filter_map(|(name, _)| position.get(name.as_str()).copied())
             .filter(|&i| rooms.get(i).is_some_and(|r| !r.received && !r.removed))
             .filter(|&i| {
                 snapshot.nodes.get(i).is_some_and(|n| {
@@ -625,7 +610,10 @@ pub fn plan_consolidation(
             };
             budget_left = budget_left.saturating_sub(m.nodes.len());
             for name in &m.nodes {
-                let Some(node) = snapshot.node(name) else {
+                let Some(node) = position
+                    .get(name.as_str())
+                    .and_then(|&i| snapshot.nodes.get(i))
+                else {
                     continue;
                 };
                 let pods = movable(node);
@@ -648,7 +636,8 @@ pub fn plan_consolidation(
                 consume_pdbs(&pods, &pdbs, &mut pdb_left);
                 removed_nodes.push(node.name.clone());
             }
-            blocked.retain(|(n, _)| !m.nodes.contains(n));
+            let replaced: HashSet<&str> = m.nodes.iter().map(String::as_str).collect();
+            blocked.retain(|(n, _)| !replaced.contains(n.as_str()));
             multi_replacements.push(m);
         }
         // The launches come first in the plan.

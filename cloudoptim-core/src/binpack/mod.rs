@@ -47,6 +47,7 @@ pub use candidates::Candidate;
 pub use lower_bound::LowerBound;
 pub use packer::LpGuidedPacker;
 pub use pod_list::{read_openb_pods, PodListError};
+pub(crate) use requirement::anti_affinity_group;
 pub use requirement::PodRequirement;
 
 use crate::catalog::{Architecture, Catalog, OperatingSystem};

@@ -38,23 +38,8 @@ impl PodRequirement {
 
     /// The requirements of a pod from a snapshot.
     pub fn from_pod(pod: &Pod) -> PodRequirement {
-        let group = |selector: &crate::snapshot::LabelSelector| {
-            format!(
-                "{}/{}",
-                pod.namespace,
-                serde_json::to_string(selector).unwrap_or_default()
-            )
-        };
-        // A term or constraint without a label selector selects no pod: no group.
-        let anti_affinity_group = pod
-            .pod_affinity
-            .anti_required
-            .iter()
-            .filter(|t| t.topology_key == node_labels::HOSTNAME)
-            .find_map(|t| {
-                let selector = t.label_selector.as_ref()?;
-                selector.matches(&pod.labels).then(|| group(selector))
-            });
+        let group = |selector: &crate::snapshot::LabelSelector| selector_group(pod, selector);
+        let anti_affinity_group = anti_affinity_group(pod);
         let zone_spread = pod
             .topology_spread
             .iter()
@@ -83,4 +68,30 @@ impl PodRequirement {
             zone_spread,
         }
     }
+}
+
+/// The group of pods that a selector of `pod`'s names: its namespace and
+/// the selector.
+fn selector_group(pod: &Pod, selector: &crate::snapshot::LabelSelector) -> String {
+    format!(
+        "{}/{}",
+        pod.namespace,
+        serde_json::to_string(selector).unwrap_or_default()
+    )
+}
+
+/// The [`PodRequirement::anti_affinity_group`] of a pod, without building
+/// the rest of its requirement.
+pub(crate) fn anti_affinity_group(pod: &Pod) -> Option<String> {
+    // A term or constraint without a label selector selects no pod: no group.
+    pod.pod_affinity
+        .anti_required
+        .iter()
+        .filter(|t| t.topology_key == node_labels::HOSTNAME)
+        .find_map(|t| {
+            let selector = t.label_selector.as_ref()?;
+            selector
+                .matches(&pod.labels)
+                .then(|| selector_group(pod, selector))
+        })
 }

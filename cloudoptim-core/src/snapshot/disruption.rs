@@ -1,5 +1,7 @@
 //! Pod disruption budgets.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::scheduling::{LabelSelector, Labels};
@@ -60,6 +62,65 @@ impl PodDisruptionBudget {
     /// without a selector; every pod of the namespace with an empty one.
     pub fn covers(&self, namespace: &str, labels: &Labels) -> bool {
         self.namespace == namespace && self.selector.as_ref().is_some_and(|s| s.matches(labels))
+    }
+}
+
+/// A list of PDBs indexed by namespace and the first of their
+/// `matchLabels`, so finding the PDBs that cover a pod does not scan them
+/// all. It holds positions in the list it was built from, and stays valid
+/// for any list with the same selectors in the same order (a copy whose
+/// disruption counts change, say).
+pub(crate) struct PdbIndex<'a> {
+    by_label: HashMap<(&'a str, &'a str, &'a str), Vec<usize>>,
+    by_namespace: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> PdbIndex<'a> {
+    /// Index `pdbs`.
+    pub(crate) fn new(pdbs: &'a [PodDisruptionBudget]) -> PdbIndex<'a> {
+        let mut index = PdbIndex {
+            by_label: HashMap::new(),
+            by_namespace: HashMap::new(),
+        };
+        for (at, pdb) in pdbs.iter().enumerate() {
+            // A missing selector covers nothing.
+            let Some(selector) = &pdb.selector else {
+                continue;
+            };
+            match selector.match_labels.iter().next() {
+                Some((k, v)) => index
+                    .by_label
+                    .entry((pdb.namespace.as_str(), k.as_str(), v.as_str()))
+                    .or_default()
+                    .push(at),
+                None => index
+                    .by_namespace
+                    .entry(pdb.namespace.as_str())
+                    .or_default()
+                    .push(at),
+            }
+        }
+        index
+    }
+
+    /// Positions in `pdbs` (the indexed list, or one like it) of the PDBs
+    /// covering a pod of `namespace` with `labels`: those found through
+    /// each of the pod's labels in turn, then those of the namespace
+    /// without `matchLabels`.
+    pub(crate) fn covering(
+        &self,
+        pdbs: &[PodDisruptionBudget],
+        namespace: &str,
+        labels: &Labels,
+    ) -> Vec<usize> {
+        labels
+            .iter()
+            .filter_map(|(k, v)| self.by_label.get(&(namespace, k.as_str(), v.as_str())))
+            .flatten()
+            .chain(self.by_namespace.get(namespace).into_iter().flatten())
+            .copied()
+            .filter(|&at| pdbs.get(at).is_some_and(|b| b.covers(namespace, labels)))
+            .collect()
     }
 }
 

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use disruption::PdbIndex;
 pub use disruption::{IntOrPercent, PodDisruptionBudget};
 pub use node::{labels as node_labels, region_of_zone, CapacityType, Node};
 pub use pod::{

@@ -75,8 +75,10 @@ pub struct DuplicateObject {
 
 /// The indexes of the first two equal keys, if two are equal.
 fn first_repeat<K: Eq + Hash>(keys: impl IntoIterator<Item = K>) -> Option<(usize, usize)> {
-    let mut seen: HashMap<K, usize> = HashMap::new();
-    for (i, key) in keys.into_iter().enumerate() {
+    let keys = keys.into_iter();
+    // Sized up front: growing the table as it fills rehashes every key seen.
+    let mut seen: HashMap<K, usize> = HashMap::with_capacity(keys.size_hint().0);
+    for (i, key) in keys.enumerate() {
         match seen.entry(key) {
             Entry::Occupied(first) => return Some((*first.get(), i)),
             Entry::Vacant(slot) => {

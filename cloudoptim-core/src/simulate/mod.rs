@@ -13,19 +13,33 @@
 //! pending. Engines' tests assert their safety on the applied result
 //! (capacity, PDBs, do-not-disrupt, no pod lost) rather than on what the
 //! planner says it did, and the examples print the cluster after a dry run.
+//!
+//! The copy is indexed (nodes by name and instance, pods by name and node,
+//! the nodes that take pods by the CPU they have left, PDBs by the labels
+//! they select): a cordon, eviction, termination or deletion costs time in
+//! proportion to the node and pods it touches, and placing a pod looks at
+//! the roomiest nodes only until one takes it, so simulating a
+//! consolidation plan grows with the cluster only through the copy (Auto
+//! Scaling groups, volumes and workloads are still searched in full). The
+//! result is the one a scan of the snapshot's lists, front to back, gives.
 
-use std::collections::BTreeMap;
+mod cluster;
+
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::binpack::PodRequirement;
+use crate::binpack::{anti_affinity_group, PodRequirement};
 use crate::catalog::{Catalog, OperatingSystem};
 use crate::execute::{Fact, Facts, Observation, Unmet};
 use crate::inventory::{AwsInventory, InstanceState};
 use crate::plan::{Action, ObjectRef, Plan, Precondition};
 use crate::resources::Resources;
-use crate::snapshot::{node_labels, tolerates_all, ClusterSnapshot, Node, Pod, VolumeSource};
+use crate::snapshot::{
+    node_labels, tolerates_all, ClusterSnapshot, Node, PdbIndex, Pod, VolumeSource,
+};
+use cluster::Cluster;
 
 /// What became of one step in the simulation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,14 +127,33 @@ pub fn simulate(
     catalog: &Catalog,
     now: Timestamp,
 ) -> Result<Simulation, SimulationError> {
+    let mut rest = snapshot.clone();
+    let cluster = Cluster::new(
+        std::mem::take(&mut rest.nodes),
+        std::mem::take(&mut rest.pods),
+    );
+    let account = account
+        .cloned()
+        .unwrap_or_else(|| assumed_account(snapshot));
+    let mut instances: HashMap<String, Vec<usize>> = HashMap::new();
+    for (at, i) in account.instances.iter().enumerate() {
+        instances.entry(i.instance_id.clone()).or_default().push(at);
+    }
+    let mut pdb_by_name: HashMap<(&str, &str), usize> = HashMap::new();
+    for (at, b) in snapshot.pdbs.iter().enumerate() {
+        pdb_by_name
+            .entry((b.namespace.as_str(), b.name.as_str()))
+            .or_insert(at);
+    }
     let mut sim = State {
-        snapshot: snapshot.clone(),
-        account: Some(
-            account
-                .cloned()
-                .unwrap_or_else(|| assumed_account(snapshot)),
-        ),
+        rest,
+        cluster,
+        pdbs: PdbIndex::new(&snapshot.pdbs),
+        pdb_by_name,
+        account: Some(account),
+        instances,
         catalog,
+        daemonset_overhead: None,
         launched: 0,
         pending: Vec::new(),
         lost: Vec::new(),
@@ -156,9 +189,14 @@ pub fn simulate(
             }
         }
     }
+    let (nodes, pods) = sim.cluster.into_parts();
     Ok(Simulation {
         pending: sim.pending.iter().map(|(p, _)| p.key()).collect(),
-        snapshot: sim.snapshot,
+        snapshot: ClusterSnapshot {
+            nodes,
+            pods,
+            ..sim.rest
+        },
         account: sim.account,
         steps,
         lost: sim.lost,
@@ -196,9 +234,19 @@ fn assumed_account(snapshot: &ClusterSnapshot) -> AwsInventory {
 }
 
 struct State<'a> {
-    snapshot: ClusterSnapshot,
+    /// The snapshot but its nodes and pods, which are in `cluster`.
+    rest: ClusterSnapshot,
+    cluster: Cluster,
+    /// The PDBs of `rest` (the snapshot's, in its order) by what they cover…
+    pdbs: PdbIndex<'a>,
+    /// … and by namespace and name (the first of each).
+    pdb_by_name: HashMap<(&'a str, &'a str), usize>,
     account: Option<AwsInventory>,
+    /// Positions of the account's instances by id (the list never changes length).
+    instances: HashMap<String, Vec<usize>>,
     catalog: &'a Catalog,
+    /// What the DaemonSets put on a node, once asked (until a workload changes).
+    daemonset_overhead: Option<Resources>,
     launched: usize,
     /// Pods waiting for a node, recreated by their controller, with the
     /// zone they must stay in (a pod with a claim).
@@ -210,28 +258,25 @@ struct State<'a> {
 
 impl State<'_> {
     fn observe(&self, fact: &Fact) -> Option<Observation> {
-        let s = &self.snapshot;
+        let s = &self.rest;
+        let c = &self.cluster;
         Some(match fact {
-            Fact::Node { name } => Observation::Node(s.node(name).cloned().map(Box::new)),
-            Fact::Pod { namespace, name } => Observation::Pod(
-                s.pods
-                    .iter()
-                    .find(|p| &p.namespace == namespace && &p.name == name)
-                    .cloned()
-                    .map(Box::new),
-            ),
+            Fact::Node { name } => Observation::Node(c.node(name).cloned().map(Box::new)),
+            Fact::Pod { namespace, name } => {
+                Observation::Pod(c.pod(namespace, name).cloned().map(Box::new))
+            }
             Fact::Pdb { namespace, name } => Observation::Pdb(
-                s.pdbs
-                    .iter()
-                    .find(|b| &b.namespace == namespace && &b.name == name)
+                self.pdb_by_name
+                    .get(&(namespace.as_str(), name.as_str()))
+                    .and_then(|&at| s.pdbs.get(at))
                     .cloned()
                     .map(Box::new),
             ),
             Fact::PodsOnNode { node } => {
-                Observation::PodsOnNode(s.pods_on(node).cloned().collect())
+                Observation::PodsOnNode(c.pods_on(node).cloned().collect())
             }
             Fact::NodeOfInstance { instance_id } => Observation::NodeOfInstance(
-                s.node_by_instance_id(instance_id).map(|n| n.name.clone()),
+                c.node_by_instance_id(instance_id).map(|n| n.name.clone()),
             ),
             Fact::VolumeClaim { volume_id } => Observation::VolumeClaim(
                 s.persistent_volumes
@@ -244,15 +289,17 @@ impl State<'_> {
                     .cloned()
                     .map(Box::new),
             ),
-            Fact::Instance { instance_id } => Observation::Instance(
-                self.account
-                    .as_ref()?
-                    .instances
-                    .iter()
-                    .find(|i| &i.instance_id == instance_id)
-                    .cloned()
-                    .map(Box::new),
-            ),
+            Fact::Instance { instance_id } => {
+                let account = self.account.as_ref()?;
+                Observation::Instance(
+                    self.instances
+                        .get(instance_id)
+                        .and_then(|at| at.first())
+                        .and_then(|&at| account.instances.get(at))
+                        .cloned()
+                        .map(Box::new),
+                )
+            }
             Fact::Volume { volume_id } => Observation::Volume(
                 self.account
                     .as_ref()?
@@ -277,14 +324,11 @@ impl State<'_> {
     }
 
     fn already_done(&self, action: &Action) -> bool {
-        let s = &self.snapshot;
+        let c = &self.cluster;
         match action {
-            Action::Cordon { node } => s.node(node).is_some_and(|n| n.unschedulable),
-            Action::Evict { namespace, pod, .. } => !s
-                .pods
-                .iter()
-                .any(|p| &p.namespace == namespace && &p.name == pod),
-            Action::DeleteNode { node } | Action::Drain { node } => s.node(node).is_none(),
+            Action::Cordon { node } => c.node(node).is_some_and(|n| n.unschedulable),
+            Action::Evict { namespace, pod, .. } => c.pod(namespace, pod).is_none(),
+            Action::DeleteNode { node } | Action::Drain { node } => c.node(node).is_none(),
             _ => false,
         }
     }
@@ -293,21 +337,17 @@ impl State<'_> {
         match action {
             Action::Cordon { node } | Action::Uncordon { node } => {
                 let cordon = matches!(action, Action::Cordon { .. });
-                if let Some(n) = self.snapshot.nodes.iter_mut().find(|n| &n.name == node) {
-                    n.unschedulable = cordon;
-                }
+                self.cluster.set_unschedulable(node, cordon);
             }
             Action::Evict { namespace, pod, .. } => self.evict(namespace, pod),
             Action::Drain { node } => {
                 let pods: Vec<(String, String)> = self
-                    .snapshot
+                    .cluster
                     .pods_on(node)
                     .filter(|p| p.moves_with_node())
                     .map(|p| (p.namespace.clone(), p.name.clone()))
                     .collect();
-                if let Some(n) = self.snapshot.nodes.iter_mut().find(|n| &n.name == node) {
-                    n.unschedulable = true;
-                }
+                self.cluster.set_unschedulable(node, true);
                 for (namespace, pod) in pods {
                     self.evict(&namespace, &pod);
                 }
@@ -329,24 +369,19 @@ impl State<'_> {
                     };
                 match object {
                     ObjectRef::Node { name } => {
-                        if let Some(n) = self.snapshot.nodes.iter_mut().find(|n| &n.name == name) {
+                        if let Some(n) = self.cluster.node_metadata_mut(name) {
                             apply(&mut n.labels, labels);
                             apply(&mut n.annotations, annotations);
                         }
                     }
                     ObjectRef::Pod { namespace, name } => {
-                        if let Some(p) = self
-                            .snapshot
-                            .pods
-                            .iter_mut()
-                            .find(|p| &p.namespace == namespace && &p.name == name)
-                        {
+                        if let Some(p) = self.cluster.pod_metadata_mut(namespace, name) {
                             apply(&mut p.labels, labels);
                             apply(&mut p.annotations, annotations);
                         }
                     }
                     ObjectRef::Workload(w) => {
-                        if let Some(w) = self.snapshot.workloads.iter_mut().find(|x| {
+                        if let Some(w) = self.rest.workloads.iter_mut().find(|x| {
                             x.kind == w.kind && x.namespace == w.namespace && x.name == w.name
                         }) {
                             apply(&mut w.labels, labels);
@@ -369,14 +404,13 @@ impl State<'_> {
                     .unwrap_or_default()
                     .to_owned();
                 let root = self
-                    .snapshot
-                    .nodes
-                    .iter()
-                    .map(|n| n.capacity.ephemeral_storage_bytes)
-                    .max()
+                    .cluster
+                    .largest_root_volume()
                     .unwrap_or(20 << 30)
                     .max(20 << 30);
-                let overhead = self.snapshot.daemonset_overhead();
+                let overhead = *self
+                    .daemonset_overhead
+                    .get_or_insert_with(|| self.rest.daemonset_overhead());
                 for _ in 0..*count {
                     self.launched += 1;
                     let name = format!("simulated-{}-{}", instance_type, self.launched);
@@ -390,7 +424,7 @@ impl State<'_> {
                     labels.insert(node_labels::HOSTNAME.into(), name.clone());
                     let capacity = crate::eks::node_capacity(it, root);
                     let allocatable = crate::eks::node_allocatable(it, root);
-                    self.snapshot.nodes.push(Node {
+                    self.cluster.push_node(Node {
                         name: name.clone(),
                         provider_id: None,
                         instance_id: None,
@@ -414,19 +448,13 @@ impl State<'_> {
                 }
             }
             Action::TerminateInstance { instance_id, .. } => {
-                if let Some(n) = self
-                    .snapshot
-                    .nodes
-                    .iter_mut()
-                    .find(|n| n.instance_id.as_deref() == Some(instance_id))
-                {
-                    n.ready = false;
-                }
+                self.cluster.set_not_ready(instance_id);
                 if let Some(account) = &mut self.account {
-                    if let Some(i) = account
+                    if let Some(i) = self
                         .instances
-                        .iter_mut()
-                        .find(|i| &i.instance_id == instance_id)
+                        .get(instance_id)
+                        .and_then(|at| at.first())
+                        .and_then(|&at| account.instances.get_mut(at))
                     {
                         i.state = InstanceState::Terminated;
                     }
@@ -437,21 +465,22 @@ impl State<'_> {
                         }
                     }
                 }
-                self.strand(|n| n.instance_id.as_deref() == Some(instance_id));
+                let names = self.cluster.names_of_instance(instance_id);
+                self.strand(&names);
             }
             Action::DeleteNode { node } => {
-                self.strand(|n| &n.name == node);
-                self.snapshot
-                    .pods
-                    .retain(|p| p.node_name.as_deref() != Some(node));
-                self.snapshot.nodes.retain(|n| &n.name != node);
+                let names = [node.clone()];
+                self.strand(&names);
+                // What stays bound to it (DaemonSet and mirror pods, finished pods) goes with it.
+                self.cluster.take_pods_on(&names, |_| true);
+                self.cluster.remove_nodes(node);
             }
             Action::PatchResources {
                 workload,
                 container,
                 patch,
             } => {
-                if let Some(w) = self.snapshot.workloads.iter_mut().find(|w| {
+                if let Some(w) = self.rest.workloads.iter_mut().find(|w| {
                     w.kind == workload.kind
                         && w.namespace == workload.namespace
                         && w.name == workload.name
@@ -470,9 +499,10 @@ impl State<'_> {
                         }
                     }
                 }
+                self.daemonset_overhead = None;
             }
             Action::ScaleReplicas { workload, to, .. } => {
-                if let Some(w) = self.snapshot.workloads.iter_mut().find(|w| {
+                if let Some(w) = self.rest.workloads.iter_mut().find(|w| {
                     w.kind == workload.kind
                         && w.namespace == workload.namespace
                         && w.name == workload.name
@@ -482,12 +512,10 @@ impl State<'_> {
             }
             Action::TagResource { resource_id, tags } => {
                 if let Some(account) = &mut self.account {
-                    for i in account
-                        .instances
-                        .iter_mut()
-                        .filter(|i| &i.instance_id == resource_id)
-                    {
-                        i.tags.extend(tags.clone());
+                    for &at in self.instances.get(resource_id).into_iter().flatten() {
+                        if let Some(i) = account.instances.get_mut(at) {
+                            i.tags.extend(tags.clone());
+                        }
                     }
                     for v in account
                         .volumes
@@ -508,27 +536,24 @@ impl State<'_> {
         Ok(())
     }
 
+    /// The PDBs covering a pod of `namespace` with `labels`, by position.
+    fn pdbs_covering(&self, namespace: &str, labels: &crate::snapshot::Labels) -> Vec<usize> {
+        self.pdbs.covering(&self.rest.pdbs, namespace, labels)
+    }
+
     /// Evict a pod: its PDBs lose a disruption, its controller recreates it
     /// (pending until placed), a bare pod is lost.
     fn evict(&mut self, namespace: &str, name: &str) {
-        let Some(at) = self
-            .snapshot
-            .pods
-            .iter()
-            .position(|p| p.namespace == namespace && p.name == name)
-        else {
+        let Some(pod) = self.cluster.take_pod(namespace, name) else {
             return;
         };
-        let pod = self.snapshot.pods.remove(at);
         if pod.do_not_disrupt() {
             self.disrupted.push(pod.key());
         }
-        for pdb in self
-            .snapshot
-            .pdbs
-            .iter_mut()
-            .filter(|b| b.covers(&pod.namespace, &pod.labels))
-        {
+        for at in self.pdbs_covering(&pod.namespace, &pod.labels) {
+            let Some(pdb) = self.rest.pdbs.get_mut(at) else {
+                continue;
+            };
             if pdb.disruptions_allowed == 0 {
                 *self
                     .pdb_over
@@ -548,7 +573,7 @@ impl State<'_> {
         let zone = if has_claim(&pod) {
             pod.node_name
                 .as_deref()
-                .and_then(|n| self.snapshot.node(n))
+                .and_then(|n| self.cluster.node(n))
                 .and_then(|n| n.zone.clone())
         } else {
             None
@@ -557,22 +582,10 @@ impl State<'_> {
         self.pending.push((pod, zone));
     }
 
-    /// Pods still bound to the nodes `gone` selects lose their node: those
+    /// Pods still bound to the nodes named `gone` lose their node: those
     /// that move with a node are recreated elsewhere.
-    fn strand(&mut self, gone: impl Fn(&Node) -> bool) {
-        let names: Vec<String> = self
-            .snapshot
-            .nodes
-            .iter()
-            .filter(|n| gone(n))
-            .map(|n| n.name.clone())
-            .collect();
-        let (stranded, kept): (Vec<Pod>, Vec<Pod>) = std::mem::take(&mut self.snapshot.pods)
-            .into_iter()
-            .partition(|p| {
-                p.moves_with_node() && p.node_name.as_ref().is_some_and(|n| names.contains(n))
-            });
-        self.snapshot.pods = kept;
+    fn strand(&mut self, gone: &[String]) {
+        let stranded = self.cluster.take_pods_on(gone, Pod::moves_with_node);
         for pod in stranded {
             self.recreate(pod);
         }
@@ -584,25 +597,15 @@ impl State<'_> {
     /// planner's offline packing fitted them all.
     fn schedule_pending(&mut self) {
         let pending = std::mem::take(&mut self.pending);
-        // What each node's pods request, kept up to date as pods land.
-        let mut requested: BTreeMap<String, Resources> = self
-            .snapshot
-            .requested_by_node()
-            .into_iter()
-            .map(|(n, r)| (n.to_owned(), r))
-            .collect();
         for (mut pod, zone) in pending {
             let requirement = PodRequirement::from_pod(&pod);
+            // The roomiest nodes first (ties by name): the first that takes
+            // the pod is the one with the most CPU left.
             let best = self
-                .snapshot
-                .nodes
-                .iter()
-                .filter(|n| n.ready && !n.unschedulable)
-                .filter_map(|n| {
-                    let free = n
-                        .allocatable
-                        .saturating_sub(requested.get(&n.name).copied().unwrap_or_default());
-                    let fits = requirement.requests.fits_within(&free)
+                .cluster
+                .roomiest(requirement.requests.cpu_millis)
+                .find(|(n, free)| {
+                    requirement.requests.fits_within(free)
                         && pod
                             .node_selector
                             .iter()
@@ -611,37 +614,28 @@ impl State<'_> {
                         && tolerates_all(&pod.tolerations, &n.taints)
                         && zone.as_ref().is_none_or(|z| n.zone.as_ref() == Some(z))
                         && requirement.anti_affinity_group.as_ref().is_none_or(|g| {
-                            !self.snapshot.pods_on(&n.name).any(|p| {
-                                PodRequirement::from_pod(p).anti_affinity_group.as_ref() == Some(g)
-                            })
-                        });
-                    fits.then_some((
-                        free.cpu_millis,
-                        std::cmp::Reverse(n.name.clone()),
-                        n.name.clone(),
-                    ))
+                            !self
+                                .cluster
+                                .pods_on(&n.name)
+                                .any(|p| anti_affinity_group(p).as_ref() == Some(g))
+                        })
                 })
-                .max();
+                .map(|(n, _)| n.name.clone());
             match best {
-                Some((_, _, node)) => {
-                    if let Some(r) = requested.get_mut(&node) {
-                        *r = r.saturating_add(requirement.requests);
-                    }
+                Some(node) => {
                     pod.node_name = Some(node);
                     // The replacement is healthy again: its PDBs get the disruption back.
-                    for pdb in self
-                        .snapshot
-                        .pdbs
-                        .iter_mut()
-                        .filter(|b| b.covers(&pod.namespace, &pod.labels))
-                    {
-                        pdb.disruptions_allowed = pdb.disruptions_allowed.saturating_add(1);
+                    for at in self.pdbs_covering(&pod.namespace, &pod.labels) {
+                        if let Some(pdb) = self.rest.pdbs.get_mut(at) {
+                            pdb.disruptions_allowed = pdb.disruptions_allowed.saturating_add(1);
+                        }
                     }
-                    self.snapshot.pods.push(pod);
+                    self.cluster.place(pod, requirement.requests);
                 }
                 None => self.pending.push((pod, zone)),
             }
         }
+        self.cluster.end_round();
     }
 }
 
