@@ -293,11 +293,18 @@ fn inventory(snapshot: &ClusterSnapshot, s: &ClusterSummary) {
     table("instance type", &s.by_instance_type, s.usd_per_hour);
     table("zone", &s.by_zone, s.usd_per_hour);
     table("capacity type", &s.by_capacity_type, s.usd_per_hour);
-    println!(
-        "\n  Compute cost: {}/hour, {}/month (730 h)",
-        usd(s.usd_per_hour),
-        month(s.usd_per_hour)
-    );
+    // Unpriced nodes are not $0: say what is known.
+    let unpriced = s.unpriced_nodes.len();
+    if s.nodes > 0 && unpriced == s.nodes {
+        println!("\n  Compute cost: cannot tell (no node could be priced; see below)");
+    } else {
+        println!(
+            "\n  Compute cost: {}{}/hour, {}/month (730 h)",
+            if unpriced > 0 { "at least " } else { "" },
+            usd(s.usd_per_hour),
+            month(s.usd_per_hour)
+        );
+    }
     if s.spot_estimated_nodes > 0 {
         println!(
             "  ({} spot nodes priced at the Spot Advisor's average discount)",
