@@ -29,6 +29,7 @@ pub mod kubectl;
 pub mod money;
 pub mod plan;
 pub mod pricing;
+pub mod prometheus;
 pub mod quantity;
 pub mod resources;
 pub mod simulate;

@@ -117,6 +117,14 @@ pub enum K8sError {
         /// `namespace/name` of the pods still on the node, with why.
         remaining: Vec<String>,
     },
+    /// A Prometheus server's answer could not be used.
+    #[error("Prometheus at {at}: {error}")]
+    Prometheus {
+        /// Where the server is.
+        at: String,
+        /// What was wrong.
+        error: cloudoptim_core::prometheus::PrometheusError,
+    },
     /// A step this executor cannot carry out.
     #[error("unsupported: {0}")]
     Unsupported(String),

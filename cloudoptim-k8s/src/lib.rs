@@ -10,6 +10,8 @@
 //! - [`KubeClient::observe`]: a [`cloudoptim_core::ClusterSnapshot`] of the
 //!   live cluster, read with paginated lists, plus `metrics.k8s.io` usage
 //!   when it is served.
+//! - [`PrometheusSource`]: weeks of per-container usage from the cluster's
+//!   Prometheus, directly or through the API server's service proxy.
 //! - [`KubeExecutor`]: the cluster steps of a [`cloudoptim_core::Plan`]
 //!   (cordon, drain, evict, delete node, patch resources, scale, labels),
 //!   dry-run by default, each precondition re-checked, each step idempotent.
@@ -30,6 +32,7 @@ mod error;
 mod execute;
 mod executor;
 mod observe;
+mod prometheus;
 
 pub use client::{ClientSettings, KubeClient, Onboarding};
 pub use cloudoptim_core::plan::{Mode, StepOutcome};
@@ -38,5 +41,6 @@ pub use execute::{DrainSettings, KubeExecutor, CORDONED_ANNOTATION, ORIGINAL_REP
 pub use observe::{
     ContainerUsageSample, Metrics, MetricsSample, NodeUsage, Observation, ObserveOptions,
 };
+pub use prometheus::PrometheusSource;
 /// Re-exported so callers can build [`Onboarding`] tokens.
 pub use secrecy::SecretString;
