@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Error, Read};
 
 use super::segments::{SegmentStart, Segments};
 use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
@@ -118,7 +118,7 @@ pub fn read_list_from<R: Read>(input: R) -> Result<KubectlImport, KubectlError> 
     state.reader.finish_unique()
 }
 
-fn read_error(e: std::io::Error) -> KubectlError {
+fn read_error(e: Error) -> KubectlError {
     KubectlError::Read {
         message: e.to_string(),
     }

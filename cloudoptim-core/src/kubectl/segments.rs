@@ -7,7 +7,7 @@
 //! time, and counts lines so that errors say where in the whole input
 //! they are.
 
-use std::io::{self, Read};
+use std::io::{ErrorKind, Read};
 
 const START: &[u8] = b"==== START logs for";
 const END: &[u8] = b"==== END logs for";
@@ -45,7 +45,7 @@ pub struct Segments<R> {
 
 impl<R: Read> Segments<R> {
     /// Segments of `source`; a UTF-8 byte-order mark at its start is skipped.
-    pub fn new(source: R) -> io::Result<Segments<R>> {
+    pub fn new(source: R) -> std::io::Result<Segments<R>> {
         let mut segments = Segments {
             source,
             buffer: Vec::with_capacity(CHUNK_BYTES),
@@ -63,7 +63,7 @@ impl<R: Read> Segments<R> {
 
     /// Move to the next segment that holds more than blanks, past the log
     /// blocks and blank lines before it; `None` at the end of the input.
-    pub fn next_segment(&mut self) -> io::Result<Option<SegmentStart>> {
+    pub fn next_segment(&mut self) -> std::io::Result<Option<SegmentStart>> {
         self.at_log_block = false;
         let mut column = 0;
         loop {
@@ -94,7 +94,7 @@ impl<R: Read> Segments<R> {
 
     /// Skip lines up to and including the next line that starts with the
     /// END marker (or to the end of the input).
-    fn skip_log_block(&mut self) -> io::Result<()> {
+    fn skip_log_block(&mut self) -> std::io::Result<()> {
         // The START line itself.
         self.skip_line()?;
         loop {
@@ -110,7 +110,7 @@ impl<R: Read> Segments<R> {
     }
 
     /// Skip to the start of the next line (or the end of the input).
-    fn skip_line(&mut self) -> io::Result<()> {
+    fn skip_line(&mut self) -> std::io::Result<()> {
         loop {
             let unread = self.lookahead(1)?;
             if unread.is_empty() {
@@ -142,7 +142,7 @@ impl<R: Read> Segments<R> {
     }
 
     /// The unread bytes, at least `n` of them unless the input ends first.
-    fn lookahead(&mut self, n: usize) -> io::Result<&[u8]> {
+    fn lookahead(&mut self, n: usize) -> std::io::Result<&[u8]> {
         while self.buffer.len() - self.at < n && !self.source_done {
             if self.at > 0 {
                 self.buffer.drain(..self.at);
@@ -152,7 +152,7 @@ impl<R: Read> Segments<R> {
             self.buffer.resize(filled + CHUNK_BYTES.max(n), 0);
             let read = loop {
                 match self.source.read(&mut self.buffer[filled..]) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                     other => break other,
                 }
             };
@@ -171,7 +171,7 @@ impl<R: Read> Segments<R> {
 }
 
 impl<R: Read> Read for Segments<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         if out.is_empty() || self.at_log_block {
             return Ok(0);
         }
@@ -202,6 +202,7 @@ impl<R: Read> Read for Segments<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Error;
 
     fn segments(text: &str) -> Vec<(usize, usize, String)> {
         let mut s = Segments::new(text.as_bytes()).unwrap();
@@ -241,9 +242,9 @@ mod tests {
     }
 
     impl Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
             if self.text.is_empty() && self.fail_at_end {
-                return Err(io::Error::other("the disk went away"));
+                return Err(Error::other("the disk went away"));
             }
             let n = self.step.min(out.len()).min(self.text.len());
             out[..n].copy_from_slice(&self.text[..n]);
