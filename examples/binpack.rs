@@ -130,11 +130,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     if let Some(path) = &args.snapshot {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let snapshot = cloudoptim::kubectl::read_list(&text)
-            .map_err(|e| format!("{}: {e}", path.display()))?
-            .snapshot;
+        let snapshot = support::read_kubectl_file(path)?.snapshot;
         let env = NodeEnvironment::of(&snapshot);
         consolidate(&snapshot, None, catalog, env.region_or(&args.region));
         return Ok(());

@@ -146,14 +146,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 /// it took and how much memory.
 fn check(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let import = kubectl::read_list(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    let file_mib = file_bytes >> 20;
+    let import = support::read_kubectl_file(path)?;
+    let elapsed = started.elapsed();
     let s = &import.snapshot;
     println!(
         "{}: {} MiB; {} nodes, {} pods, {} workloads, {} PDBs, {} PVs, {} PVCs; skipped {:?}",
         path.display(),
-        text.len() >> 20,
+        file_mib,
         s.nodes.len(),
         s.pods.len(),
         s.workloads.len(),
@@ -172,11 +173,16 @@ fn check(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
             missing.len()
         );
     }
+    let peak = peak_rss_mib();
     println!(
-        "  read in {:.2} s, peak memory {} MiB (the file itself: {} MiB)",
-        started.elapsed().as_secs_f64(),
-        peak_rss_mib().map_or("?".into(), |m| m.to_string()),
-        text.len() >> 20
+        "  read in {:.2} s, peak memory {} MiB{} (the file itself: {file_mib} MiB)",
+        elapsed.as_secs_f64(),
+        peak.map_or("?".into(), |m| m.to_string()),
+        match peak {
+            Some(peak) if file_bytes > 0 =>
+                format!(", {:.2}x the file", (peak << 20) as f64 / file_bytes as f64),
+            _ => String::new(),
+        },
     );
     Ok(())
 }

@@ -137,9 +137,7 @@ mod aws {
         let snapshot = match (self_test, &snapshot_path) {
             (Some(n), _) => cloudoptim::demo::synthetic_cluster(n, n * 20, 7, catalog),
             (None, _) if cluster.is_live() => cluster.snapshot().await?,
-            (None, Some(path)) => {
-                cloudoptim::kubectl::read_list(&std::fs::read_to_string(path)?)?.snapshot
-            }
+            (None, Some(path)) => crate::support::read_kubectl_file(path)?.snapshot,
             (None, None) => return Err(
                 "--queue-url needs --kubeconfig FILE (with --features kube) or --snapshot FILE.json \
                  (kubectl get … -A -o json of the cluster)"

@@ -126,10 +126,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             (snapshot, source, None)
         }
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let import =
-                kubectl::read_list(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let import = support::read_kubectl_file(path)?;
             let mut source = format!("kubectl snapshot {}", path.display());
             if !import.skipped_kinds.is_empty() {
                 let skipped: Vec<String> = import

@@ -18,3 +18,15 @@ pub fn exit_quietly_on_broken_pipe() {
         report(info);
     }));
 }
+
+/// Read a `kubectl get … -o json` file (or `cluster-info dump` output) as it
+/// streams from disk, so a large cluster's file is never held whole; errors
+/// name the file.
+#[allow(dead_code)] // Not every example that includes this reads snapshots.
+pub fn read_kubectl_file(
+    path: &std::path::Path,
+) -> Result<cloudoptim::kubectl::KubectlImport, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    cloudoptim::kubectl::read_list_from(file).map_err(|e| format!("{}: {e}", path.display()))
+}

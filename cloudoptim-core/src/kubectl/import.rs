@@ -4,7 +4,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::io::{BufReader, Error, Read};
 
+use super::segments::{SegmentStart, Segments};
 use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
 use super::{KubectlError, KubectlImport};
 use crate::quantity::{float_as_written, parse_millis, parse_units, QuantityError, INEXACT_NUMBER};
@@ -61,10 +63,39 @@ impl FieldError {
 /// what was written (see [`Quantity`](crate::quantity::Quantity)'s
 /// `Deserialize`). A field given twice in one object is an error naming it.
 pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
+    read_list_from(json.as_bytes())
+}
+
+/// [`read_list`] from any reader (a file, a pipe, a decompressor), one
+/// item at a time: the input is never held whole, only the item being
+/// decoded and the snapshot built so far. `input` is read 64 KiB at a
+/// time, so it needs no buffering of its own.
+///
+/// A failure to read is [`KubectlError::Read`].
+///
+/// ```
+/// # use cloudoptim_core::kubectl::read_list_from;
+/// let text = r#"{"kind": "List", "items": [
+///   {"kind": "Node", "metadata": {"name": "n1"}, "status": {"allocatable": {"cpu": "2"}}}
+/// ]}"#;
+/// let import = read_list_from(text.as_bytes()).unwrap();
+/// assert_eq!(import.snapshot.nodes[0].allocatable.cpu_millis, 2000);
+/// ```
+pub fn read_list_from<R: Read>(input: R) -> Result<KubectlImport, KubectlError> {
+    let mut segments = Segments::new(input).map_err(read_error)?;
     let mut state = Streaming::default();
     let mut documents = 0usize;
-    for (first_line, segment) in json_segments(json) {
-        let mut deserializer = serde_json::Deserializer::from_str(segment);
+    loop {
+        let start = match segments.next_segment().map_err(read_error)? {
+            Some(start) => start,
+            // No JSON at all: an error from the parser, as for empty input.
+            None if documents == 0 => SegmentStart { line: 1, column: 0 },
+            None => break,
+        };
+        // Buffered, as the parser reads a byte at a time; the segment ends
+        // (the reader returns 0) before any log block, so nothing buffered
+        // is lost when the parser is done with it.
+        let mut deserializer = serde_json::Deserializer::from_reader(BufReader::new(&mut segments));
         loop {
             let parsed =
                 serde::de::DeserializeSeed::deserialize(Root(&mut state), &mut deserializer);
@@ -73,73 +104,37 @@ pub fn read_list(json: &str) -> Result<KubectlImport, KubectlError> {
             if let Some(failure) = state.failure.take() {
                 return Err(failure);
             }
-            parsed.map_err(|e| json_error(&e, first_line))?;
+            parsed.map_err(|e| json_error(&e, start))?;
             documents += 1;
             state.end_document()?;
             match deserializer.end() {
                 Ok(()) => break,
                 // Another document follows (cluster-info dump).
                 Err(e) if e.is_syntax() => continue,
-                Err(e) => return Err(json_error(&e, first_line)),
+                Err(e) => return Err(json_error(&e, start)),
             }
         }
-    }
-    if documents == 0 {
-        return Err(KubectlError::NotAList {
-            found: "no JSON document".into(),
-        });
     }
     state.reader.finish_unique()
 }
 
-fn json_error(e: &serde_json::Error, first_line: usize) -> KubectlError {
-    KubectlError::Json {
-        line: e.line() + first_line - 1,
-        column: e.column(),
+fn read_error(e: Error) -> KubectlError {
+    KubectlError::Read {
         message: e.to_string(),
     }
 }
 
-/// The parts of `text` that are JSON, with the line each starts on: all
-/// of it, less the container-log blocks `kubectl cluster-info dump` prints
-/// between its lists.
-fn json_segments(text: &str) -> Vec<(usize, &str)> {
-    const START: &str = "==== START logs for";
-    const END: &str = "==== END logs for";
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut segments = Vec::new();
-    let mut line = 1;
-    let mut rest = text;
-    while let Some(at) = find_line_start(rest, START) {
-        let (json, after) = rest.split_at(at);
-        if !json.trim().is_empty() {
-            segments.push((line, json));
-        }
-        line += json.matches('\n').count();
-        // Skip to the end of the block's END line (or of the text).
-        let skip = match find_line_start(after, END) {
-            Some(end) => after[end..].find('\n').map_or(after.len(), |n| end + n + 1),
-            None => after.len(),
+fn json_error(e: &serde_json::Error, start: SegmentStart) -> KubectlError {
+    if e.is_io() {
+        return KubectlError::Read {
+            message: e.to_string(),
         };
-        line += after[..skip].matches('\n').count();
-        rest = &after[skip..];
     }
-    if !rest.trim().is_empty() || segments.is_empty() {
-        segments.push((line, rest));
+    KubectlError::Json {
+        line: e.line() + start.line - 1,
+        column: e.column() + if e.line() == 1 { start.column } else { 0 },
+        message: e.to_string(),
     }
-    segments
-}
-
-/// The byte offset of the first line of `text` that starts with `marker`.
-fn find_line_start(text: &str, marker: &str) -> Option<usize> {
-    let mut offset = 0;
-    for l in text.split_inclusive('\n') {
-        if l.starts_with(marker) {
-            return Some(offset);
-        }
-        offset += l.len();
-    }
-    None
 }
 
 /// What [`read_list`] has seen so far.
@@ -257,7 +252,7 @@ impl<'de> serde::de::Visitor<'de> for Root<'_> {
             if key == "items" {
                 map.next_value_seed(Items(&mut *self.0))?;
             } else {
-                let value: &RawValue = map.next_value()?;
+                let value: Box<RawValue> = map.next_value()?;
                 self.0.field(key, value.get());
             }
         }
@@ -306,9 +301,8 @@ impl<'de> serde::de::Visitor<'de> for Items<'_> {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         self.0.saw_items = true;
-        // Each item as its text, borrowed from the input (`read_list`
-        // parses a `&str`), decoded by the reader.
-        while let Some(item) = seq.next_element::<&RawValue>()? {
+        // Each item as its own text, decoded by the reader and dropped.
+        while let Some(item) = seq.next_element::<Box<RawValue>>()? {
             if let Err(e) = self.0.item(item.get()) {
                 self.0.failure = Some(e);
                 return Err(serde::de::Error::custom("malformed item"));
@@ -695,29 +689,29 @@ fn limits(path: &str, map: &ResourceMap) -> Result<Limits, FieldError> {
 }
 
 fn containers(path: &str, wire: &[wire::Container]) -> Result<Vec<Container>, FieldError> {
-    wire.iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let base = format!("{path}[{i}].resources");
-            let limits = limits(&format!("{base}.limits"), &c.resources.limits)?;
-            let mut requests = resources(&format!("{base}.requests"), &c.resources.requests)?;
-            requests.pods = 0;
-            // As the API server defaults: a limit without a request is the request.
-            for d in Dimension::ALL {
-                if !names(&c.resources.requests, d) {
-                    if let Some(limit) = limits.get(d) {
-                        *requests.get_mut(d) = limit;
-                    }
+    // Sized exactly: collecting `Result`s would reserve room for four.
+    let mut out = Vec::with_capacity(wire.len());
+    for (i, c) in wire.iter().enumerate() {
+        let base = format!("{path}[{i}].resources");
+        let limits = limits(&format!("{base}.limits"), &c.resources.limits)?;
+        let mut requests = resources(&format!("{base}.requests"), &c.resources.requests)?;
+        requests.pods = 0;
+        // As the API server defaults: a limit without a request is the request.
+        for d in Dimension::ALL {
+            if !names(&c.resources.requests, d) {
+                if let Some(limit) = limits.get(d) {
+                    *requests.get_mut(d) = limit;
                 }
             }
-            Ok(Container {
-                name: c.name.clone(),
-                requests,
-                limits,
-                sidecar: c.restart_policy.as_deref() == Some("Always"),
-            })
-        })
-        .collect()
+        }
+        out.push(Container {
+            name: c.name.clone(),
+            requests,
+            limits,
+            sidecar: c.restart_policy.as_deref() == Some("Always"),
+        });
+    }
+    Ok(out)
 }
 
 /// The controller among the owner references: the one with `controller: true`

@@ -1,6 +1,6 @@
 //! Snapshots from `kubectl` output, and back.
 //!
-//! [`read_list`] turns the JSON printed by
+//! [`read_list`] (or [`read_list_from`], from a reader) turns the JSON printed by
 //!
 //! ```text
 //! kubectl get nodes,pods,pdb,pv,pvc,deploy,rs,sts,ds,job,cronjob -A -o json
@@ -15,12 +15,13 @@
 
 mod export;
 mod import;
+mod segments;
 mod wire;
 
 use std::collections::BTreeMap;
 
 pub use export::write_list;
-pub use import::{read_list, ListReader};
+pub use import::{read_list, read_list_from, ListReader};
 
 use crate::snapshot::ClusterSnapshot;
 
@@ -44,6 +45,12 @@ pub enum KubectlError {
         /// Column of the error.
         column: usize,
         /// What the JSON parser said.
+        message: String,
+    },
+    /// The input could not be read (from [`read_list_from`]'s reader).
+    #[error("cannot read the input: {message}")]
+    Read {
+        /// What the reader said.
         message: String,
     },
     /// The input is JSON but not a `List` or a single object.

@@ -168,11 +168,10 @@ impl ClusterSnapshot {
                     .map(|o| ((w.kind.as_str(), w.namespace.as_str(), w.name.as_str()), o))
             })
             .collect();
-        let resolved: Vec<Option<OwnerRef>> = self
-            .pods
-            .iter()
-            .map(|pod| {
-                let mut owner = pod.controller.clone()?;
+        // In place: a list of owners aside would double them for a moment.
+        for pod in &mut self.pods {
+            pod.owner = pod.controller.as_ref().map(|controller| {
+                let mut owner = controller;
                 // Owner chains are short (Pod → ReplicaSet → Deployment); the
                 // bound guards against cycles in malformed input.
                 for _ in 0..8 {
@@ -181,15 +180,12 @@ impl ClusterSnapshot {
                         pod.namespace.as_str(),
                         owner.name.as_str(),
                     )) {
-                        Some(parent) => owner = (*parent).clone(),
+                        Some(parent) => owner = *parent,
                         None => break,
                     }
                 }
-                Some(owner)
-            })
-            .collect();
-        for (pod, owner) in self.pods.iter_mut().zip(resolved) {
-            pod.owner = owner;
+                owner.clone()
+            });
         }
     }
 }
