@@ -121,7 +121,12 @@ mod aws {
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--queue-url" => queue_url = it.next().cloned(),
-                "--self-test" => self_test = it.next().and_then(|n| n.parse::<usize>().ok()),
+                "--self-test" => {
+                    let n = it.next().map(String::as_str).unwrap_or_default();
+                    self_test = Some(n.parse::<usize>().map_err(|_| {
+                        format!("--self-test takes a number of warnings, not {n:?}")
+                    })?);
+                }
                 "--execute" => execute = true,
                 "--snapshot" => snapshot_path = it.next().cloned(),
                 "--kubeconfig" => kubeconfig = it.next().cloned(),
@@ -135,7 +140,12 @@ mod aws {
         // a synthetic cluster (one node per warning) for a self-test.
         let cluster = Cluster::connect(kubeconfig.as_deref(), execute).await?;
         let snapshot = match (self_test, &snapshot_path) {
-            (Some(n), _) => cloudoptim::demo::synthetic_cluster(n, n * 20, 7, catalog),
+            (Some(n), _) => {
+                let pods = n
+                    .checked_mul(20)
+                    .ok_or_else(|| format!("--self-test {n}: too many warnings"))?;
+                cloudoptim::demo::synthetic_cluster(n, pods, 7, catalog)
+            }
             (None, _) if cluster.is_live() => cluster.snapshot().await?,
             (None, Some(path)) => crate::support::read_kubectl_file(path)?.snapshot,
             (None, None) => return Err(

@@ -45,11 +45,14 @@ fn consolidate(s: &ClusterSnapshot) -> cloudoptim::consolidation::Consolidation 
     )
 }
 
-const ALL: [&str; 9] = [
+const ALL: [&str; 12] = [
     "eks-hpc6a-us-east-2-flux.json",
     "eks-im4gn-us-east-1-flux.json",
     "eks-t3small-us-east-1-cluster-info-dump.json",
+    "giantswarm-aws-eu-central-1.NodeList.json",
+    "giantswarm-azure-westeurope.NodeList.json",
     "kind-pods-list.kubectl-neat.json",
+    "managedkube-gke-preemptible.json",
     "qovery-engine-mixed-eks.json",
     "sonobuoy-kubeadm-1.19.json",
     "troubleshoot-analyze-nodes.List.json",
@@ -228,4 +231,157 @@ fn a_cluster_info_dump_reads_like_the_list_it_holds() {
     assert_eq!(by_key(&dumped.snapshot), by_key(&listed.snapshot));
     assert_eq!(dumped.snapshot.nodes.len(), 2);
     assert_eq!(dumped.snapshot.pods.len(), 6);
+}
+
+/// A raw NodeList of an AWS cluster in eu-central-1 with only the legacy
+/// labels: the region comes from the zones, the embedded prices (us-east-1)
+/// do not apply, a price file for the region does, and a file of nodes
+/// alone plans nothing.
+#[test]
+fn an_eu_central_1_node_list_is_priced_only_with_that_regions_prices() {
+    let import = read("giantswarm-aws-eu-central-1.NodeList.json");
+    assert!(
+        import.skipped_kinds.is_empty(),
+        "{:?}",
+        import.skipped_kinds
+    );
+    let s = import.snapshot;
+    assert_eq!(s.nodes.len(), 6);
+    assert!(s.pods.is_empty());
+    let env = NodeEnvironment::of(&s);
+    assert_eq!(env.region.as_deref(), Some("eu-central-1"));
+    assert_eq!(env.zones.len(), 3);
+    assert_eq!(env.architectures, [Architecture::X86_64]);
+    let types = |t: &str| {
+        s.nodes
+            .iter()
+            .filter(|n| n.instance_type.as_deref() == Some(t))
+            .count()
+    };
+    assert_eq!((types("m5.large"), types("m5.xlarge")), (3, 3));
+    assert_eq!(s.nodes.iter().filter(|n| !n.taints.is_empty()).count(), 3);
+    assert!(s
+        .nodes
+        .iter()
+        .all(|n| n.capacity_type == CapacityType::Unknown));
+    // Allocatable as written: 7662240Ki and 2 cores on the masters.
+    assert!(s.nodes.iter().any(
+        |n| n.allocatable.memory_bytes == 7_662_240 * 1024 && n.allocatable.cpu_millis == 2000
+    ));
+
+    let region = env.region_or("us-east-1");
+    let embedded = ClusterSummary::new(&s, catalog(), region);
+    assert_eq!(embedded.unpriced_nodes.len(), 6);
+    assert_eq!(embedded.usd_per_hour, cloudoptim::UsdPerHour::ZERO);
+
+    let csv = "region,instance_type,on_demand_usd_per_hour\n\
+               eu-central-1,m5.large,0.115\n\
+               eu-central-1,m5.xlarge,0.23\n";
+    let (priced, skipped) = catalog().with_on_demand_prices_csv(csv).unwrap();
+    assert!(skipped.is_empty());
+    let summary = ClusterSummary::new(&s, &priced, region);
+    assert!(
+        summary.unpriced_nodes.is_empty(),
+        "{:?}",
+        summary.unpriced_nodes
+    );
+    let price = |t: &str| {
+        priced
+            .get(t)
+            .and_then(|it| it.on_demand_usd_per_hour("eu-central-1"))
+            .unwrap()
+    };
+    assert_eq!(
+        summary.usd_per_hour,
+        price("m5.large").times(3) + price("m5.xlarge").times(3)
+    );
+
+    let policy = ConsolidationPolicy {
+        region: region.to_owned(),
+        max_disrupted_percent: 100,
+        ..ConsolidationPolicy::default()
+    };
+    let c = plan_consolidation(
+        &s,
+        None,
+        &priced,
+        &LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
+    assert!(c.plan.steps.is_empty(), "{:#?}", c.plan.steps);
+    assert!(c
+        .blocked
+        .iter()
+        .all(|(_, b)| matches!(b, Blocked::PodsUnknown { .. })));
+}
+
+/// A bare node object without `kind` is refused in words, not guessed at.
+#[test]
+fn a_node_without_kind_is_refused_plainly() {
+    let path = format!(
+        "{}/tests/fixtures/kubectl-real/giantswarm-aws-node-without-kind.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let e = read_list(&std::fs::read_to_string(path).unwrap()).unwrap_err();
+    assert!(
+        matches!(e, cloudoptim::kubectl::KubectlError::NotAList { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("kind"), "{e}");
+}
+
+/// Azure nodes: the region is the legacy label's (their zones are fault
+/// domains `0`, `1`, … that name no region), nothing is priced, and the
+/// tour's default region is not used in its place.
+#[test]
+fn azure_nodes_keep_their_region_and_stay_unpriced() {
+    let s = read("giantswarm-azure-westeurope.NodeList.json").snapshot;
+    assert_eq!(s.nodes.len(), 4);
+    assert!(s
+        .nodes
+        .iter()
+        .all(|n| n.instance_id.is_none() && n.instance_type.as_deref() == Some("Standard_D2s_v3")));
+    let env = NodeEnvironment::of(&s);
+    assert_eq!(env.region.as_deref(), Some("westeurope"));
+    let summary = ClusterSummary::new(&s, catalog(), env.region_or("us-east-1"));
+    assert_eq!(summary.region, "westeurope");
+    assert_eq!(summary.unpriced_nodes.len(), 4);
+    assert_eq!(summary.usd_per_hour, cloudoptim::UsdPerHour::ZERO);
+    // 1400m on the master, 1500m on the workers, as written.
+    let mut cpu: Vec<u64> = s.nodes.iter().map(|n| n.allocatable.cpu_millis).collect();
+    cpu.sort_unstable();
+    assert_eq!(cpu, [1400, 1500, 1500, 1500]);
+}
+
+/// A GKE node and a pod of another node: the node's emptiness is unknown
+/// (its pods are not in the file), so no engine may treat it as empty.
+#[test]
+fn a_node_whose_pods_are_elsewhere_is_not_an_empty_node() {
+    let s = read("managedkube-gke-preemptible.json").snapshot;
+    assert_eq!((s.nodes.len(), s.pods.len()), (1, 1));
+    assert_eq!(
+        s.pods_on_missing_nodes(),
+        ["test-ns/cost-attribution-prometheus-5dd645756b-w4n7s"]
+    );
+    let why = s
+        .why_pods_unknown()
+        .expect("the node's pods are not in the file");
+    assert!(
+        why.contains("1 pod(s) run on nodes the file does not list"),
+        "{why}"
+    );
+    let pod = &s.pods[0];
+    assert_eq!(
+        (pod.requests().cpu_millis, pod.requests().memory_bytes),
+        (250, 250 << 20)
+    );
+    let env = NodeEnvironment::of(&s);
+    assert_eq!(env.region.as_deref(), Some("us-central1"));
+    let c = consolidate(&s);
+    assert!(c.plan.steps.is_empty());
+    assert!(c
+        .blocked
+        .iter()
+        .all(|(_, b)| matches!(b, Blocked::PodsUnknown { .. })));
 }

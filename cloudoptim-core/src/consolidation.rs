@@ -440,9 +440,11 @@ pub fn plan_consolidation(
         .map(|(i, r)| (r.free.cpu_millis, i))
         .collect();
 
-    let budget = policy
-        .max_disrupted_nodes
-        .min((snapshot.nodes.len() * policy.max_disrupted_percent as usize).div_ceil(100));
+    let budget = policy.max_disrupted_nodes.min(
+        (snapshot.nodes.len())
+            .saturating_mul(usize::try_from(policy.max_disrupted_percent).unwrap_or(usize::MAX))
+            .div_ceil(100),
+    );
     // Cheapest to disrupt first: fewest movable pods, then the most expensive.
     let mut order: Vec<(usize, Option<UsdPerHour>, usize)> = snapshot
         .nodes
@@ -973,7 +975,11 @@ fn replace_several<'a>(
             let n = snapshot.nodes.get(i)?;
             // Only nodes whose price is known: the saving is a sum of them.
             node_price(n, catalog, &policy.region).filter(|p| p.is_known())?;
-            let used: u64 = movable(n).iter().map(|p| p.requests().cpu_millis).sum();
+            // Saturating: requests come from the input, and two pods of
+            // 10^16 cores each would overflow a plain sum.
+            let used = movable(n)
+                .iter()
+                .fold(0u64, |a, p| a.saturating_add(p.requests().cpu_millis));
             Some((movable(n).len(), used, i))
         })
         .collect();

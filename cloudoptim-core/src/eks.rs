@@ -22,6 +22,7 @@ pub const EVICTION_HARD_MEMORY_BYTES: u64 = 100 * MIB;
 /// core, 1% of the second, 0.5% of the third and fourth, 0.25% of the rest.
 pub fn kube_reserved_cpu_millis(vcpus: u32) -> u64 {
     let cores = u64::from(vcpus);
+    // Bounded: at most 2^32 cores × 60,000 < 2^48, so the sum cannot overflow.
     let mut reserved_micro = 0u64; // thousandths of a millicore
     let bands: [(u64, u64); 4] = [(1, 60_000), (1, 10_000), (2, 5_000), (u64::MAX, 2_500)];
     let mut left = cores;
@@ -35,6 +36,7 @@ pub fn kube_reserved_cpu_millis(vcpus: u32) -> u64 {
 
 /// Memory reserved for the kubelet and runtime: 255 MiB + 11 MiB per pod slot.
 pub fn kube_reserved_memory_bytes(max_pods: u32) -> u64 {
+    // Bounded: 11 MiB × 2^32 slots < 2^56, far below u64::MAX.
     255 * MIB + 11 * MIB * u64::from(max_pods)
 }
 

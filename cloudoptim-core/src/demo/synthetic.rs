@@ -10,6 +10,11 @@ use crate::snapshot::{
 
 const MIB: u64 = 1 << 20;
 
+/// At most this many items are reserved up front: the counts come from the
+/// command line, and `Vec::with_capacity` panics when a count's bytes
+/// exceed `isize::MAX` (a larger count grows the vector as it fills).
+const RESERVE_AT_MOST: usize = 1 << 20;
+
 /// `count` pods in services of 2–60 replicas: requests from 50m/64Mi to
 /// 8 cores/32Gi, 2% needing a GPU; per service, about 15% spread over
 /// zones, 5% with hostname anti-affinity, 10% pinned to an instance family,
@@ -18,7 +23,7 @@ const MIB: u64 = 1 << 20;
 /// Same `(count, seed)`, same pods.
 pub fn synthetic_pods(count: usize, seed: u64) -> Vec<PodRequirement> {
     let mut rng = Rng::new(seed);
-    let mut pods = Vec::with_capacity(count);
+    let mut pods = Vec::with_capacity(count.min(RESERVE_AT_MOST));
     let mut service = 0usize;
     while pods.len() < count {
         service += 1;
@@ -96,8 +101,8 @@ pub fn synthetic_cluster(
         "r6i.4xlarge",
     ];
     let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
-    let mut nodes = Vec::with_capacity(node_count);
-    let mut free = Vec::with_capacity(node_count);
+    let mut nodes = Vec::with_capacity(node_count.min(RESERVE_AT_MOST));
+    let mut free = Vec::with_capacity(node_count.min(RESERVE_AT_MOST));
     for i in 0..node_count {
         let type_name = *rng.pick(&types);
         let Some(it) = catalog.get(type_name) else {
@@ -137,7 +142,7 @@ pub fn synthetic_cluster(
         nodes.push(node);
         free.push(allocatable);
     }
-    let mut pods = Vec::with_capacity(pod_count);
+    let mut pods = Vec::with_capacity(pod_count.min(RESERVE_AT_MOST));
     let mut pdbs = Vec::new();
     let mut service = 0usize;
     let mut cursor = 0usize;

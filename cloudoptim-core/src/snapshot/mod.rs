@@ -124,11 +124,26 @@ impl ClusterSnapshot {
     /// nodes without its pods (`kubectl get nodes -o json`), or of some pods
     /// only; engines that would remove "empty" nodes refuse it.
     pub fn why_pods_unknown(&self) -> Option<String> {
-        if self.nodes.is_empty() || self.pods.iter().any(|p| p.node_name.is_some()) {
+        if self.nodes.is_empty() {
             return None;
         }
+        let names: std::collections::HashSet<&str> =
+            self.nodes.iter().map(|n| n.name.as_str()).collect();
+        let bound = self.pods.iter().filter_map(|p| p.node_name.as_deref());
+        let mut elsewhere = 0usize;
+        for node in bound {
+            if names.contains(node) {
+                return None;
+            }
+            elsewhere = elsewhere.saturating_add(1);
+        }
+        let lists = if elsewhere == 0 {
+            "(a `kubectl get nodes` file?)".to_owned()
+        } else {
+            format!("({elsewhere} pod(s) run on nodes the file does not list: pods of another part of the cluster?)")
+        };
         Some(format!(
-            "the snapshot lists {} node(s) but no pod on any of them (a `kubectl get nodes` file?); \
+            "the snapshot lists {} node(s) but no pod on any of them {lists}; \
              every node would look empty: list pods too (kubectl get nodes,pods,pdb,… -A -o json)",
             self.nodes.len()
         ))

@@ -20,6 +20,8 @@ pub mod labels {
     pub const ZONE_BETA: &str = "failure-domain.beta.kubernetes.io/zone";
     /// Region.
     pub const REGION: &str = "topology.kubernetes.io/region";
+    /// Legacy region label (clusters before Kubernetes 1.17 carry only it).
+    pub const REGION_BETA: &str = "failure-domain.beta.kubernetes.io/region";
     /// CPU architecture (`amd64`, `arm64`).
     pub const ARCH: &str = "kubernetes.io/arch";
     /// Operating system (`linux`, `windows`).
@@ -159,8 +161,8 @@ pub struct Node {
     /// Availability zone, derived from the `topology.kubernetes.io/zone`
     /// label (or its beta form) by [`derive_from_labels`](Node::derive_from_labels).
     pub zone: Option<String>,
-    /// Region, derived from the `topology.kubernetes.io/region` label by
-    /// [`derive_from_labels`](Node::derive_from_labels).
+    /// Region, derived from the `topology.kubernetes.io/region` label (or
+    /// its beta form, or the zone) by [`derive_from_labels`](Node::derive_from_labels).
     pub region: Option<String>,
     /// On-demand or spot, derived from the EKS or Karpenter capacity-type
     /// label by [`derive_from_labels`](Node::derive_from_labels).
@@ -204,7 +206,9 @@ impl Node {
     /// them: `instance_type` (`node.kubernetes.io/instance-type`, else
     /// `beta.kubernetes.io/instance-type`), `zone` (`topology.kubernetes.io/zone`,
     /// else `failure-domain.beta.kubernetes.io/zone`), `region`
-    /// (`topology.kubernetes.io/region`), `capacity_type` (the EKS label, else
+    /// (`topology.kubernetes.io/region`, else
+    /// `failure-domain.beta.kubernetes.io/region`, else the zone's region),
+    /// `capacity_type` (the EKS label, else
     /// the Karpenter one; `Unknown` without either) and `instance_id` (from an
     /// AWS provider id). A field whose source is missing becomes `None`.
     ///
@@ -219,7 +223,7 @@ impl Node {
                 .and_then(Node::zone_from_provider_id)
                 .map(str::to_owned)
         });
-        self.region = label(&[labels::REGION]).or_else(|| {
+        self.region = label(&[labels::REGION, labels::REGION_BETA]).or_else(|| {
             self.zone
                 .as_deref()
                 .and_then(region_of_zone)
@@ -358,6 +362,33 @@ mod tests {
         node.labels.remove("node.kubernetes.io/lifecycle");
         node.derive_from_labels();
         assert_eq!(node.capacity_type, CapacityType::OnDemand);
+    }
+
+    /// Regression: a node with only the legacy labels and a zone that names
+    /// no AWS region (Azure's fault domains `0`, `1`, …) had no region, and
+    /// the tour priced it in its default region.
+    #[test]
+    fn the_legacy_region_label_is_read() {
+        let mut node: Node = serde_json::from_value(serde_json::json!({
+            "name": "fg0ge-worker-000000", "provider_id": null,
+            "instance_id": null, "instance_type": null, "zone": null, "region": null,
+            "capacity_type": "unknown",
+            "labels": {
+                "failure-domain.beta.kubernetes.io/region": "westeurope",
+                "failure-domain.beta.kubernetes.io/zone": "0",
+            },
+            "annotations": {}, "taints": [],
+            "capacity": {}, "allocatable": {},
+            "created_at": null, "unschedulable": false, "ready": true
+        }))
+        .unwrap();
+        node.derive_from_labels();
+        assert_eq!(node.zone.as_deref(), Some("0"));
+        assert_eq!(node.region.as_deref(), Some("westeurope"));
+        node.labels
+            .insert(labels::REGION.into(), "westeurope-new".into());
+        node.derive_from_labels();
+        assert_eq!(node.region.as_deref(), Some("westeurope-new"));
     }
 
     #[test]
