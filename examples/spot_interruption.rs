@@ -147,7 +147,7 @@ mod aws {
                 cloudoptim::demo::synthetic_cluster(n, pods, 7, catalog)
             }
             (None, _) if cluster.is_live() => cluster.snapshot().await?,
-            (None, Some(path)) => crate::support::read_kubectl_file(path)?.snapshot,
+            (None, Some(path)) => crate::support::read_kubectl_file(path.as_ref())?.snapshot,
             (None, None) => return Err(
                 "--queue-url needs --kubeconfig FILE (with --features kube) or --snapshot FILE.json \
                  (kubectl get … -A -o json of the cluster)"
