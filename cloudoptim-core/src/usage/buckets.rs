@@ -99,7 +99,7 @@ impl BucketScheme {
         }
         let scale = (ratio - 1.0) / first_bucket_size;
         let needed = ((max_value * scale + 1.0).ln() / ratio.ln()).ceil() + 1.0;
-        if !(needed <= MAX_BUCKETS as f64) {
+        if needed.is_nan() || needed > MAX_BUCKETS as f64 {
             return Err(BucketSchemeError::TooManyBuckets {
                 needed,
                 max: MAX_BUCKETS,
@@ -202,8 +202,7 @@ impl BucketScheme {
     /// bucket 0, values past the last start in the last bucket.
     #[inline]
     pub fn bucket_of(&self, value: f64) -> usize {
-        // `!(a >= b)` also catches NaN.
-        if !(value >= self.first_bucket_size) {
+        if value < self.first_bucket_size || value.is_nan() {
             return 0;
         }
         let x = value * self.scale + 1.0; // ≥ ratio > 1, so the exponent is ≥ 0

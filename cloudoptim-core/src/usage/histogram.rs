@@ -245,7 +245,7 @@ impl DecayingHistogram {
         weight: f64,
         at: Timestamp,
     ) -> Result<(), HistogramError> {
-        if !(value.is_finite() && value >= 0.0) {
+        if !is_valid_value(value) {
             return Err(HistogramError::Value(value));
         }
         if !valid_weight(weight) {
@@ -303,15 +303,15 @@ impl DecayingHistogram {
                 skipped: samples.count(),
             };
         }
-        let buckets = &self.options.buckets;
-        let half_life = self.options.half_life_seconds;
-        let inverse_half_life = 1.0 / half_life as f64;
+        let options = Arc::clone(&self.options);
+        let buckets = &options.buckets;
         let mut batch = Batch::new(buckets.len());
         let mut report = SeriesReport::default();
         let mut limit = self.limit();
         let mut fresh = self.total_weight == 0.0;
+        let mut decay = Decay::new(self.reference_second, options.half_life_seconds);
         for (second, value) in samples {
-            if !(value >= 0.0 && value < f64::INFINITY) {
+            if !is_valid_value(value) {
                 report.skipped += 1;
                 continue;
             }
@@ -320,12 +320,9 @@ impl DecayingHistogram {
                 self.make_room_for(second);
                 limit = self.limit();
                 fresh = false;
+                decay = Decay::new(self.reference_second, options.half_life_seconds);
             }
-            let decayed = weight
-                * ((second.saturating_sub(self.reference_second)) as f64 * inverse_half_life)
-                    .exp2();
-            let bucket = self.options.buckets.bucket_of(value);
-            batch.add(bucket, decayed);
+            batch.weights[buckets.bucket_of(value)] += weight * decay.factor(second);
             report.added += 1;
         }
         self.fold(&mut batch);
@@ -369,7 +366,12 @@ impl DecayingHistogram {
             }
         }
         self.total_weight += other.total_weight * factor;
-        self.recompute_range();
+        if factor == 1.0 {
+            self.min_bucket = self.min_bucket.min(other.min_bucket);
+            self.max_bucket = self.max_bucket.max(other.max_bucket);
+        } else {
+            self.recompute_range(); // scaled-down buckets may fall under epsilon
+        }
         Ok(())
     }
 
@@ -447,18 +449,14 @@ impl DecayingHistogram {
     }
 
     fn fold(&mut self, batch: &mut Batch) {
-        if batch.lo > batch.hi {
-            return;
+        for (bucket, sum) in batch.weights.iter_mut().enumerate() {
+            if *sum != 0.0 {
+                self.weights[bucket] += *sum as f32;
+                self.total_weight += *sum;
+                *sum = 0.0;
+                self.note_bucket(bucket);
+            }
         }
-        for bucket in batch.lo..=batch.hi {
-            self.weights[bucket] += batch.weights[bucket] as f32;
-            batch.weights[bucket] = 0.0;
-            self.note_bucket(bucket);
-        }
-        self.total_weight += batch.total;
-        batch.total = 0.0;
-        batch.lo = usize::MAX;
-        batch.hi = 0;
     }
 
     fn note_bucket(&mut self, bucket: usize) {
@@ -482,33 +480,75 @@ impl DecayingHistogram {
     }
 }
 
+/// A usage value: finite and not negative.
+pub(super) fn is_valid_value(value: f64) -> bool {
+    (0.0..f64::INFINITY).contains(&value)
+}
+
 fn valid_weight(weight: f64) -> bool {
     (0.0..=MAX_SAMPLE_WEIGHT).contains(&weight)
 }
 
-/// Per-bucket `f64` sums of one batch, and the range it touched.
+/// Per-bucket `f64` sums of one batch.
 struct Batch {
     weights: Vec<f64>,
-    total: f64,
-    lo: usize,
-    hi: usize,
 }
 
 impl Batch {
     fn new(len: usize) -> Batch {
         Batch {
             weights: vec![0.0; len],
-            total: 0.0,
-            lo: usize::MAX,
-            hi: 0,
+        }
+    }
+}
+
+/// `2^((t − reference) / half_life)` without an `exp2` per sample: while
+/// samples come at a steady step (a regular series, in order), each factor
+/// is the previous one times the step's; it is recomputed exactly when the
+/// step changes and every [`Decay::RESYNC`] samples, so the product drifts
+/// by under 10⁻¹³ (relative) before it is reset.
+struct Decay {
+    reference_second: i64,
+    inverse_half_life: f64,
+    previous_second: i64,
+    previous_factor: f64,
+    step_seconds: i64,
+    step_factor: f64,
+    run: u32,
+}
+
+impl Decay {
+    const RESYNC: u32 = 256;
+
+    fn new(reference_second: i64, half_life_seconds: i64) -> Decay {
+        Decay {
+            reference_second,
+            inverse_half_life: 1.0 / half_life_seconds as f64,
+            previous_second: i64::MIN,
+            previous_factor: 0.0,
+            step_seconds: 0,
+            step_factor: 1.0,
+            run: Self::RESYNC,
         }
     }
 
     #[inline]
-    fn add(&mut self, bucket: usize, weight: f64) {
-        self.weights[bucket] += weight;
-        self.total += weight;
-        self.lo = self.lo.min(bucket);
-        self.hi = self.hi.max(bucket);
+    fn factor(&mut self, second: i64) -> f64 {
+        let step = second.wrapping_sub(self.previous_second);
+        if step == self.step_seconds && self.run < Self::RESYNC {
+            self.previous_factor *= self.step_factor;
+            self.run += 1;
+        } else {
+            self.previous_factor = (second.saturating_sub(self.reference_second) as f64
+                * self.inverse_half_life)
+                .exp2();
+            if step != self.step_seconds {
+                self.step_seconds = step;
+                self.step_factor = (step as f64 * self.inverse_half_life).exp2();
+            }
+            self.run = 0;
+        }
+        self.previous_second = second;
+        self.previous_factor
     }
 }

@@ -10,7 +10,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{CheckpointError, HistogramCheckpoint};
-use super::histogram::{DecayingHistogram, HistogramError, HistogramOptions, SeriesReport};
+use super::histogram::{
+    is_valid_value, DecayingHistogram, HistogramError, HistogramOptions, SeriesReport,
+};
 use super::UsageHistory;
 use crate::snapshot::{ClusterSnapshot, OwnerRef};
 
@@ -191,7 +193,7 @@ impl ContainerHistograms {
         let mut last = i64::MIN;
         let report = self.cpu_millis.add_seconds(
             samples.inspect(|&(t, v)| {
-                if v >= 0.0 && v < f64::INFINITY {
+                if is_valid_value(v) {
                     first = first.min(t);
                     last = last.max(t);
                 }
@@ -215,7 +217,7 @@ impl ContainerHistograms {
     ) -> SeriesReport {
         let mut skipped = 0;
         let valid = samples.filter(|&(_, v)| {
-            let ok = v >= 0.0 && v < f64::INFINITY;
+            let ok = is_valid_value(v);
             skipped += usize::from(!ok);
             ok
         });
@@ -503,7 +505,7 @@ impl UsageHistograms {
                 resource,
                 source,
             };
-            if !(c.max_memory_bytes >= 0.0 && c.max_memory_bytes < f64::INFINITY) {
+            if !is_valid_value(c.max_memory_bytes) {
                 return Err(ContainerCheckpointError::MaxMemory {
                     key: c.key.to_string(),
                     value: c.max_memory_bytes,
