@@ -2,8 +2,10 @@
 //!
 //! Bucket weights are scaled so the heaviest is [`MAX_CHECKPOINT_WEIGHT`]
 //! and rounded to integers (a bucket under 1/20,000 of the heaviest is
-//! dropped); the total weight and the reference time are kept as they are,
-//! so loading restores each weight to within `total / sum` of half a unit.
+//! dropped); the total weight and the reference time are kept as they are.
+//! Loading rescales the integers to the saved total, so each bucket comes
+//! back within half a unit (1/10,000 of the heaviest bucket) plus that
+//! rescaling, which moves weights by well under 1%.
 //! Only the span from the first to the last held bucket is written.
 //!
 //! Loading never trusts the checkpoint: a wrong bucket count, a span past

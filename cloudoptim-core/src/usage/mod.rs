@@ -47,8 +47,9 @@
 //!
 //! A histogram is 48 bytes plus its `f32` bucket weights (704 bytes for 176
 //! buckets) on the heap: 752 bytes per container and resource; its JSON
-//! checkpoint holds only the span of occupied buckets (a few hundred bytes
-//! for the demo's containers).
+//! checkpoint holds only the span of occupied buckets (144 bytes on average,
+//! 245 at most, for the demo's histograms; 319 bytes for a week of
+//! one-minute CPU samples with spikes).
 
 mod buckets;
 mod checkpoint;
