@@ -46,15 +46,17 @@ impl BumpRule {
     }
 }
 
-/// `limit × new_request / old_request`, rounded up: the limit keeping its
-/// ratio to the request (what the VPA does with limits). A request of 0
-/// leaves the limit as it was.
+/// `limit × new_request / old_request`, rounded up to a whole MiB: the
+/// limit keeping its ratio to the request (what the VPA does with limits).
+/// A request of 0 leaves the limit as it was.
 pub fn scaled_limit(limit_bytes: u64, old_request_bytes: u64, new_request_bytes: u64) -> u64 {
     if old_request_bytes == 0 {
         return limit_bytes;
     }
     let scaled = (u128::from(limit_bytes) * u128::from(new_request_bytes))
-        .div_ceil(u128::from(old_request_bytes));
+        .div_ceil(u128::from(old_request_bytes))
+        .div_ceil(u128::from(MIB))
+        * u128::from(MIB);
     u64::try_from(scaled).unwrap_or(u64::MAX)
 }
 
@@ -91,10 +93,12 @@ mod tests {
 
     #[test]
     fn limits_keep_their_ratio() {
+        const GIB_: u64 = 1 << 30;
         assert_eq!(scaled_limit(1024 * MIB, 512 * MIB, 640 * MIB), 1280 * MIB);
-        // 3:1 kept, rounded up to the byte.
-        assert_eq!(scaled_limit(3, 1, 2), 6);
-        assert_eq!(scaled_limit(10, 3, 4), 14); // 13.33… → 14
+        // 3:2 kept, rounded up to the MiB: 1536 × 615/512 = 1845 Mi exactly.
+        assert_eq!(scaled_limit(1536 * MIB, 512 * MIB, 615 * MIB), 1845 * MIB);
+        // 3 Gi × 3687/2048 = 5530.5 Mi → 5531 Mi.
+        assert_eq!(scaled_limit(3 * GIB_, 2048 * MIB, 3687 * MIB), 5531 * MIB);
         assert_eq!(scaled_limit(700, 0, 900), 700);
     }
 
