@@ -64,9 +64,9 @@ pub fn scaled_limit(limit_bytes: u64, old_request_bytes: u64, new_request_bytes:
 /// (`1536Mi`, `2Gi`), else in bytes.
 pub fn format_memory(bytes: u64) -> String {
     const GIB: u64 = 1 << 30;
-    if bytes > 0 && bytes % GIB == 0 {
+    if bytes > 0 && bytes.is_multiple_of(GIB) {
         format!("{}Gi", bytes / GIB)
-    } else if bytes > 0 && bytes % MIB == 0 {
+    } else if bytes > 0 && bytes.is_multiple_of(MIB) {
         format!("{}Mi", bytes / MIB)
     } else {
         format!("{bytes}")
