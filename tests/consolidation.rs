@@ -727,6 +727,7 @@ fn pod(i: usize, node: &str, spec: &PodSpec) -> Pod {
     Pod {
         namespace: "ns".into(),
         name: format!("pod-{i}"),
+        uid: None,
         controller: (spec.flag != 1).then(|| OwnerRef {
             kind: "ReplicaSet".into(),
             name: format!("{app}-rs"),

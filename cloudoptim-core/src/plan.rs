@@ -381,6 +381,19 @@ pub enum Precondition {
         /// Expected replicas.
         replicas: u32,
     },
+    /// A container of the controller's pod template still has the memory
+    /// request and limit the plan was made from (so a bump planned on
+    /// stale figures never lowers what someone raised since).
+    ContainerMemoryIs {
+        /// The controller.
+        workload: WorkloadRef,
+        /// Container name.
+        container: String,
+        /// Memory request, bytes (0 when none is set).
+        request_bytes: u64,
+        /// Memory limit, bytes (`None` when none is set).
+        limit_bytes: Option<u64>,
+    },
     /// The instance is still in the Auto Scaling group, and the group is
     /// above its minimum size (so removing the instance shrinks it rather
     /// than making it launch another).

@@ -123,3 +123,47 @@ pub(crate) fn candidates(
     });
     Ok(out)
 }
+
+/// The largest node for pods the cluster could launch: of the instance
+/// types `policy` allows and can price, the one that offers pods the most
+/// of `dimension` (allocatable after kube-reserved, the eviction thresholds
+/// and the policy's DaemonSet overhead, as [`Candidate::allocatable`]),
+/// the cheapest of equals. No container can use more than this in that
+/// dimension, wherever it is scheduled, so it caps every recommendation
+/// (OOM bumps, rightsizing).
+///
+/// Build `policy` with [`NodeEnvironment::packing_policy`](crate::environment::NodeEnvironment::packing_policy)
+/// so that it holds the cluster's region, architectures and DaemonSets.
+///
+/// ```
+/// use cloudoptim_core::binpack::{largest_candidate, PackingPolicy};
+/// use cloudoptim_core::catalog::Catalog;
+/// use cloudoptim_core::Dimension;
+///
+/// let catalog = Catalog::embedded()?;
+/// let policy = PackingPolicy {
+///     allowed_instance_types: vec!["m5".into()],
+///     ..PackingPolicy::default()
+/// };
+/// let largest = largest_candidate(&catalog, &policy, Dimension::Memory)?;
+/// assert_eq!(largest.instance_type, "m5.24xlarge");
+/// assert!(largest.allocatable.memory_bytes < 384 << 30);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn largest_candidate(
+    catalog: &Catalog,
+    policy: &PackingPolicy,
+    dimension: crate::resources::Dimension,
+) -> Result<Candidate, PackError> {
+    // Cheapest first, so the first of the largest is the cheapest of them.
+    let mut best: Option<Candidate> = None;
+    for candidate in candidates(catalog, policy)? {
+        let more = best
+            .as_ref()
+            .is_none_or(|b| candidate.allocatable.get(dimension) > b.allocatable.get(dimension));
+        if more {
+            best = Some(candidate);
+        }
+    }
+    best.ok_or_else(|| PackError::NoInstanceTypes("no candidate".into()))
+}

@@ -43,7 +43,7 @@ mod requirement;
 
 use serde::{Deserialize, Serialize};
 
-pub use candidates::Candidate;
+pub use candidates::{largest_candidate, Candidate};
 pub use lower_bound::LowerBound;
 pub use packer::LpGuidedPacker;
 pub use pod_list::{read_openb_pods, PodListError};

@@ -261,6 +261,31 @@ fn container(name: &str, cpu_millis: u64, memory_bytes: u64, limits: Limits) -> 
     }
 }
 
+/// A stable, UUID-shaped `metadata.uid` for a demo object, derived from its
+/// namespace and name (FNV-1a), so that it draws nothing from the seeded
+/// random stream and the rest of the demo stays as it was.
+fn demo_uid(namespace: &str, name: &str) -> String {
+    let fnv = |salt: u8| {
+        [salt, b'/']
+            .iter()
+            .chain(namespace.as_bytes())
+            .chain(b"/")
+            .chain(name.as_bytes())
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+            })
+    };
+    let (a, b) = (fnv(1), fnv(2));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
 fn ago(now: Timestamp, seconds: u64) -> Timestamp {
     now.checked_sub(SignedDuration::from_secs(
         i64::try_from(seconds).unwrap_or(0),
@@ -1126,6 +1151,7 @@ impl<'a> Generator<'a> {
         Pod {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
+            uid: Some(demo_uid(namespace, name)),
             controller: owner.cloned(),
             owner: None,
             node_name: node,

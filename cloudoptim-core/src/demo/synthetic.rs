@@ -196,6 +196,7 @@ pub fn synthetic_cluster(
             pods.push(Pod {
                 namespace: "default".into(),
                 name: format!("{app}-{r}"),
+                uid: None,
                 controller: Some(OwnerRef {
                     kind: "ReplicaSet".into(),
                     name: format!("{app}-rs"),

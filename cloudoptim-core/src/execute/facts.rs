@@ -285,6 +285,33 @@ pub enum Unmet {
         /// What there is.
         found: u32,
     },
+    /// The workload's template has no such container any more.
+    #[error("{workload} has no container {container}")]
+    ContainerGone {
+        /// `Kind namespace/name`.
+        workload: String,
+        /// Container name.
+        container: String,
+    },
+    /// A template container's memory changed since the plan was made.
+    #[error(
+        "{workload} container {container} has memory request {found_request} and limit {found_limit}, \
+         not {expected_request} and {expected_limit}: the plan was made for another state"
+    )]
+    ContainerMemoryChanged {
+        /// `Kind namespace/name`.
+        workload: String,
+        /// Container name.
+        container: String,
+        /// Request the plan expected, bytes.
+        expected_request: u64,
+        /// Limit the plan expected (`none` when unset), as text.
+        expected_limit: String,
+        /// Request there is, bytes.
+        found_request: u64,
+        /// Limit there is, as text.
+        found_limit: String,
+    },
     /// The Auto Scaling group cannot shrink below its minimum.
     #[error("Auto Scaling group {group} is at its minimum size ({min_size}): removing an instance would make it launch another")]
     GroupAtMinimum {
@@ -338,7 +365,10 @@ impl Precondition {
             }],
             Precondition::NotProtected { resource } => vec![resource.fact()],
             Precondition::GracePeriodElapsed { .. } | Precondition::Before { .. } => vec![],
-            Precondition::ReplicasAre { workload, .. } => vec![Fact::Workload(workload.clone())],
+            Precondition::ReplicasAre { workload, .. }
+            | Precondition::ContainerMemoryIs { workload, .. } => {
+                vec![Fact::Workload(workload.clone())]
+            }
             Precondition::GroupCanShrink { group, .. } => vec![Fact::AutoScalingGroup {
                 name: group.clone(),
             }],
@@ -572,6 +602,44 @@ impl Precondition {
                     _ => Err(wrong(f)),
                 }
             }
+            Precondition::ContainerMemoryIs {
+                workload,
+                container,
+                request_bytes,
+                limit_bytes,
+            } => {
+                let key = format!("{} {}/{}", workload.kind, workload.namespace, workload.name);
+                let f = Fact::Workload(workload.clone());
+                match fact(f.clone())? {
+                    Observation::Workload(None) => Err(Unmet::WorkloadGone { workload: key }),
+                    Observation::Workload(Some(w)) => {
+                        let Some(c) = w.template.containers.iter().find(|c| &c.name == container)
+                        else {
+                            return Err(Unmet::ContainerGone {
+                                workload: key,
+                                container: container.clone(),
+                            });
+                        };
+                        let (found_request, found_limit) =
+                            (c.requests.memory_bytes, c.limits.memory_bytes);
+                        if found_request == *request_bytes && found_limit == *limit_bytes {
+                            Ok(())
+                        } else {
+                            let text =
+                                |l: Option<u64>| l.map_or("none".to_owned(), |b| b.to_string());
+                            Err(Unmet::ContainerMemoryChanged {
+                                workload: key,
+                                container: container.clone(),
+                                expected_request: *request_bytes,
+                                expected_limit: text(*limit_bytes),
+                                found_request,
+                                found_limit: text(found_limit),
+                            })
+                        }
+                    }
+                    _ => Err(wrong(f)),
+                }
+            }
             Precondition::GroupCanShrink { group, instance_id } => {
                 let f = Fact::AutoScalingGroup {
                     name: group.clone(),
@@ -723,6 +791,16 @@ mod tests {
                     name: "w".into(),
                 },
                 replicas: 2,
+            },
+            Precondition::ContainerMemoryIs {
+                workload: WorkloadRef {
+                    kind: crate::snapshot::WorkloadKind::Deployment,
+                    namespace: "a".into(),
+                    name: "w".into(),
+                },
+                container: "app".into(),
+                request_bytes: 1 << 30,
+                limit_bytes: None,
             },
             Precondition::GroupCanShrink {
                 group: "g".into(),

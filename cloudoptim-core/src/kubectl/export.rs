@@ -260,6 +260,7 @@ fn pod(p: &Pod) -> wire::Pod {
         metadata: wire::ObjectMeta {
             name: p.name.clone(),
             namespace: Some(p.namespace.clone()),
+            uid: p.uid.clone(),
             labels: p.labels.clone(),
             annotations: p.annotations.clone(),
             owner_references: owner_refs(&p.controller),
@@ -477,6 +478,7 @@ fn workload(w: &Workload) -> wire::Workload {
             annotations: w.annotations.clone(),
             owner_references: owner_refs(&w.owner),
             creation_timestamp: w.created_at,
+            ..Default::default()
         },
         spec,
         status,

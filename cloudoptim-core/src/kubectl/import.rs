@@ -873,6 +873,7 @@ fn pod(p: wire::Pod) -> Result<Pod, FieldError> {
     Ok(Pod {
         namespace: namespace(&p.metadata),
         name,
+        uid: p.metadata.uid.filter(|u| !u.is_empty()),
         controller: owner(&p.metadata.owner_references),
         owner: None,
         node_name: p.spec.node_name,

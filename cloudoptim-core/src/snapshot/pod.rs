@@ -199,6 +199,11 @@ pub struct Pod {
     pub namespace: String,
     /// Name.
     pub name: String,
+    /// `metadata.uid`: tells this pod from a later one of the same name
+    /// (a StatefulSet's `db-0` recreated). `None` when the source has none
+    /// (hand-written snapshots, older exports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
     /// The direct controller (`metadata.ownerReferences` with `controller: true`).
     pub controller: Option<OwnerRef>,
     /// The top-level owner: the controller resolved through ReplicaSets and
@@ -365,6 +370,7 @@ mod tests {
         Pod {
             namespace: "ns".into(),
             name: "p".into(),
+            uid: None,
             controller: None,
             owner: None,
             node_name: None,
