@@ -27,6 +27,7 @@ pub mod execute;
 pub mod inventory;
 pub mod kubectl;
 pub mod money;
+pub mod office_hours;
 pub mod plan;
 pub mod pricing;
 pub mod quantity;

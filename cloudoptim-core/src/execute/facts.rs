@@ -285,6 +285,16 @@ pub enum Unmet {
         /// What there is.
         found: u32,
     },
+    /// The CronJob's `spec.suspend` changed since the plan was made.
+    #[error("{workload} has suspend={found}, not {expected}: the plan was made for another state")]
+    SuspendChanged {
+        /// `Kind namespace/name`.
+        workload: String,
+        /// What the plan expected.
+        expected: bool,
+        /// What there is.
+        found: bool,
+    },
     /// The Auto Scaling group cannot shrink below its minimum.
     #[error("Auto Scaling group {group} is at its minimum size ({min_size}): removing an instance would make it launch another")]
     GroupAtMinimum {
@@ -338,7 +348,10 @@ impl Precondition {
             }],
             Precondition::NotProtected { resource } => vec![resource.fact()],
             Precondition::GracePeriodElapsed { .. } | Precondition::Before { .. } => vec![],
-            Precondition::ReplicasAre { workload, .. } => vec![Fact::Workload(workload.clone())],
+            Precondition::ReplicasAre { workload, .. }
+            | Precondition::CronJobSuspendIs { workload, .. } => {
+                vec![Fact::Workload(workload.clone())]
+            }
             Precondition::GroupCanShrink { group, .. } => vec![Fact::AutoScalingGroup {
                 name: group.clone(),
             }],
@@ -569,6 +582,23 @@ impl Precondition {
                             })
                         }
                     }
+                    _ => Err(wrong(f)),
+                }
+            }
+            Precondition::CronJobSuspendIs {
+                workload,
+                suspended,
+            } => {
+                let key = format!("{} {}/{}", workload.kind, workload.namespace, workload.name);
+                let f = Fact::Workload(workload.clone());
+                match fact(f.clone())? {
+                    Observation::Workload(None) => Err(Unmet::WorkloadGone { workload: key }),
+                    Observation::Workload(Some(w)) if w.suspend == *suspended => Ok(()),
+                    Observation::Workload(Some(w)) => Err(Unmet::SuspendChanged {
+                        workload: key,
+                        expected: *suspended,
+                        found: w.suspend,
+                    }),
                     _ => Err(wrong(f)),
                 }
             }
