@@ -167,7 +167,7 @@ impl ResourceRates {
         let cores = cpu_millis as f64 / 1000.0;
         let gib = memory_bytes as f64 / BYTES_PER_GIB;
         let weight = CPU_HOUR_IN_GIB_HOURS * cores + gib;
-        if !(weight > 0.0) || !usd_per_hour.is_finite() || usd_per_hour < 0.0 {
+        if weight.is_nan() || weight <= 0.0 || !usd_per_hour.is_finite() || usd_per_hour < 0.0 {
             return None;
         }
         let usd_per_gib_hour = usd_per_hour / weight;
