@@ -27,6 +27,7 @@ pub mod execute;
 pub mod inventory;
 pub mod kubectl;
 pub mod money;
+pub mod office_hours;
 pub mod oom;
 pub mod plan;
 pub mod pricing;

@@ -186,6 +186,14 @@ pub enum Action {
         /// Replicas wanted.
         to: u32,
     },
+    /// Suspend a CronJob (`spec.suspend: true`: no new Jobs start; running
+    /// ones finish) or resume it (`false`).
+    SetCronJobSuspend {
+        /// The CronJob.
+        workload: WorkloadRef,
+        /// Suspended wanted.
+        suspend: bool,
+    },
     /// Set tags on an AWS resource.
     TagResource {
         /// Resource id (`i-…`, `vol-…`).
@@ -217,6 +225,7 @@ impl Action {
             | Action::DeleteNode { .. }
             | Action::DeleteVolume { .. } => true,
             Action::ScaleReplicas { from, to, .. } => to < from,
+            Action::SetCronJobSuspend { suspend, .. } => *suspend,
             Action::Cordon { .. }
             | Action::Uncordon { .. }
             | Action::SetMetadata { .. }
@@ -240,6 +249,7 @@ impl Action {
             Action::DeleteNode { .. } => "delete_node",
             Action::PatchResources { .. } => "patch_resources",
             Action::ScaleReplicas { .. } => "scale_replicas",
+            Action::SetCronJobSuspend { .. } => "set_cron_job_suspend",
             Action::TagResource { .. } => "tag_resource",
             Action::SnapshotVolume { .. } => "snapshot_volume",
             Action::DeleteVolume { .. } => "delete_volume",
@@ -393,6 +403,13 @@ pub enum Precondition {
         request_bytes: u64,
         /// Memory limit, bytes (`None` when none is set).
         limit_bytes: Option<u64>,
+    },
+    /// The CronJob is still suspended (`true`) or not (`false`).
+    CronJobSuspendIs {
+        /// The CronJob.
+        workload: WorkloadRef,
+        /// Expected `spec.suspend`.
+        suspended: bool,
     },
     /// The instance is still in the Auto Scaling group, and the group is
     /// above its minimum size (so removing the instance shrinks it rather

@@ -120,3 +120,92 @@ pub fn node_os(node: &Node) -> OperatingSystem {
         _ => OperatingSystem::Linux,
     }
 }
+
+/// How many GiB-hours of memory cost as much as one CPU-hour, for splitting
+/// a node's price between its cores and its memory. EC2's on-demand list
+/// prices imply about 10: in us-east-1, c5.large (2 vCPU, 4 GiB) is $0.085/h
+/// and r5.large (2 vCPU, 16 GiB) $0.126/h, so 12 GiB cost $0.041/h
+/// ($0.0034 per GiB-hour) and a vCPU $0.0357/h; m5.large (2 vCPU, 8 GiB,
+/// $0.096/h) then comes out within 3%.
+pub const CPU_HOUR_IN_GIB_HOURS: f64 = 10.0;
+
+/// What a core and a GiB of the cluster cost per hour: the price of its
+/// priced nodes split between their allocatable cores and memory, a core
+/// costing [`CPU_HOUR_IN_GIB_HOURS`] GiB-hours. What a pod's requests cost
+/// ([`ResourceRates::usd_per_hour`]) is then its share of the nodes it
+/// needs; engines that remove or shrink pods (office hours, rightsizing)
+/// price their savings with it.
+///
+/// ```
+/// use cloudoptim_core::pricing::ResourceRates;
+/// use cloudoptim_core::Resources;
+///
+/// // $0.096/h for 2 cores and 8 GiB: g = 0.096 / (2 × 10 + 8).
+/// let rates = ResourceRates::from_totals(0.096, 2000, 8 << 30).unwrap();
+/// let half = Resources { cpu_millis: 1000, memory_bytes: 4 << 30, ..Resources::ZERO };
+/// assert_eq!(rates.usd_per_hour(half).micro_usd(), 48_000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRates {
+    /// Dollars per core-hour.
+    pub usd_per_cpu_hour: f64,
+    /// Dollars per GiB-hour.
+    pub usd_per_gib_hour: f64,
+    /// Nodes whose price went into the rates.
+    pub priced_nodes: usize,
+    /// Nodes left out: no known price (unknown type, no price in the region,
+    /// spot without advice) or nothing allocatable.
+    pub unpriced_nodes: usize,
+}
+
+const BYTES_PER_GIB: f64 = (1u64 << 30) as f64;
+
+impl ResourceRates {
+    /// Rates from a total hourly price and the cores (millicores) and
+    /// memory (bytes) it buys; `None` when there is nothing to divide by.
+    pub fn from_totals(usd_per_hour: f64, cpu_millis: u64, memory_bytes: u64) -> Option<Self> {
+        let cores = cpu_millis as f64 / 1000.0;
+        let gib = memory_bytes as f64 / BYTES_PER_GIB;
+        let weight = CPU_HOUR_IN_GIB_HOURS * cores + gib;
+        if weight.is_nan() || weight <= 0.0 || !usd_per_hour.is_finite() || usd_per_hour < 0.0 {
+            return None;
+        }
+        let usd_per_gib_hour = usd_per_hour / weight;
+        Some(ResourceRates {
+            usd_per_cpu_hour: usd_per_gib_hour * CPU_HOUR_IN_GIB_HOURS,
+            usd_per_gib_hour,
+            priced_nodes: 0,
+            unpriced_nodes: 0,
+        })
+    }
+
+    /// The rates of a cluster's nodes, priced with [`node_price`] (only
+    /// known prices: a spot node without advice is left out rather than
+    /// counted at its on-demand upper bound). `None` when no node is priced.
+    pub fn of_cluster(nodes: &[Node], catalog: &Catalog, region: &str) -> Option<Self> {
+        let (mut usd, mut cpu, mut memory, mut priced) = (0.0, 0u64, 0u64, 0usize);
+        for node in nodes {
+            let Some(price) = node_price(node, catalog, region).filter(|p| p.is_known()) else {
+                continue;
+            };
+            if node.allocatable.cpu_millis == 0 && node.allocatable.memory_bytes == 0 {
+                continue;
+            }
+            usd += price.usd_per_hour.usd();
+            cpu = cpu.saturating_add(node.allocatable.cpu_millis);
+            memory = memory.saturating_add(node.allocatable.memory_bytes);
+            priced += 1;
+        }
+        let mut rates = ResourceRates::from_totals(usd, cpu, memory)?;
+        rates.priced_nodes = priced;
+        rates.unpriced_nodes = nodes.len() - priced;
+        Some(rates)
+    }
+
+    /// What these requests (CPU and memory) cost per hour.
+    pub fn usd_per_hour(&self, requests: crate::resources::Resources) -> UsdPerHour {
+        let usd = requests.cpu_millis as f64 / 1000.0 * self.usd_per_cpu_hour
+            + requests.memory_bytes as f64 / BYTES_PER_GIB * self.usd_per_gib_hour;
+        UsdPerHour::from_usd(usd).unwrap_or(UsdPerHour::ZERO)
+    }
+}

@@ -24,6 +24,7 @@ use cloudoptim_core::quantity::{format_bytes, format_millis};
 use cloudoptim_core::snapshot::WorkloadKind;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::Api;
@@ -34,8 +35,9 @@ use crate::error::K8sError;
 
 /// Annotation on a node CloudOptim cordoned: which plan did it.
 pub const CORDONED_ANNOTATION: &str = "cloudoptim.io/cordoned-by";
-/// Annotation on a workload CloudOptim scaled: its replica count before.
-pub const ORIGINAL_REPLICAS_ANNOTATION: &str = "cloudoptim.io/original-replicas";
+/// Annotation on a workload CloudOptim scaled: its replica count before
+/// (the core's office-hours plans write and read the same one).
+pub use cloudoptim_core::office_hours::ORIGINAL_REPLICAS_ANNOTATION;
 /// Field manager named on every change.
 const FIELD_MANAGER: &str = "cloudoptim";
 
@@ -542,6 +544,7 @@ impl KubeExecutor {
                 self.get_typed::<StatefulSet>(workload, "statefulsets.apps")
                     .await
             }
+            WorkloadKind::CronJob => self.get_typed::<CronJob>(workload, "cronjobs.batch").await,
             other => Err(unsupported_kind(other)),
         }
     }
@@ -583,6 +586,10 @@ impl KubeExecutor {
             }
             WorkloadKind::StatefulSet => {
                 self.patch_typed::<StatefulSet>(workload, "statefulsets.apps", patch)
+                    .await
+            }
+            WorkloadKind::CronJob => {
+                self.patch_typed::<CronJob>(workload, "cronjobs.batch", patch)
                     .await
             }
             other => Err(unsupported_kind(other)),
@@ -713,6 +720,37 @@ impl KubeExecutor {
         });
         self.patch_workload(workload, Patch::Merge(body)).await?;
         Ok(self.outcome(format!("scale {key} from {replicas} to {to} replicas")))
+    }
+
+    /// Suspend (`true`) or resume (`false`) a CronJob: `spec.suspend`.
+    /// Running Jobs are left to finish.
+    pub async fn set_cron_job_suspend(
+        &self,
+        workload: &WorkloadRef,
+        suspend: bool,
+    ) -> Result<StepOutcome, K8sError> {
+        let key = workload_key(workload);
+        if workload.kind != WorkloadKind::CronJob {
+            return Err(K8sError::Unsupported(format!(
+                "suspending {key}: only CronJobs are suspended"
+            )));
+        }
+        let Some(current) = self.get_workload(workload).await? else {
+            return Ok(StepOutcome::Skipped(format!("{key} no longer exists")));
+        };
+        let now = current
+            .pointer("/spec/suspend")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let verb = if suspend { "suspend" } else { "resume" };
+        if now == suspend {
+            return Ok(StepOutcome::Done(format!(
+                "{key} already has suspend={suspend}"
+            )));
+        }
+        let body = json!({"spec": {"suspend": suspend}});
+        self.patch_workload(workload, Patch::Merge(body)).await?;
+        Ok(self.outcome(format!("{verb} {key}")))
     }
 
     /// Set or remove labels and annotations.
@@ -881,7 +919,7 @@ fn object_key(object: &ObjectRef) -> String {
 
 fn unsupported_kind(kind: WorkloadKind) -> K8sError {
     K8sError::Unsupported(format!(
-        "changing a {} (CloudOptim's ClusterRole patches Deployments and StatefulSets only)",
+        "changing a {} (CloudOptim's ClusterRole patches Deployments, StatefulSets and CronJobs only)",
         kind.as_str()
     ))
 }

@@ -6,7 +6,8 @@
 //! observes the cluster's facts (nodes, pods, PDBs, the pods on a node,
 //! the node behind an instance, the PV on an EBS volume, Deployments and
 //! StatefulSets), converting each API object into the core's types with
-//! the same reader the snapshot uses. It judges nothing: the
+//! the same reader the snapshot uses. CronJobs are observed and suspended
+//! or resumed (office hours). It judges nothing: the
 //! [`PlanRunner`](cloudoptim_core::execute::PlanRunner) evaluates every
 //! precondition in the core.
 
@@ -227,6 +228,19 @@ impl KubeExecutor {
                     )
                 })
             }
+            Action::SetCronJobSuspend { workload, suspend } => {
+                let now = self.get_workload(workload).await?.map(|o| {
+                    o.pointer("/spec/suspend")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                });
+                (now == Some(*suspend)).then(|| {
+                    format!(
+                        "CronJob {}/{} already has suspend={suspend}",
+                        workload.namespace, workload.name
+                    )
+                })
+            }
             // Uncordon, labels and resources compare before they change.
             _ => None,
         })
@@ -250,6 +264,7 @@ impl Executor for KubeExecutor {
             Action::PatchResources { workload, .. } | Action::ScaleReplicas { workload, .. } => {
                 patchable(workload.kind)
             }
+            Action::SetCronJobSuspend { workload, .. } => workload.kind == WorkloadKind::CronJob,
             // EC2's, or an action this version does not know: not ours.
             _ => false,
         }
@@ -263,7 +278,7 @@ impl Executor for KubeExecutor {
             | Fact::PodsOnNode { .. }
             | Fact::NodeOfInstance { .. }
             | Fact::VolumeClaim { .. } => true,
-            Fact::Workload(w) => patchable(w.kind),
+            Fact::Workload(w) => patchable(w.kind) || w.kind == WorkloadKind::CronJob,
             _ => false,
         }
     }
@@ -302,6 +317,9 @@ impl Executor for KubeExecutor {
             } => this.patch_resources(workload, container, patch).await,
             Action::ScaleReplicas { workload, from, to } => {
                 this.scale(workload, Some(*from), *to).await
+            }
+            Action::SetCronJobSuspend { workload, suspend } => {
+                this.set_cron_job_suspend(workload, *suspend).await
             }
             Action::SetMetadata {
                 object,

@@ -30,7 +30,7 @@ struct Listed {
 
 /// What a snapshot lists, in this order: workloads before pods is not
 /// needed (owners are resolved at the end), nodes first reads best in logs.
-const LISTED: [Listed; 11] = [
+const LISTED: [Listed; 13] = [
     Listed {
         kind: "Node",
         api_version: "v1",
@@ -96,6 +96,18 @@ const LISTED: [Listed; 11] = [
         api_version: "batch/v1",
         path: "/apis/batch/v1/cronjobs",
         resource: "cronjobs.batch",
+    },
+    Listed {
+        kind: "Namespace",
+        api_version: "v1",
+        path: "/api/v1/namespaces",
+        resource: "namespaces",
+    },
+    Listed {
+        kind: "HorizontalPodAutoscaler",
+        api_version: "autoscaling/v2",
+        path: "/apis/autoscaling/v2/horizontalpodautoscalers",
+        resource: "horizontalpodautoscalers.autoscaling",
     },
 ];
 

@@ -1631,3 +1631,120 @@ async fn a_plan_with_a_step_no_executor_claims_is_refused_before_any_step_runs()
         "nothing ran: the node is not cordoned"
     );
 }
+
+// ----------------------------------------------------------- office hours
+
+/// Office hours end to end, as the ServiceAccount: a namespace opted in by
+/// annotation is read by `observe`, the core plans the night, the executor
+/// stores the original count, scales to 0 and suspends the CronJob; the
+/// morning plan, made from a fresh observation, restores exactly the 3
+/// replicas and resumes the CronJob, and the annotations are gone.
+#[tokio::test]
+async fn office_hours_scale_down_then_restore_exactly() {
+    use cloudoptim_core::office_hours::{
+        plan_office_hours, OfficeHoursPolicy, ORIGINAL_SUSPEND_ANNOTATION, SCHEDULE_ANNOTATION,
+    };
+    use k8s_openapi::api::batch::v1::CronJob;
+
+    let admin = admin().await;
+    let ns = "office-hours";
+    create::<Namespace>(
+        &Api::all(admin.clone()),
+        json!({"metadata": {"name": ns, "annotations": {
+            SCHEDULE_ANNOTATION: "Mon-Fri 08:00-20:00 America/New_York"}}}),
+    )
+    .await;
+    deployment(&admin, ns, "web", 3).await;
+    let cronjobs: Api<CronJob> = Api::namespaced(admin.clone(), ns);
+    create(
+        &cronjobs,
+        json!({"metadata": {"name": "report", "namespace": ns},
+            "spec": {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "report", "image": "registry.example/report:1"}]}}}}}}),
+    )
+    .await;
+    let client = cloudoptim(fast_settings()).await;
+    let executor = KubeExecutor::new(client.clone(), Mode::Execute);
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), ns);
+    let state = || async {
+        let d = deployments.get("web").await.unwrap();
+        let c = cronjobs.get("report").await.unwrap();
+        let annotation =
+            |a: Option<BTreeMap<String, String>>, key: &str| a.and_then(|a| a.get(key).cloned());
+        (
+            d.spec.unwrap().replicas.unwrap(),
+            annotation(d.metadata.annotations, ORIGINAL_REPLICAS_ANNOTATION),
+            c.spec.unwrap().suspend.unwrap_or(false),
+            annotation(c.metadata.annotations, ORIGINAL_SUSPEND_ANNOTATION),
+        )
+    };
+    let observe = || async {
+        client
+            .observe(&ObserveOptions {
+                metrics: false,
+                ..ObserveOptions::default()
+            })
+            .await
+            .unwrap()
+            .snapshot
+    };
+    let policy = OfficeHoursPolicy::default();
+    let only_ours = |mut plan: Plan| {
+        plan.steps.retain(|s| match &s.action {
+            Action::ScaleReplicas { workload, .. } | Action::SetCronJobSuspend { workload, .. } => {
+                workload.namespace == ns
+            }
+            Action::SetMetadata {
+                object: ObjectRef::Workload(w),
+                ..
+            } => w.namespace == ns,
+            _ => false,
+        });
+        plan
+    };
+
+    // Tuesday 2026-11-24 23:00 in New York.
+    let night = only_ours(
+        plan_office_hours(
+            &observe().await,
+            "2026-11-25T04:00:00Z".parse().unwrap(),
+            &policy,
+            None,
+        )
+        .plan,
+    );
+    assert_eq!(night.steps.len(), 4, "{:#?}", night.steps);
+    let ran = run_plan(&executor, &night).await;
+    assert!(ran.failed.is_none(), "{:?}", ran.failed);
+    assert_eq!(
+        state().await,
+        (0, Some("3".into()), true, Some("false".into()))
+    );
+
+    // Wednesday 07:50: pre-warm.
+    let morning = only_ours(
+        plan_office_hours(
+            &observe().await,
+            "2026-11-25T12:50:00Z".parse().unwrap(),
+            &policy,
+            None,
+        )
+        .plan,
+    );
+    assert_eq!(morning.steps.len(), 4, "{:#?}", morning.steps);
+    let ran = run_plan(&executor, &morning).await;
+    assert!(ran.failed.is_none(), "{:?}", ran.failed);
+    assert_eq!(state().await, (3, None, false, None));
+    // Level-triggered: planning again in business hours changes nothing.
+    let again = only_ours(
+        plan_office_hours(
+            &observe().await,
+            "2026-11-25T15:00:00Z".parse().unwrap(),
+            &policy,
+            None,
+        )
+        .plan,
+    );
+    assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}

@@ -312,6 +312,16 @@ pub enum Unmet {
         /// Limit there is, as text.
         found_limit: String,
     },
+    /// The CronJob's `spec.suspend` changed since the plan was made.
+    #[error("{workload} has suspend={found}, not {expected}: the plan was made for another state")]
+    SuspendChanged {
+        /// `Kind namespace/name`.
+        workload: String,
+        /// What the plan expected.
+        expected: bool,
+        /// What there is.
+        found: bool,
+    },
     /// The Auto Scaling group cannot shrink below its minimum.
     #[error("Auto Scaling group {group} is at its minimum size ({min_size}): removing an instance would make it launch another")]
     GroupAtMinimum {
@@ -366,7 +376,8 @@ impl Precondition {
             Precondition::NotProtected { resource } => vec![resource.fact()],
             Precondition::GracePeriodElapsed { .. } | Precondition::Before { .. } => vec![],
             Precondition::ReplicasAre { workload, .. }
-            | Precondition::ContainerMemoryIs { workload, .. } => {
+            | Precondition::ContainerMemoryIs { workload, .. }
+            | Precondition::CronJobSuspendIs { workload, .. } => {
                 vec![Fact::Workload(workload.clone())]
             }
             Precondition::GroupCanShrink { group, .. } => vec![Fact::AutoScalingGroup {
@@ -637,6 +648,23 @@ impl Precondition {
                             })
                         }
                     }
+                    _ => Err(wrong(f)),
+                }
+            }
+            Precondition::CronJobSuspendIs {
+                workload,
+                suspended,
+            } => {
+                let key = format!("{} {}/{}", workload.kind, workload.namespace, workload.name);
+                let f = Fact::Workload(workload.clone());
+                match fact(f.clone())? {
+                    Observation::Workload(None) => Err(Unmet::WorkloadGone { workload: key }),
+                    Observation::Workload(Some(w)) if w.suspend == *suspended => Ok(()),
+                    Observation::Workload(Some(w)) => Err(Unmet::SuspendChanged {
+                        workload: key,
+                        expected: *suspended,
+                        found: w.suspend,
+                    }),
                     _ => Err(wrong(f)),
                 }
             }

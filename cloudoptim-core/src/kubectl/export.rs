@@ -7,9 +7,10 @@ use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
 use crate::quantity::{format_bytes, format_millis};
 use crate::resources::{Dimension, Resources};
 use crate::snapshot::{
-    ClusterSnapshot, Container, IntOrPercent, Node, NodeAffinity, OwnerRef, PersistentVolume,
-    PersistentVolumeClaim, Pod, PodAffinity, PodAffinityTerm, PodDisruptionBudget, PodTemplate,
-    SelectorOperator, SelectorRequirement, Termination, VolumeSource, Workload, WorkloadKind,
+    ClusterSnapshot, Container, HorizontalPodAutoscaler, IntOrPercent, Namespace, Node,
+    NodeAffinity, OwnerRef, PersistentVolume, PersistentVolumeClaim, Pod, PodAffinity,
+    PodAffinityTerm, PodDisruptionBudget, PodTemplate, SelectorOperator, SelectorRequirement,
+    Termination, VolumeSource, Workload, WorkloadKind,
 };
 
 /// Write a snapshot as the `v1 List` that
@@ -70,6 +71,16 @@ impl Serialize for Items<'_> {
         }
         for w in &snapshot.workloads {
             put(item(w.kind.api_version(), w.kind.as_str(), workload(w)))?;
+        }
+        for n in &snapshot.namespaces {
+            put(item("v1", "Namespace", namespace(n)))?;
+        }
+        for h in &snapshot.horizontal_pod_autoscalers {
+            put(item(
+                "autoscaling/v2",
+                "HorizontalPodAutoscaler",
+                autoscaler(h),
+            ))?;
         }
         seq.end()
     }
@@ -315,6 +326,38 @@ fn int_or_string(v: Option<IntOrPercent>) -> Option<IntOrString> {
         IntOrPercent::Count(n) => IntOrString::Int(i64::from(n)),
         IntOrPercent::Percent(p) => IntOrString::Str(format!("{p}%")),
     })
+}
+
+fn namespace(n: &Namespace) -> wire::Namespace {
+    wire::Namespace {
+        metadata: wire::ObjectMeta {
+            name: n.name.clone(),
+            labels: n.labels.clone(),
+            annotations: n.annotations.clone(),
+            ..Default::default()
+        },
+    }
+}
+
+fn autoscaler(h: &HorizontalPodAutoscaler) -> wire::HorizontalPodAutoscaler {
+    wire::HorizontalPodAutoscaler {
+        metadata: wire::ObjectMeta {
+            name: h.name.clone(),
+            namespace: Some(h.namespace.clone()),
+            ..Default::default()
+        },
+        spec: wire::HpaSpec {
+            scale_target_ref: wire::ScaleTargetRef {
+                api_version: WorkloadKind::from_kind(&h.target_kind)
+                    .map(|k| k.api_version().to_owned())
+                    .unwrap_or_default(),
+                kind: h.target_kind.clone(),
+                name: h.target_name.clone(),
+            },
+            min_replicas: Some(i64::from(h.min_replicas)),
+            max_replicas: i64::from(h.max_replicas),
+        },
+    }
 }
 
 fn pdb(b: &PodDisruptionBudget) -> wire::PodDisruptionBudget {

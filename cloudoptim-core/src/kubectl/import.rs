@@ -12,10 +12,10 @@ use super::{KubectlError, KubectlImport};
 use crate::quantity::{float_as_written, parse_millis, parse_units, QuantityError, INEXACT_NUMBER};
 use crate::resources::{Dimension, Resources};
 use crate::snapshot::{
-    node_labels, Container, ContainerStatus, IntOrPercent, Limits, Node, NodeAffinity, ObjectRef,
-    OwnerRef, PersistentVolume, PersistentVolumeClaim, Pod, PodAffinity, PodDisruptionBudget,
-    PodTemplate, PodVolume, SelectorOperator, SnapshotList, Termination, VolumeSource, Workload,
-    WorkloadKind,
+    node_labels, Container, ContainerStatus, HorizontalPodAutoscaler, IntOrPercent, Limits,
+    Namespace, Node, NodeAffinity, ObjectRef, OwnerRef, PersistentVolume, PersistentVolumeClaim,
+    Pod, PodAffinity, PodDisruptionBudget, PodTemplate, PodVolume, SelectorOperator, SnapshotList,
+    Termination, VolumeSource, Workload, WorkloadKind,
 };
 
 /// GPU resource names counted as GPUs.
@@ -604,6 +604,16 @@ fn read_item(
             snapshot.persistent_volume_claims.push(pvc(decode(item)?)?);
             SnapshotList::PersistentVolumeClaims
         }
+        "Namespace" => {
+            snapshot.namespaces.push(namespace_object(decode(item)?)?);
+            SnapshotList::Namespaces
+        }
+        "HorizontalPodAutoscaler" => {
+            snapshot
+                .horizontal_pod_autoscalers
+                .push(autoscaler(decode(item)?)?);
+            SnapshotList::HorizontalPodAutoscalers
+        }
         other => match WorkloadKind::from_kind(other) {
             Some(kind) => {
                 snapshot.workloads.push(workload(kind, decode(item)?)?);
@@ -936,6 +946,28 @@ fn int_or_percent(path: &str, v: &Option<IntOrString>) -> Result<Option<IntOrPer
 
 fn count(path: &str, n: i64) -> Result<u32, FieldError> {
     u32::try_from(n).map_err(|_| FieldError::new(path, format!("{n} is not a valid count")))
+}
+
+fn namespace_object(n: wire::Namespace) -> Result<Namespace, FieldError> {
+    Ok(Namespace {
+        name: required_name(&n.metadata)?,
+        labels: n.metadata.labels,
+        annotations: n.metadata.annotations,
+    })
+}
+
+fn autoscaler(h: wire::HorizontalPodAutoscaler) -> Result<HorizontalPodAutoscaler, FieldError> {
+    if h.spec.scale_target_ref.name.is_empty() {
+        return Err(FieldError::new("spec.scaleTargetRef.name", "empty name"));
+    }
+    Ok(HorizontalPodAutoscaler {
+        namespace: namespace(&h.metadata),
+        name: required_name(&h.metadata)?,
+        target_kind: h.spec.scale_target_ref.kind,
+        target_name: h.spec.scale_target_ref.name,
+        min_replicas: count("spec.minReplicas", h.spec.min_replicas.unwrap_or(1))?,
+        max_replicas: count("spec.maxReplicas", h.spec.max_replicas)?,
+    })
 }
 
 fn pdb(b: wire::PodDisruptionBudget) -> Result<PodDisruptionBudget, FieldError> {

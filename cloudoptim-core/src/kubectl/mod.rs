@@ -88,3 +88,65 @@ pub enum KubectlError {
         name: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Namespaces and HorizontalPodAutoscalers (v1 and v2) are read with
+    /// their annotations and targets, written back, and read again unchanged.
+    #[test]
+    fn namespaces_and_autoscalers_round_trip() {
+        let json = r#"{"apiVersion": "v1", "kind": "List", "items": [
+          {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dev",
+            "labels": {"env": "dev"},
+            "annotations": {"cloudoptim.io/office-hours": "Mon-Fri 08:00-20:00 Europe/Berlin"}}},
+          {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "web", "namespace": "dev"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 2, "maxReplicas": 10}},
+          {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "db", "namespace": "dev"},
+            "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "db"}, "maxReplicas": 3}}
+        ]}"#;
+        let import = read_list(json).unwrap();
+        let s = &import.snapshot;
+        assert!(
+            import.skipped_kinds.is_empty(),
+            "{:?}",
+            import.skipped_kinds
+        );
+        let dev = s.namespace("dev").unwrap();
+        assert_eq!(
+            dev.annotations
+                .get("cloudoptim.io/office-hours")
+                .map(String::as_str),
+            Some("Mon-Fri 08:00-20:00 Europe/Berlin")
+        );
+        assert_eq!(dev.labels.get("env").map(String::as_str), Some("dev"));
+        use crate::snapshot::WorkloadKind;
+        let web: Vec<_> = s
+            .autoscalers_of(WorkloadKind::Deployment, "dev", "web")
+            .collect();
+        assert_eq!(
+            (web.len(), web[0].min_replicas, web[0].max_replicas),
+            (1, 2, 10)
+        );
+        // minReplicas left out defaults to 1, as the API server does.
+        let db: Vec<_> = s
+            .autoscalers_of(WorkloadKind::StatefulSet, "dev", "db")
+            .collect();
+        assert_eq!((db.len(), db[0].min_replicas), (1, 1));
+        assert_eq!(
+            s.autoscalers_of(WorkloadKind::Deployment, "dev", "db")
+                .count(),
+            0
+        );
+        let again = read_list(&write_list(s).unwrap()).unwrap().snapshot;
+        assert_eq!(&again, s);
+        // An HPA without a target name is an error naming the field.
+        let bad = json.replace(r#""name": "web"}"#, r#""name": ""}"#);
+        let e = read_list(&bad).unwrap_err();
+        assert!(e.to_string().contains("spec.scaleTargetRef.name"), "{e}");
+    }
+}

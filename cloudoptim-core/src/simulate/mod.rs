@@ -385,6 +385,7 @@ impl State<'_> {
                             x.kind == w.kind && x.namespace == w.namespace && x.name == w.name
                         }) {
                             apply(&mut w.labels, labels);
+                            apply(&mut w.annotations, annotations);
                         }
                     }
                 }
@@ -508,6 +509,15 @@ impl State<'_> {
                         && w.name == workload.name
                 }) {
                     w.replicas = Some(*to);
+                }
+            }
+            Action::SetCronJobSuspend { workload, suspend } => {
+                if let Some(w) = self.rest.workloads.iter_mut().find(|w| {
+                    w.kind == workload.kind
+                        && w.namespace == workload.namespace
+                        && w.name == workload.name
+                }) {
+                    w.suspend = *suspend;
                 }
             }
             Action::TagResource { resource_id, tags } => {

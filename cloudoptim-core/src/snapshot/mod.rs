@@ -5,6 +5,7 @@
 //! offline from `kubectl get … -o json` output with [`crate::kubectl`].
 
 mod disruption;
+mod namespace;
 mod node;
 mod pod;
 mod scheduling;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use disruption::PdbIndex;
 pub use disruption::{IntOrPercent, PodDisruptionBudget};
+pub use namespace::{HorizontalPodAutoscaler, Namespace};
 pub use node::{labels as node_labels, region_of_zone, CapacityType, Node};
 pub use pod::{
     is_do_not_disrupt, is_true_annotation, Container, ContainerStatus, Limits, OwnerRef, Pod,
@@ -51,6 +53,12 @@ pub struct ClusterSnapshot {
     pub persistent_volume_claims: Vec<PersistentVolumeClaim>,
     /// Workload controllers.
     pub workloads: Vec<Workload>,
+    /// Namespaces (read when listed: `kubectl get namespaces`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<Namespace>,
+    /// HorizontalPodAutoscalers (read when listed: `kubectl get hpa`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub horizontal_pod_autoscalers: Vec<HorizontalPodAutoscaler>,
 }
 
 impl ClusterSnapshot {
@@ -93,6 +101,23 @@ impl ClusterSnapshot {
         self.workloads
             .iter()
             .find(|w| w.kind == kind && w.namespace == namespace && w.name == name)
+    }
+
+    /// The namespace of this name, if the snapshot lists namespaces.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.iter().find(|n| n.name == name)
+    }
+
+    /// The HorizontalPodAutoscalers scaling this workload.
+    pub fn autoscalers_of<'a>(
+        &'a self,
+        kind: WorkloadKind,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a HorizontalPodAutoscaler> + 'a {
+        self.horizontal_pod_autoscalers
+            .iter()
+            .filter(move |h| h.targets(kind, namespace, name))
     }
 
     /// PDBs covering a pod.

@@ -32,6 +32,10 @@ pub enum SnapshotList {
     PersistentVolumeClaims,
     /// [`ClusterSnapshot::workloads`].
     Workloads,
+    /// [`ClusterSnapshot::namespaces`].
+    Namespaces,
+    /// [`ClusterSnapshot::horizontal_pod_autoscalers`].
+    HorizontalPodAutoscalers,
 }
 
 impl SnapshotList {
@@ -44,6 +48,8 @@ impl SnapshotList {
             SnapshotList::PersistentVolumes => "persistent_volumes",
             SnapshotList::PersistentVolumeClaims => "persistent_volume_claims",
             SnapshotList::Workloads => "workloads",
+            SnapshotList::Namespaces => "namespaces",
+            SnapshotList::HorizontalPodAutoscalers => "horizontal_pod_autoscalers",
         }
     }
 }
@@ -179,6 +185,31 @@ impl ClusterSnapshot {
                     at,
                 ));
             }
+        }
+        if let Some(at) = first_repeat(self.namespaces.iter().map(|n| n.name.as_str())) {
+            let name = self.namespaces.get(at.1).map(|n| n.name.clone());
+            return Err(duplicate(
+                SnapshotList::Namespaces,
+                "Namespace",
+                name.unwrap_or_default(),
+                at,
+            ));
+        }
+        if let Some(at) = first_repeat(
+            self.horizontal_pod_autoscalers
+                .iter()
+                .map(|h| (h.namespace.as_str(), h.name.as_str())),
+        ) {
+            let key = self
+                .horizontal_pod_autoscalers
+                .get(at.1)
+                .map(|h| format!("{}/{}", h.namespace, h.name));
+            return Err(duplicate(
+                SnapshotList::HorizontalPodAutoscalers,
+                "HorizontalPodAutoscaler",
+                key.unwrap_or_default(),
+                at,
+            ));
         }
         Ok(())
     }
