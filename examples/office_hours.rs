@@ -316,10 +316,11 @@ mod live {
                 "\n{} ({mode:?}):",
                 if args.execute { "Executed" } else { "Dry run" }
             );
-            for (step, outcome) in report.plan.steps.iter().zip(&run.outcomes) {
-                println!("  {}: {outcome}", step.action.kind());
+            print!("{run}");
+            match &run.failed {
+                None => Ok(()),
+                Some(failed) => Err(format!("the plan stopped: {failed}").into()),
             }
-            Ok(())
         })
     }
 }
