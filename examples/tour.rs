@@ -7,6 +7,7 @@
 //! cargo run --release --example tour -- --export-demo FILE   # write the demo as kubectl JSON
 //! cargo run --release --example tour -- --feed FILE.json     # Spot data from a downloaded Spot Advisor feed
 //! cargo run --release --example tour -- --prices FILE.csv    # on-demand prices for other regions (region,instance_type,on_demand_usd_per_hour)
+//! cargo run --release --features aws --example tour -- --snapshot FILE.json --prices-from-api  # the cluster's regions, from the AWS Price List API
 //! cargo run --release --features kube --example tour -- --kubeconfig ~/.kube/config  # a live cluster
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,7 +27,7 @@ use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
 use cloudoptim::{ClusterSnapshot, Dimension, UsdPerHour};
 
 const USAGE: &str =
-    "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE] [--feed FILE] [--prices FILE.csv]";
+    "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE] [--feed FILE] [--prices FILE.csv] [--prices-from-api]";
 
 #[path = "support/catalog_files.rs"]
 mod catalog_files;
@@ -40,6 +41,7 @@ struct Args {
     seed: Option<u64>,
     feed: Option<PathBuf>,
     prices: Option<PathBuf>,
+    prices_from_api: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -53,6 +55,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         seed: None,
         feed: None,
         prices: None,
+        prices_from_api: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -65,6 +68,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("seed") => args.seed = Some(parser.value()?.parse()?),
             Long("feed") => args.feed = Some(parser.value()?.into()),
             Long("prices") => args.prices = Some(parser.value()?.into()),
+            Long("prices-from-api") => args.prices_from_api = true,
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -81,6 +85,9 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     }
     if args.seed.is_some() && (args.snapshot.is_some() || args.kubeconfig.is_some()) {
         return conflict("--seed chooses the demo cluster; it cannot be combined with --snapshot or --kubeconfig");
+    }
+    if args.prices_from_api && args.export_demo.is_some() {
+        return conflict("--prices-from-api prices a cluster; --export-demo only writes the demo");
     }
     if args.context.is_some() && args.kubeconfig.is_none() {
         return conflict("--context needs --kubeconfig");
@@ -164,6 +171,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Region, zones, architectures, DaemonSets: what the nodes say, once.
     let env = NodeEnvironment::of(&snapshot);
     let region = env.region_or(&args.region).to_owned();
+    let from_api = match args.prices_from_api {
+        true => Some(prices_from_api(catalog, &env, &region)?),
+        false => None,
+    };
+    let catalog = from_api.as_ref().unwrap_or(catalog);
     let summary = ClusterSummary::new(&snapshot, catalog, &region);
     println!("CloudOptim tour — {source}");
     let told = match (&env.region, env.regions.len()) {
@@ -176,11 +188,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     println!(
-        "Region {region} ({told}); prices from the embedded catalog{} ({} instance types, on-demand Linux)",
+        "Region {region} ({told}); prices from the embedded catalog{}{} ({} instance types, on-demand Linux)",
         args.prices
             .as_ref()
             .map(|p| format!(" and {}", p.display()))
             .unwrap_or_default(),
+        if args.prices_from_api {
+            " and the AWS Price List API"
+        } else {
+            ""
+        },
         catalog.len(),
     );
     if !env.architectures.is_empty() {
@@ -231,6 +248,35 @@ fn live_snapshot(args: &Args) -> Result<(ClusterSnapshot, String), Box<dyn std::
         let source = format!("live cluster {} ({metrics})", client.cluster_url());
         Ok((observed.snapshot, source))
     })
+}
+
+/// `catalog` with the Price List's on-demand prices of every region the
+/// tour prices nodes in (the nodes' regions, and `region` for the others)
+/// for the nodes' operating systems (Linux if none says).
+#[cfg(feature = "aws")]
+fn prices_from_api(
+    catalog: &Catalog,
+    env: &NodeEnvironment,
+    region: &str,
+) -> Result<Catalog, Box<dyn std::error::Error>> {
+    let mut regions = env.regions.clone();
+    regions.insert(region.to_owned());
+    let mut oses = env.operating_systems.clone();
+    if oses.is_empty() {
+        oses.push(cloudoptim::catalog::OperatingSystem::Linux);
+    }
+    Ok(catalog_files::with_prices_from_api(
+        catalog, &regions, &oses,
+    )?)
+}
+
+#[cfg(not(feature = "aws"))]
+fn prices_from_api(
+    _: &Catalog,
+    _: &NodeEnvironment,
+    _: &str,
+) -> Result<Catalog, Box<dyn std::error::Error>> {
+    Err("--prices-from-api needs the AWS adapter: add --features aws".into())
 }
 
 fn usd(v: UsdPerHour) -> String {

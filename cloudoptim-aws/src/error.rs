@@ -35,6 +35,33 @@ pub enum AwsError {
         /// The group's minimum size.
         min_size: u32,
     },
+    /// The Price List API cannot price this region: the China regions (in
+    /// CNY, from their own endpoint) and GovCloud (not served).
+    #[error("no Price List prices for region {region}: {reason}")]
+    PriceListUnavailable {
+        /// The region asked for.
+        region: String,
+        /// Why.
+        reason: String,
+    },
+    /// The Price List answered, but with no usable on-demand price for the
+    /// region: a region it does not know (or a typo), or only odd products.
+    #[error(
+        "the Price List has no on-demand {os} prices for region {region} \
+         ({pages} pages, {left_out} products left out, {skipped} skipped as odd)"
+    )]
+    NoPrices {
+        /// The region asked for.
+        region: String,
+        /// The operating system asked for (`Linux`, `Windows`).
+        os: &'static str,
+        /// How many pages came back.
+        pages: usize,
+        /// Products read but not kept (another family, OS, tenancy…).
+        left_out: usize,
+        /// Products skipped as odd.
+        skipped: usize,
+    },
     /// The answer lacks a field CloudOptim needs.
     #[error("{operation}: {field} is missing or invalid")]
     Invalid {

@@ -2,7 +2,8 @@
 //!
 //! The AWS side of CloudOptim, a thin layer over the AWS SDK: observe an
 //! account (EC2 instances, EBS volumes, spot price history, Auto Scaling
-//! groups) into [`cloudoptim_core::inventory`] types, consume EventBridge
+//! groups) into [`cloudoptim_core::inventory`] types, read on-demand prices
+//! of any region from the Price List API ([`price_list`]), consume EventBridge
 //! events from SQS, and call EC2 and Auto Scaling for the steps of a plan.
 //! Decisions stay in `cloudoptim-core`.
 //!
@@ -16,6 +17,7 @@ pub mod config;
 pub mod ec2;
 pub mod error;
 pub mod executor;
+pub mod price_list;
 pub mod sqs;
 
 pub use advisor::{AdvisorFetcher, FeedCache, FeedSource};
@@ -25,4 +27,5 @@ pub use config::AwsSettings;
 pub use ec2::Ec2;
 pub use error::AwsError;
 pub use executor::Ec2Executor;
+pub use price_list::PriceListFetcher;
 pub use sqs::{MalformedPolicy, Received, SqsConsumer, SqsSettings};

@@ -10,9 +10,10 @@ use aws_config::SdkConfig;
 
 use cloudoptim_aws::ec2::LaunchRequest;
 use cloudoptim_aws::{
-    AutoScaling, AwsError, AwsSettings, Ec2, GroupTermination, SqsConsumer, SqsSettings,
+    AutoScaling, AwsError, AwsSettings, Ec2, GroupTermination, PriceListFetcher, SqsConsumer,
+    SqsSettings,
 };
-use cloudoptim_core::catalog::Catalog;
+use cloudoptim_core::catalog::{Catalog, OperatingSystem};
 use cloudoptim_core::inventory::{AwsInventory, InstanceState, Tags};
 use cloudoptim_core::snapshot::CapacityType;
 use cloudoptim_core::spot::interruption::{InterruptionHandler, InterruptionPolicy, Outcome};
@@ -125,6 +126,29 @@ async fn spot_price_history_pages_and_placement_scores_are_unsupported() {
         matches!(scores, Err(AwsError::Unsupported { .. })),
         "{scores:?}"
     );
+}
+
+/// moto 5.2.5 has no Price List service (it answers GetProducts with an
+/// HTML error page), so only the error path is exercised here; the reading
+/// of GetProducts answers is proven on recorded answers by the core's
+/// `tests/price_list.rs`.
+#[tokio::test]
+async fn the_price_list_is_unsupported_by_moto_and_said_so() {
+    let config = config().await;
+    let fetcher = PriceListFetcher::new(&config, "eu-west-1").unwrap();
+    let got = fetcher
+        .on_demand_prices("eu-west-1", OperatingSystem::Linux)
+        .await;
+    match got {
+        Err(e @ AwsError::Unsupported { .. }) => {
+            assert!(
+                e.to_string()
+                    .starts_with("GetProducts is not supported by this endpoint"),
+                "{e}"
+            );
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
 }
 
 #[tokio::test]

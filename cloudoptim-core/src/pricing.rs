@@ -13,9 +13,10 @@
 //! - no on-demand price in the region: no price (`None`), never another
 //!   region's price or zero.
 //!
-//! The catalog's on-demand table is the Linux one; Windows nodes are priced
-//! from it too (their Spot estimate uses the Windows savings rate), so their
-//! figures are low.
+//! Windows nodes are priced from the catalog's Windows on-demand table where
+//! it has one (loaded from the AWS Price List API with
+//! [`Catalog::with_price_list`]); otherwise from the Linux table (their
+//! Spot estimate at the Windows savings rate), so their figures are low.
 //!
 //! ```
 //! use cloudoptim_core::catalog::{Catalog, OperatingSystem};
@@ -81,7 +82,7 @@ pub fn instance_price(
     capacity: CapacityType,
     os: OperatingSystem,
 ) -> Option<Price> {
-    let on_demand = instance_type.on_demand_usd_per_hour(region)?;
+    let on_demand = instance_type.on_demand_usd_per_hour_for(region, os)?;
     if capacity != CapacityType::Spot {
         return Some(Price {
             usd_per_hour: on_demand,

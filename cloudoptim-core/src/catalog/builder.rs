@@ -9,6 +9,7 @@ use super::instance_type::{
 };
 use super::on_demand_prices_csv::{self, OnDemandPrices};
 use super::skipped::SkippedEntry;
+use super::spot::OperatingSystem;
 use super::spot_advisor_feed::{self, FeedInstanceType, SpotAdvisorFeed};
 use super::{eni_limits_csv, Catalog};
 
@@ -152,7 +153,7 @@ impl CatalogBuilder {
         for feed in &self.feeds {
             apply_spot_feed(&mut types, &self.eks_max_pods, feed);
         }
-        apply_on_demand_prices(&mut types, self.on_demand);
+        apply_on_demand_prices(&mut types, self.on_demand, OperatingSystem::Linux);
         if types.is_empty() {
             return Err(CatalogError::Empty);
         }
@@ -206,17 +207,23 @@ pub(super) fn apply_spot_feed(
     }
 }
 
+/// Adds (or replaces) the on-demand prices of `os` of the known types.
 pub(super) fn apply_on_demand_prices(
     types: &mut BTreeMap<String, InstanceType>,
     prices: OnDemandPrices,
+    os: OperatingSystem,
 ) {
     let mut unknown = Vec::new();
     for ((region, name), price) in prices {
         match types.get_mut(&name) {
             Some(instance_type) => {
-                instance_type
-                    .on_demand_usd_per_hour_by_region
-                    .insert(region, price);
+                let table = match os {
+                    OperatingSystem::Linux => &mut instance_type.on_demand_usd_per_hour_by_region,
+                    OperatingSystem::Windows => {
+                        &mut instance_type.windows_on_demand_usd_per_hour_by_region
+                    }
+                };
+                table.insert(region, price);
             }
             None => unknown.push(name),
         }
@@ -225,6 +232,7 @@ pub(super) fn apply_on_demand_prices(
         tracing::warn!(
             count = unknown.len(),
             types = ?unknown,
+            os = %os,
             "dropped on-demand prices of instance types no source describes"
         );
     }
@@ -265,6 +273,7 @@ fn from_facts(
         current_generation: facts.current_generation,
         facts_source: FactsSource::DescribeInstanceTypes,
         on_demand_usd_per_hour_by_region: BTreeMap::new(),
+        windows_on_demand_usd_per_hour_by_region: BTreeMap::new(),
         spot_advice_by_region: BTreeMap::new(),
     })
 }
@@ -293,6 +302,7 @@ fn from_feed(
         current_generation: false,
         facts_source: FactsSource::SpotAdvisor,
         on_demand_usd_per_hour_by_region: BTreeMap::new(),
+        windows_on_demand_usd_per_hour_by_region: BTreeMap::new(),
         spot_advice_by_region: BTreeMap::new(),
     })
 }

@@ -1,6 +1,7 @@
 //! Why a catalog source was rejected.
 
-/// A catalog source (a CSV table or a Spot Advisor feed) of the wrong shape,
+/// A catalog source (a CSV table, a Spot Advisor feed, a Price List
+/// answer) of the wrong shape,
 /// or a catalog that would be empty.
 ///
 /// An odd value in one entry of a source of the right shape is not an
@@ -21,6 +22,15 @@ pub enum CatalogError {
     Feed {
         /// Where in the document, dot-separated, e.g.
         /// `spot_advisor.us-east-1.Linux.m5.large.r` (`.` for the root).
+        path: String,
+        /// What was wrong there.
+        message: String,
+    },
+    /// A Price List GetProducts answer of the wrong shape: not JSON, not an
+    /// object, or without a `PriceList` list of strings.
+    #[error("Price List GetProducts answer, at `{path}`: {message}")]
+    PriceList {
+        /// Where in the answer, e.g. `pages[0].PriceList`.
         path: String,
         /// What was wrong there.
         message: String,

@@ -144,6 +144,13 @@ pub struct InstanceType {
     pub facts_source: FactsSource,
     /// On-demand Linux price per region, in dollars per hour.
     pub on_demand_usd_per_hour_by_region: BTreeMap<String, UsdPerHour>,
+    /// On-demand Windows price (license included) per region, in dollars
+    /// per hour, where one was loaded (the AWS Price List API,
+    /// [`Catalog::with_price_list`](super::Catalog::with_price_list)); the
+    /// embedded snapshot has none. Left out of the serialized form when
+    /// empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub windows_on_demand_usd_per_hour_by_region: BTreeMap<String, UsdPerHour>,
     /// Spot Advisor figures per region and operating system.
     pub spot_advice_by_region: BTreeMap<String, BTreeMap<OperatingSystem, SpotAdvice>>,
 }
@@ -154,24 +161,43 @@ impl InstanceType {
         self.on_demand_usd_per_hour_by_region.get(region).copied()
     }
 
+    /// The on-demand price in `region` for `os`: for Windows, the Windows
+    /// price where the catalog has one, else the Linux price (a low figure:
+    /// it lacks the license); for Linux, the Linux price. `None` when the
+    /// catalog has no price in `region`: never another region's.
+    pub fn on_demand_usd_per_hour_for(
+        &self,
+        region: &str,
+        os: OperatingSystem,
+    ) -> Option<UsdPerHour> {
+        let windows = match os {
+            OperatingSystem::Windows => self.windows_on_demand_usd_per_hour_by_region.get(region),
+            OperatingSystem::Linux => None,
+        };
+        windows
+            .copied()
+            .or_else(|| self.on_demand_usd_per_hour(region))
+    }
+
     /// The Spot Advisor figures for `region` and `os`, if the feed has them.
     pub fn spot_advice(&self, region: &str, os: OperatingSystem) -> Option<&SpotAdvice> {
         self.spot_advice_by_region.get(region)?.get(&os)
     }
 
     /// An estimate of the Spot price in `region` for `os`: the on-demand
-    /// price × (1 − savings / 100), rounded to the micro-dollar, when the
-    /// catalog has both the on-demand price and the Spot Advisor's savings.
+    /// price ([`on_demand_usd_per_hour_for`](Self::on_demand_usd_per_hour_for))
+    /// × (1 − savings / 100), rounded to the micro-dollar, when the catalog
+    /// has both the on-demand price and the Spot Advisor's savings.
     ///
-    /// The on-demand prices are Linux prices, so for Windows this is the
-    /// Linux on-demand price at the Windows savings rate — a rough figure.
+    /// Without a Windows on-demand price, the Windows estimate is the Linux
+    /// on-demand price at the Windows savings rate — a rough figure.
     /// Prefer a live Spot price when one is known.
     pub fn spot_usd_per_hour_estimate(
         &self,
         region: &str,
         os: OperatingSystem,
     ) -> Option<UsdPerHour> {
-        let on_demand = self.on_demand_usd_per_hour(region)?;
+        let on_demand = self.on_demand_usd_per_hour_for(region, os)?;
         let advice = self.spot_advice(region, os)?;
         let paid_percent = 100_u8.saturating_sub(advice.savings_percent);
         Some(on_demand.percent(f64::from(paid_percent)))

@@ -7,7 +7,9 @@
 //! - **instance facts** (EC2 DescribeInstanceTypes): vCPUs, memory,
 //!   architecture, GPUs, generation, burstable and bare-metal flags, ENIs;
 //! - **ENI limits**: the EKS max pods of each type;
-//! - **on-demand prices**: Linux $/hour per region;
+//! - **on-demand prices**: Linux $/hour per region, from a CSV table, or
+//!   Linux and Windows $/hour from the AWS Price List API
+//!   ([`PriceListPrices`]);
 //! - **the Spot Instance Advisor feed**: per region and operating system,
 //!   the savings over on-demand and the interruption-frequency bucket, plus
 //!   `cores` and memory for every type it lists.
@@ -52,6 +54,7 @@ mod error;
 mod instance_facts_csv;
 mod instance_type;
 mod on_demand_prices_csv;
+mod price_list;
 mod skipped;
 mod spot;
 mod spot_advisor_feed;
@@ -68,6 +71,7 @@ pub use error::CatalogError;
 pub use instance_type::{
     eks_max_pods_formula, Architecture, FactsSource, InstanceType, DEFAULT_EKS_MAX_PODS,
 };
+pub use price_list::{PriceListPrices, PriceListQuery};
 pub use skipped::{EntryLocation, SkippedEntry};
 pub use spot::{InterruptionBucket, OperatingSystem, SpotAdvice};
 
@@ -132,6 +136,7 @@ impl Catalog {
             .flat_map(|t| {
                 t.on_demand_usd_per_hour_by_region
                     .keys()
+                    .chain(t.windows_on_demand_usd_per_hour_by_region.keys())
                     .chain(t.spot_advice_by_region.keys())
             })
             .cloned()
@@ -165,8 +170,34 @@ impl Catalog {
     ) -> Result<(Catalog, Vec<SkippedEntry>), CatalogError> {
         let (prices, skipped) = on_demand_prices_csv::parse(csv)?;
         let mut catalog = self.clone();
-        builder::apply_on_demand_prices(&mut catalog.instance_types, prices);
+        builder::apply_on_demand_prices(
+            &mut catalog.instance_types,
+            prices,
+            OperatingSystem::Linux,
+        );
         Ok((catalog, skipped))
+    }
+
+    /// This catalog with the on-demand prices read from AWS Price List
+    /// GetProducts answers added (or replaced), for any region: Linux prices
+    /// as the on-demand table, Windows prices as the Windows one (which
+    /// [`pricing::instance_price`](crate::pricing::instance_price) then
+    /// uses for Windows nodes). Prices of types the catalog does not know
+    /// are dropped (with a warning through `tracing`), as for
+    /// [`with_on_demand_prices_csv`](Self::with_on_demand_prices_csv).
+    ///
+    /// See [`PriceListPrices`] for an example.
+    pub fn with_price_list(&self, prices: &PriceListPrices) -> Catalog {
+        let mut catalog = self.clone();
+        for os in OperatingSystem::ALL {
+            let of_os: on_demand_prices_csv::OnDemandPrices = prices
+                .iter()
+                .filter(|(_, _, price_os, _)| *price_os == os)
+                .map(|(region, name, _, price)| ((region.to_owned(), name.to_owned()), price))
+                .collect();
+            builder::apply_on_demand_prices(&mut catalog.instance_types, of_os, os);
+        }
+        catalog
     }
 
     /// A copy of this catalog with fresher Spot Advisor data.

@@ -13,7 +13,7 @@ pub(super) const SOURCE_NAME: &str = "on-demand prices CSV";
 
 /// The highest hourly price a row may give (the dearest EC2 types cost a
 /// few hundred dollars an hour); above it the row is skipped as a typo.
-const MAX_USD_PER_HOUR: f64 = 100_000.0;
+pub(super) const MAX_USD_PER_HOUR: f64 = 100_000.0;
 
 /// Prices keyed by `(region, instance type)`.
 pub(super) type OnDemandPrices = BTreeMap<(String, String), UsdPerHour>;

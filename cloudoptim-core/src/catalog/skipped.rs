@@ -41,10 +41,12 @@ pub struct SkippedEntry {
 /// Where a [`SkippedEntry`] is in its source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EntryLocation {
-    /// A value in the Spot Advisor feed.
+    /// A value in a JSON source: the Spot Advisor feed, or a product of a
+    /// Price List GetProducts answer.
     Feed {
         /// The dot-separated JSON path, e.g.
-        /// `spot_advisor.us-east-1.Linux.m5.large.s`.
+        /// `spot_advisor.us-east-1.Linux.m5.large.s` or
+        /// `pages[0].PriceList[3].terms.OnDemand`.
         path: String,
     },
     /// A cell of a CSV table; the whole row is skipped.

@@ -168,7 +168,7 @@ fn skip(path: String, value: &str, expected: &str) -> SkippedEntry {
 }
 
 /// What kind of JSON value `text` is, in words.
-fn kind(text: &str) -> &'static str {
+pub(super) fn kind(text: &str) -> &'static str {
     match text.trim_start().chars().next() {
         None => "nothing",
         Some('{') => "an object",
@@ -181,7 +181,7 @@ fn kind(text: &str) -> &'static str {
     }
 }
 
-fn is_object(text: &str) -> bool {
+pub(super) fn is_object(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }
 
@@ -464,6 +464,6 @@ fn advice(path: &str, raw: &RawValue, skipped: &mut Vec<SkippedEntry>) -> Option
 }
 
 /// `text` as a JSON string, as the feed writes it.
-fn quoted(text: &str) -> String {
+pub(super) fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"))
 }
