@@ -107,8 +107,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let catalog = Catalog::embedded()?;
     let now = args.at.unwrap_or_else(Timestamp::now);
     let (snapshot, region, source) = if let Some(path) = &args.snapshot {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let import = kubectl::read_list(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let import = support::read_kubectl_file(path)?;
         (
             import.snapshot,
             args.region.clone(),

@@ -98,9 +98,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let (snapshot, peaks, now, source) = match &args.snapshot {
         Some(path) => {
-            let text = std::fs::read_to_string(path)?;
-            let import = cloudoptim::kubectl::read_list(&text)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let import = support::read_kubectl_file(path)?;
             (
                 import.snapshot,
                 MemoryPeaks::new(),

@@ -23,11 +23,20 @@ use cloudoptim::demo::{DemoConfig, DemoEnvironment};
 use cloudoptim::environment::NodeEnvironment;
 use cloudoptim::inventory::{AwsInventory, InstanceState, VolumeState};
 use cloudoptim::kubectl;
+use cloudoptim::money::dollars;
+use cloudoptim::office_hours::{plan_office_hours, OfficeHoursPolicy, SCHEDULE_ANNOTATION};
+use cloudoptim::oom::{format_memory, remediate, MemoryPeaks, OomLedger, OomPolicy};
+use cloudoptim::pricing::ResourceRates;
+use cloudoptim::snapshot::Namespace;
 use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
+use cloudoptim::usage::UsageHistory;
 use cloudoptim::{ClusterSnapshot, Dimension, UsdPerHour};
 
 const USAGE: &str =
     "usage: tour [--snapshot FILE.json | --kubeconfig FILE [--context NAME]] [--region REGION] [--seed N] [--export-demo FILE] [--feed FILE] [--prices FILE.csv] [--prices-from-api]";
+
+/// The demo's what-if schedule for its non-production namespaces.
+const DEMO_SCHEDULE: &str = "Mon-Fri 08:00-20:00 America/New_York";
 
 #[path = "support/catalog_files.rs"]
 mod catalog_files;
@@ -127,10 +136,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let catalog = priced.as_ref().or(fed.as_ref()).unwrap_or(embedded);
-    let (snapshot, source, aws) = match &args.snapshot {
+    let (snapshot, source, aws, usage) = match &args.snapshot {
         None if args.kubeconfig.is_some() => {
             let (snapshot, source) = live_snapshot(&args)?;
-            (snapshot, source, None)
+            (snapshot, source, None, None)
         }
         Some(path) => {
             let import = support::read_kubectl_file(path)?;
@@ -143,7 +152,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     .collect();
                 source += &format!(" (skipped: {})", skipped.join(", "));
             }
-            (import.snapshot, source, None)
+            (import.snapshot, source, None, None)
         }
         None => {
             let mut config = DemoConfig::default();
@@ -165,7 +174,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 config.seed,
                 config.now.strftime("%Y-%m-%d %H:%M UTC")
             );
-            (demo.snapshot, source, Some(demo.aws))
+            (demo.snapshot, source, Some(demo.aws), Some(demo.usage))
         }
     };
     // Region, zones, architectures, DaemonSets: what the nodes say, once.
@@ -220,6 +229,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     bin_packing(&snapshot, aws.as_ref(), catalog, &env, &summary, now);
     spot_section(&snapshot, catalog, &env, &region);
+    oom_section(&snapshot, catalog, usage.as_ref(), now);
+    office_hours_section(&snapshot, catalog, &region, aws.is_some(), now);
     features();
     Ok(())
 }
@@ -662,15 +673,116 @@ fn spot_section(
     }
 }
 
+/// OOMKilled remediation: the VPA's bump for every container the kernel
+/// killed, from the pods' statuses (and, on the demo, its usage peaks).
+fn oom_section(
+    snapshot: &ClusterSnapshot,
+    catalog: &Catalog,
+    usage: Option<&UsageHistory>,
+    now: jiff::Timestamp,
+) {
+    println!("\n== OOMKilled remediation");
+    let peaks = usage.map_or_else(MemoryPeaks::new, |u| MemoryPeaks::from_usage(u, None));
+    let report = remediate(
+        snapshot,
+        catalog,
+        &peaks,
+        &OomPolicy::default(),
+        &OomLedger::default(),
+        now,
+    );
+    if report.findings.is_empty() {
+        println!("  No container was OOMKilled.");
+        return;
+    }
+    for f in &report.findings {
+        let workload = f.workload.as_ref().map_or_else(
+            || "(bare pod)".to_owned(),
+            |w| format!("{} {}/{}", w.kind, w.namespace, w.name),
+        );
+        println!(
+            "  {:<44} {:<10} {} kill(s), {}: memory request {} -> {}",
+            format!("{workload} container"),
+            f.container,
+            f.kills.len(),
+            f.decision.kind(),
+            format_memory(f.current_request_bytes),
+            format_memory(f.new_request_bytes),
+        );
+    }
+    println!(
+        "  {} bump(s) planned (cargo run --example oom_remediation for the reasons and the plan)",
+        report.plan.steps.len()
+    );
+}
+
+/// Office hours: workloads that opted in by annotation; on the demo, what
+/// its dev and staging namespaces would save on weekday business hours.
+fn office_hours_section(
+    snapshot: &ClusterSnapshot,
+    catalog: &Catalog,
+    region: &str,
+    demo: bool,
+    now: jiff::Timestamp,
+) {
+    println!("\n== Office hours");
+    let mut snapshot = snapshot.clone();
+    if demo {
+        for name in ["dev", "staging"] {
+            if snapshot.namespace(name).is_none() {
+                snapshot.namespaces.push(Namespace {
+                    name: name.into(),
+                    annotations: [(SCHEDULE_ANNOTATION.into(), DEMO_SCHEDULE.into())].into(),
+                    ..Namespace::default()
+                });
+            }
+        }
+        println!("  If dev and staging opted in with {SCHEDULE_ANNOTATION}: {DEMO_SCHEDULE}");
+    }
+    let rates = ResourceRates::of_cluster(&snapshot.nodes, catalog, region);
+    let report = plan_office_hours(
+        &snapshot,
+        now,
+        &OfficeHoursPolicy::default(),
+        rates.as_ref(),
+    );
+    if report.workloads.is_empty() {
+        println!(
+            "  No workload opted in (annotate namespaces or workloads with {SCHEDULE_ANNOTATION})."
+        );
+        return;
+    }
+    if rates.is_none() {
+        println!(
+            "  {} workload(s) opted in; savings: cannot tell (no node could be priced)",
+            report.workloads.len()
+        );
+        return;
+    }
+    for (namespace, s) in report.by_namespace() {
+        println!(
+            "  {namespace:<12} saves {}/week of {}/week always on ({:.1}%)",
+            dollars(s.saved_usd_per_week, 2),
+            dollars(s.always_on_usd_per_week, 2),
+            s.percent()
+        );
+    }
+    println!(
+        "  {} workload(s), {}/week in all; the plan at {} has {} step(s) (cargo run --example office_hours)",
+        report.workloads.len(),
+        dollars(report.saved_usd_per_week(), 2),
+        now.strftime("%a %H:%M UTC"),
+        report.plan.steps.len()
+    );
+}
+
 fn features() {
     println!("\n== Other optimizations");
     let not_built = [
-        ("Rightsizing (nodes and workloads)", "no issue yet"),
-        ("Office-hours scale-down", "no issue yet"),
-        ("Zombie volume cleanup", "no issue yet"),
-        ("Cross-AZ traffic placement", "no issue yet"),
-        ("OOMKilled remediation", "no issue yet"),
-        ("Ghost instance scanner", "no issue yet"),
+        ("Rightsizing (nodes and workloads)", "issue 12"),
+        ("Zombie volume cleanup", "issue 13"),
+        ("Cross-AZ traffic placement", "issue 13"),
+        ("Ghost instance scanner", "issue 13"),
     ];
     for (name, when) in not_built {
         println!("  {name:<42} not built yet ({when}); no figure is claimed");
