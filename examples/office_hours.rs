@@ -29,7 +29,7 @@ use cloudoptim::office_hours::{
 };
 use cloudoptim::pricing::ResourceRates;
 use cloudoptim::snapshot::Namespace;
-use cloudoptim::{kubectl, ClusterSnapshot};
+use cloudoptim::ClusterSnapshot;
 use jiff::{SignedDuration, Timestamp};
 
 const USAGE: &str = "usage: office_hours [--snapshot FILE.json | --kubeconfig FILE [--context NAME] [--execute]] [--at TIMESTAMP] [--schedule TEXT] [--prewarm-minutes N] [--region REGION]";

@@ -85,8 +85,11 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let catalog = Catalog::embedded()?;
     let ledger = match &args.ledger {
-        Some(path) if path.exists() => serde_json::from_str(&std::fs::read_to_string(path)?)
-            .map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) if path.exists() => serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?,
         _ => OomLedger::new(),
     };
     let policy = OomPolicy {
@@ -248,7 +251,8 @@ fn live(
         }
         if args.execute {
             if let Some(path) = &args.ledger {
-                std::fs::write(path, serde_json::to_string_pretty(&report.ledger)?)?;
+                std::fs::write(path, serde_json::to_string_pretty(&report.ledger)?)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
         } else {
             println!("Dry run (server-side): nothing changed; add --execute to patch.");
