@@ -682,6 +682,14 @@ fn oom_section(
     now: jiff::Timestamp,
 ) {
     println!("\n== OOMKilled remediation");
+    if snapshot.pods.is_empty() {
+        println!("  Cannot tell: the input has no pods, so no container status to read.");
+        return;
+    }
+    if let Some(why) = snapshot.why_pods_unknown() {
+        println!("  Cannot tell: {why}");
+        return;
+    }
     let peaks = usage.map_or_else(MemoryPeaks::new, |u| MemoryPeaks::from_usage(u, None));
     let report = remediate(
         snapshot,
