@@ -34,6 +34,7 @@ pub mod pricing;
 pub mod prometheus;
 pub mod quantity;
 pub mod resources;
+pub mod rightsizing;
 pub mod simulate;
 pub mod snapshot;
 pub mod spot;

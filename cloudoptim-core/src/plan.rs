@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::Tags;
 use crate::money::UsdPerHour;
-use crate::snapshot::{CapacityType, WorkloadKind};
+use crate::snapshot::{CapacityType, OwnerRef, WorkloadKind};
 
 /// A workload controller, by kind, namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -23,6 +23,62 @@ pub struct WorkloadRef {
     pub namespace: String,
     /// Name.
     pub name: String,
+}
+
+impl WorkloadRef {
+    /// The controller whose pod template carries the requests of a pod
+    /// owned by `owner` (its [`Pod::top_owner`](crate::snapshot::Pod::top_owner)),
+    /// or why there is none CloudOptim patches: only Deployments and
+    /// StatefulSets are (what `deploy/rbac.yaml` grants). A bare pod has no
+    /// template; a Job's template cannot change; a ReplicaSet without its
+    /// Deployment would not roll its pods; DaemonSets and other kinds are
+    /// left to their owners. Every engine that changes requests (OOM
+    /// remediation, rightsizing) asks this one rule.
+    ///
+    /// ```
+    /// use cloudoptim_core::plan::WorkloadRef;
+    /// use cloudoptim_core::snapshot::{OwnerRef, WorkloadKind};
+    ///
+    /// let web = OwnerRef { kind: "Deployment".into(), name: "web".into() };
+    /// let target = WorkloadRef::patchable_owner(Some(&web), "prod").unwrap();
+    /// assert_eq!(target.kind, WorkloadKind::Deployment);
+    /// let job = OwnerRef { kind: "Job".into(), name: "backup".into() };
+    /// assert!(WorkloadRef::patchable_owner(Some(&job), "prod").is_err());
+    /// assert!(WorkloadRef::patchable_owner(None, "prod").is_err());
+    /// ```
+    pub fn patchable_owner(
+        owner: Option<&OwnerRef>,
+        namespace: &str,
+    ) -> Result<WorkloadRef, String> {
+        let Some(owner) = owner else {
+            return Err(
+                "a bare pod (no controller): its requests change only when it is recreated".into(),
+            );
+        };
+        match WorkloadKind::from_kind(&owner.kind) {
+            Some(kind @ (WorkloadKind::Deployment | WorkloadKind::StatefulSet)) => Ok(WorkloadRef {
+                kind,
+                namespace: namespace.to_owned(),
+                name: owner.name.clone(),
+            }),
+            Some(WorkloadKind::Job) => Err(format!(
+                "owned by Job {}: a Job's pod template cannot change; change the requests where it is defined",
+                owner.name
+            )),
+            Some(WorkloadKind::ReplicaSet) => Err(format!(
+                "owned by ReplicaSet {} with no Deployment in the snapshot: patching it would not roll its pods",
+                owner.name
+            )),
+            Some(other) => Err(format!(
+                "owned by {other} {}: CloudOptim patches Deployments and StatefulSets only",
+                owner.name
+            )),
+            None => Err(format!(
+                "owned by {} {}, which CloudOptim does not patch",
+                owner.kind, owner.name
+            )),
+        }
+    }
 }
 
 /// A Kubernetes object whose labels or annotations a plan changes.
@@ -403,6 +459,18 @@ pub enum Precondition {
         request_bytes: u64,
         /// Memory limit, bytes (`None` when none is set).
         limit_bytes: Option<u64>,
+    },
+    /// A container of the controller's pod template still has the CPU
+    /// request and limit the plan was made from.
+    ContainerCpuIs {
+        /// The controller.
+        workload: WorkloadRef,
+        /// Container name.
+        container: String,
+        /// CPU request, millicores (0 when none is set).
+        request_millis: u64,
+        /// CPU limit, millicores (`None` when none is set).
+        limit_millis: Option<u64>,
     },
     /// The CronJob is still suspended (`true`) or not (`false`).
     CronJobSuspendIs {

@@ -214,3 +214,84 @@ async fn an_unreachable_server_is_unavailable_and_a_bad_url_is_named() {
         assert!(error.to_string().contains(bad), "{error}");
     }
 }
+
+/// The backfilled series, read back from Prometheus, become histograms
+/// keyed by each pod's workload, and the rightsizing engine recommends from
+/// them: memory never below the largest working set that was backfilled.
+#[tokio::test]
+async fn series_from_prometheus_feed_the_histograms_and_the_recommendation() {
+    use cloudoptim_core::catalog::Catalog;
+    use cloudoptim_core::rightsizing::{recommend, RightsizingPolicy};
+    use cloudoptim_core::usage::{UsageHistograms, UsageOptions};
+
+    let backfill = backfill();
+    let memory = &backfill["container_memory_working_set_bytes"];
+    let (start, end) = window(memory.values().next().unwrap());
+    let source = source();
+    let mut usage = UsageHistograms::new(UsageOptions::default());
+    // Every pod of the backfill is a replica of one Deployment per namespace.
+    let mut pods = std::collections::BTreeSet::new();
+    for key in memory.keys().filter(|k| real(k)) {
+        pods.insert((key.namespace.clone(), key.pod.clone()));
+    }
+    let items: Vec<serde_json::Value> = pods
+        .iter()
+        .map(|(namespace, pod)| {
+            serde_json::json!({"kind": "Pod", "apiVersion": "v1",
+                "metadata": {"name": pod, "namespace": namespace, "ownerReferences": [
+                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "app",
+                     "uid": "u", "controller": true}]},
+                "spec": {"containers": []}, "status": {"phase": "Running"}})
+        })
+        .collect();
+    let list = serde_json::json!({"kind": "List", "apiVersion": "v1", "items": items});
+    let snapshot = cloudoptim_core::kubectl::read_list(&list.to_string())
+        .unwrap()
+        .snapshot;
+    let mut samples = 0;
+    for metric in [UsageMetric::CpuCores, UsageMetric::MemoryWorkingSetBytes] {
+        let series = source
+            .container_usage(metric, start, end, 60)
+            .await
+            .unwrap();
+        let report = usage.ingest_container_series(&series, &snapshot);
+        assert_eq!(report.pods_not_in_snapshot, 0);
+        assert_eq!(report.series, series.series.len());
+        samples += report.cpu_samples + report.memory_samples;
+    }
+    assert!(samples > 0);
+    // One key per namespace and container: the pods' samples merged.
+    let containers: std::collections::BTreeSet<(String, String)> = memory
+        .keys()
+        .filter(|k| real(k))
+        .map(|k| (k.namespace.clone(), k.container.clone()))
+        .collect();
+    assert_eq!(usage.len(), containers.len());
+    for (key, h) in usage.iter() {
+        assert_eq!(key.owner.kind, "Deployment");
+        let peak = memory
+            .iter()
+            .filter(|(k, _)| k.namespace == key.namespace && k.container == key.container)
+            .flat_map(|(_, s)| s.iter().map(|(_, v)| *v))
+            .fold(0.0, f64::max);
+        assert_eq!(h.max_memory_bytes, peak, "{key}");
+        assert!(h.cpu_samples > 0, "{key}");
+    }
+    let policy = RightsizingPolicy {
+        force: true,
+        ..RightsizingPolicy::default()
+    };
+    let report = recommend(
+        &snapshot,
+        Catalog::embedded().unwrap(),
+        "us-east-1",
+        &usage,
+        &policy,
+        end,
+    );
+    assert_eq!(report.findings.len(), usage.len());
+    for f in &report.findings {
+        let peak = usage.get(&f.key).unwrap().max_memory_bytes;
+        assert!(f.memory.target as f64 >= peak, "{}: {:?}", f.key, f.memory);
+    }
+}

@@ -312,6 +312,25 @@ pub enum Unmet {
         /// Limit there is, as text.
         found_limit: String,
     },
+    /// The container's CPU request or limit changed since the plan was made.
+    #[error(
+        "container {container} of {workload} has CPU request {found_request}m and limit {found_limit}, \
+         not {expected_request}m and {expected_limit}: the plan was made for another state"
+    )]
+    ContainerCpuChanged {
+        /// `Kind namespace/name`.
+        workload: String,
+        /// Container name.
+        container: String,
+        /// Request the plan expected, millicores.
+        expected_request: u64,
+        /// Limit the plan expected (`none` when unset), as text.
+        expected_limit: String,
+        /// Request there is, millicores.
+        found_request: u64,
+        /// Limit there is, as text.
+        found_limit: String,
+    },
     /// The CronJob's `spec.suspend` changed since the plan was made.
     #[error("{workload} has suspend={found}, not {expected}: the plan was made for another state")]
     SuspendChanged {
@@ -377,6 +396,7 @@ impl Precondition {
             Precondition::GracePeriodElapsed { .. } | Precondition::Before { .. } => vec![],
             Precondition::ReplicasAre { workload, .. }
             | Precondition::ContainerMemoryIs { workload, .. }
+            | Precondition::ContainerCpuIs { workload, .. }
             | Precondition::CronJobSuspendIs { workload, .. } => {
                 vec![Fact::Workload(workload.clone())]
             }
@@ -651,6 +671,44 @@ impl Precondition {
                     _ => Err(wrong(f)),
                 }
             }
+            Precondition::ContainerCpuIs {
+                workload,
+                container,
+                request_millis,
+                limit_millis,
+            } => {
+                let key = format!("{} {}/{}", workload.kind, workload.namespace, workload.name);
+                let f = Fact::Workload(workload.clone());
+                match fact(f.clone())? {
+                    Observation::Workload(None) => Err(Unmet::WorkloadGone { workload: key }),
+                    Observation::Workload(Some(w)) => {
+                        let Some(c) = w.template.containers.iter().find(|c| &c.name == container)
+                        else {
+                            return Err(Unmet::ContainerGone {
+                                workload: key,
+                                container: container.clone(),
+                            });
+                        };
+                        let (found_request, found_limit) =
+                            (c.requests.cpu_millis, c.limits.cpu_millis);
+                        if found_request == *request_millis && found_limit == *limit_millis {
+                            Ok(())
+                        } else {
+                            let text =
+                                |l: Option<u64>| l.map_or("none".to_owned(), |m| format!("{m}m"));
+                            Err(Unmet::ContainerCpuChanged {
+                                workload: key,
+                                container: container.clone(),
+                                expected_request: *request_millis,
+                                expected_limit: text(*limit_millis),
+                                found_request,
+                                found_limit: text(found_limit),
+                            })
+                        }
+                    }
+                    _ => Err(wrong(f)),
+                }
+            }
             Precondition::CronJobSuspendIs {
                 workload,
                 suspended,
@@ -829,6 +887,16 @@ mod tests {
                 container: "app".into(),
                 request_bytes: 1 << 30,
                 limit_bytes: None,
+            },
+            Precondition::ContainerCpuIs {
+                workload: WorkloadRef {
+                    kind: crate::snapshot::WorkloadKind::Deployment,
+                    namespace: "a".into(),
+                    name: "w".into(),
+                },
+                container: "app".into(),
+                request_millis: 500,
+                limit_millis: Some(1000),
             },
             Precondition::GroupCanShrink {
                 group: "g".into(),

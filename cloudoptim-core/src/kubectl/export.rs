@@ -7,7 +7,7 @@ use super::wire::{self, IntOrString, RawQuantity, ResourceMap};
 use crate::quantity::{format_bytes, format_millis};
 use crate::resources::{Dimension, Resources};
 use crate::snapshot::{
-    ClusterSnapshot, Container, HorizontalPodAutoscaler, IntOrPercent, Namespace, Node,
+    ClusterSnapshot, Container, HorizontalPodAutoscaler, HpaMetric, IntOrPercent, Namespace, Node,
     NodeAffinity, OwnerRef, PersistentVolume, PersistentVolumeClaim, Pod, PodAffinity,
     PodAffinityTerm, PodDisruptionBudget, PodTemplate, SelectorOperator, SelectorRequirement,
     Termination, VolumeSource, Workload, WorkloadKind,
@@ -339,6 +339,33 @@ fn namespace(n: &Namespace) -> wire::Namespace {
     }
 }
 
+fn hpa_metric(m: &HpaMetric) -> wire::HpaMetricSpec {
+    let resource = |name: &str, container: Option<&str>| wire::HpaMetricResource {
+        name: name.to_owned(),
+        container: container.map(str::to_owned),
+    };
+    match m {
+        HpaMetric::Resource { resource: r } => wire::HpaMetricSpec {
+            kind: "Resource".into(),
+            resource: Some(resource(r, None)),
+            container_resource: None,
+        },
+        HpaMetric::ContainerResource {
+            resource: r,
+            container,
+        } => wire::HpaMetricSpec {
+            kind: "ContainerResource".into(),
+            resource: None,
+            container_resource: Some(resource(r, Some(container))),
+        },
+        HpaMetric::Other { kind } => wire::HpaMetricSpec {
+            kind: kind.clone(),
+            resource: None,
+            container_resource: None,
+        },
+    }
+}
+
 fn autoscaler(h: &HorizontalPodAutoscaler) -> wire::HorizontalPodAutoscaler {
     wire::HorizontalPodAutoscaler {
         metadata: wire::ObjectMeta {
@@ -356,6 +383,8 @@ fn autoscaler(h: &HorizontalPodAutoscaler) -> wire::HorizontalPodAutoscaler {
             },
             min_replicas: Some(i64::from(h.min_replicas)),
             max_replicas: i64::from(h.max_replicas),
+            metrics: h.metrics.iter().map(hpa_metric).collect(),
+            target_cpu_utilization_percentage: None,
         },
     }
 }

@@ -12,10 +12,10 @@ use super::{KubectlError, KubectlImport};
 use crate::quantity::{float_as_written, parse_millis, parse_units, QuantityError, INEXACT_NUMBER};
 use crate::resources::{Dimension, Resources};
 use crate::snapshot::{
-    node_labels, Container, ContainerStatus, HorizontalPodAutoscaler, IntOrPercent, Limits,
-    Namespace, Node, NodeAffinity, ObjectRef, OwnerRef, PersistentVolume, PersistentVolumeClaim,
-    Pod, PodAffinity, PodDisruptionBudget, PodTemplate, PodVolume, SelectorOperator, SnapshotList,
-    Termination, VolumeSource, Workload, WorkloadKind,
+    node_labels, Container, ContainerStatus, HorizontalPodAutoscaler, HpaMetric, IntOrPercent,
+    Limits, Namespace, Node, NodeAffinity, ObjectRef, OwnerRef, PersistentVolume,
+    PersistentVolumeClaim, Pod, PodAffinity, PodDisruptionBudget, PodTemplate, PodVolume,
+    SelectorOperator, SnapshotList, Termination, VolumeSource, Workload, WorkloadKind,
 };
 
 /// GPU resource names counted as GPUs.
@@ -967,7 +967,32 @@ fn autoscaler(h: wire::HorizontalPodAutoscaler) -> Result<HorizontalPodAutoscale
         target_name: h.spec.scale_target_ref.name,
         min_replicas: count("spec.minReplicas", h.spec.min_replicas.unwrap_or(1))?,
         max_replicas: count("spec.maxReplicas", h.spec.max_replicas)?,
+        metrics: hpa_metrics(h.spec.metrics, h.spec.target_cpu_utilization_percentage),
     })
+}
+
+/// v2's `spec.metrics`, or v1's CPU target; unknown metric types are kept
+/// as [`HpaMetric::Other`] (they never make a request matter).
+fn hpa_metrics(specs: Vec<wire::HpaMetricSpec>, v1_cpu_target: Option<i64>) -> Vec<HpaMetric> {
+    let mut metrics: Vec<HpaMetric> = specs
+        .into_iter()
+        .map(
+            |m| match (m.kind.as_str(), m.resource, m.container_resource) {
+                ("Resource", Some(r), _) => HpaMetric::Resource { resource: r.name },
+                ("ContainerResource", _, Some(r)) => HpaMetric::ContainerResource {
+                    resource: r.name,
+                    container: r.container.unwrap_or_default(),
+                },
+                _ => HpaMetric::Other { kind: m.kind },
+            },
+        )
+        .collect();
+    if metrics.is_empty() && v1_cpu_target.is_some() {
+        metrics.push(HpaMetric::Resource {
+            resource: "cpu".into(),
+        });
+    }
+    metrics
 }
 
 fn pdb(b: wire::PodDisruptionBudget) -> Result<PodDisruptionBudget, FieldError> {

@@ -104,10 +104,15 @@ mod tests {
           {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "web", "namespace": "dev"},
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                     "minReplicas": 2, "maxReplicas": 10}},
+                     "minReplicas": 2, "maxReplicas": 10,
+                     "metrics": [
+                       {"type": "ContainerResource", "containerResource": {"name": "memory", "container": "app",
+                         "target": {"type": "Utilization", "averageUtilization": 70}}},
+                       {"type": "External", "external": {"metric": {"name": "queue"}}}]}},
           {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler",
             "metadata": {"name": "db", "namespace": "dev"},
-            "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "db"}, "maxReplicas": 3}}
+            "spec": {"scaleTargetRef": {"kind": "StatefulSet", "name": "db"}, "maxReplicas": 3,
+                     "targetCPUUtilizationPercentage": 60}}
         ]}"#;
         let import = read_list(json).unwrap();
         let s = &import.snapshot;
@@ -137,6 +142,9 @@ mod tests {
             .autoscalers_of(WorkloadKind::StatefulSet, "dev", "db")
             .collect();
         assert_eq!((db.len(), db[0].min_replicas), (1, 1));
+        // What each scales on: the v2 metrics as listed, v1's CPU target.
+        assert!(web[0].scales_on("memory", "app") && !web[0].scales_on("cpu", "app"));
+        assert!(db[0].scales_on("cpu", "any") && !db[0].scales_on("memory", "any"));
         assert_eq!(
             s.autoscalers_of(WorkloadKind::Deployment, "dev", "db")
                 .count(),

@@ -604,6 +604,33 @@ pub struct HpaSpec {
     pub min_replicas: Option<i64>,
     #[serde(default)]
     pub max_replicas: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<HpaMetricSpec>,
+    #[serde(
+        default,
+        rename = "targetCPUUtilizationPercentage",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_cpu_utilization_percentage: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HpaMetricSpec {
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<HpaMetricResource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_resource: Option<HpaMetricResource>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HpaMetricResource {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::{ClusterSnapshot, ContainerStatus, OwnerRef, Pod, Termination};
+use crate::snapshot::{ClusterSnapshot, ContainerStatus, Pod, Termination};
 use crate::usage::UsageHistory;
 
 /// The reason the kubelet gives a container killed for memory.
@@ -212,12 +212,6 @@ impl MemoryPeaks {
     pub fn is_empty(&self) -> bool {
         self.peaks.is_empty()
     }
-}
-
-/// The pod's top-level owner, or its direct controller when owners were
-/// not resolved.
-pub(crate) fn owner_of(pod: &Pod) -> Option<&OwnerRef> {
-    pod.owner.as_ref().or(pod.controller.as_ref())
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ use crate::environment::NodeEnvironment;
 use crate::money::UsdPerHour;
 use crate::plan::{Action, Plan, Precondition, ResourcePatch, WorkloadRef};
 use crate::resources::Dimension;
-use crate::snapshot::{ClusterSnapshot, Container, OwnerRef, WorkloadKind};
+use crate::snapshot::{ClusterSnapshot, Container, OwnerRef};
 
 /// The name plans of this engine carry.
 pub const ENGINE: &str = "oom-remediation";
@@ -270,69 +270,57 @@ fn seconds(s: u64) -> SignedDuration {
     SignedDuration::from_secs(i64::try_from(s).unwrap_or(i64::MAX))
 }
 
-/// The memory the largest node the cluster could launch offers pods, else
-/// that of the largest node it has (after the DaemonSets); `None` when
-/// neither is known.
-pub fn node_memory_cap(
+/// How much of `dimension` (millicores for CPU, bytes for memory) the
+/// largest node the cluster could launch offers pods, else the largest node
+/// it has (after the DaemonSets), with where the figure comes from; `None`
+/// when neither is known. The one rule for "no request above a node", used
+/// by OOM remediation and rightsizing alike.
+pub fn node_cap(
     snapshot: &ClusterSnapshot,
     catalog: &Catalog,
     base: PackingPolicy,
-) -> Option<MemoryCap> {
+    dimension: Dimension,
+) -> Option<(u64, CapSource)> {
     let env = NodeEnvironment::of(snapshot);
     let packing = env.packing_policy(base);
-    if let Ok(largest) = largest_candidate(catalog, &packing, Dimension::Memory) {
-        return Some(MemoryCap {
-            bytes: largest.allocatable.memory_bytes,
-            source: CapSource::LargestNode {
+    if let Ok(largest) = largest_candidate(catalog, &packing, dimension) {
+        return Some((
+            largest.allocatable.get(dimension),
+            CapSource::LargestNode {
                 instance_type: largest.instance_type,
             },
-        });
+        ));
     }
-    let overhead = env.daemonset_overhead.unwrap_or_default().memory_bytes;
+    let overhead = env.daemonset_overhead.unwrap_or_default().get(dimension);
     snapshot
         .nodes
         .iter()
         .max_by_key(|n| {
             (
-                n.allocatable.memory_bytes,
+                n.allocatable.get(dimension),
                 std::cmp::Reverse(n.name.clone()),
             )
         })
-        .map(|n| MemoryCap {
-            bytes: n.allocatable.memory_bytes.saturating_sub(overhead),
-            source: CapSource::ExistingNode {
-                node: n.name.clone(),
-            },
+        .map(|n| {
+            (
+                n.allocatable.get(dimension).saturating_sub(overhead),
+                CapSource::ExistingNode {
+                    node: n.name.clone(),
+                },
+            )
         })
 }
 
-fn patchable(owner: Option<&OwnerRef>, namespace: &str) -> Result<WorkloadRef, String> {
-    let Some(owner) = owner else {
-        return Err("a bare pod (no controller): recreate it with more memory".into());
-    };
-    match WorkloadKind::from_kind(&owner.kind) {
-        Some(kind @ (WorkloadKind::Deployment | WorkloadKind::StatefulSet)) => Ok(WorkloadRef {
-            kind,
-            namespace: namespace.to_owned(),
-            name: owner.name.clone(),
-        }),
-        Some(WorkloadKind::Job) => Err(format!(
-            "owned by Job {}: a Job's pod template cannot change; raise memory where it is defined",
-            owner.name
-        )),
-        Some(WorkloadKind::ReplicaSet) => Err(format!(
-            "owned by ReplicaSet {} with no Deployment in the snapshot: patching it would not roll its pods",
-            owner.name
-        )),
-        Some(other) => Err(format!(
-            "owned by {other} {}: CloudOptim patches Deployments and StatefulSets only",
-            owner.name
-        )),
-        None => Err(format!(
-            "owned by {} {}, which CloudOptim does not patch",
-            owner.kind, owner.name
-        )),
-    }
+/// The memory the largest node the cluster could launch offers pods, else
+/// that of the largest node it has (after the DaemonSets); `None` when
+/// neither is known ([`node_cap`] for memory).
+pub fn node_memory_cap(
+    snapshot: &ClusterSnapshot,
+    catalog: &Catalog,
+    base: PackingPolicy,
+) -> Option<MemoryCap> {
+    node_cap(snapshot, catalog, base, Dimension::Memory)
+        .map(|(bytes, source)| MemoryCap { bytes, source })
 }
 
 /// Plan the remediation of the snapshot's OOM kills at `now`. See the
@@ -384,7 +372,7 @@ pub fn remediate(
         if pod.uid.as_deref().is_none_or(str::is_empty) {
             without_uid += 1;
         }
-        let owner = evidence::owner_of(pod).cloned();
+        let owner = pod.top_owner().cloned();
         // Bare pods are grouped by themselves.
         let bare = if owner.is_none() {
             pod.name.clone()
@@ -426,7 +414,7 @@ pub fn remediate(
             .filter(|k| !ledger.counted(&k.key))
             .collect();
         let new_count = new.len();
-        let workload = patchable(owner.as_ref(), &namespace);
+        let workload = WorkloadRef::patchable_owner(owner.as_ref(), &namespace);
         let template = workload
             .as_ref()
             .ok()
@@ -449,7 +437,7 @@ pub fn remediate(
             .filter(|p| {
                 p.namespace == namespace
                     && match &owner {
-                        Some(o) => evidence::owner_of(p) == Some(o),
+                        Some(o) => p.top_owner() == Some(o),
                         None => kills.iter().any(|k| k.pod == p.name),
                     }
             })

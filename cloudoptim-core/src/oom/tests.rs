@@ -3,6 +3,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::execute::{Fact, Facts, Observation, Unmet};
 use crate::kubectl::ListReader;
+use crate::snapshot::WorkloadKind;
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;

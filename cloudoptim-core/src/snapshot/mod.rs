@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use disruption::PdbIndex;
 pub use disruption::{IntOrPercent, PodDisruptionBudget};
-pub use namespace::{HorizontalPodAutoscaler, Namespace};
+pub use namespace::{HorizontalPodAutoscaler, HpaMetric, Namespace};
 pub use node::{labels as node_labels, region_of_zone, CapacityType, Node};
 pub use pod::{
     is_do_not_disrupt, is_true_annotation, Container, ContainerStatus, Limits, OwnerRef, Pod,

@@ -251,6 +251,12 @@ impl Pod {
         format!("{}/{}", self.namespace, self.name)
     }
 
+    /// The workload the pod belongs to: its top-level owner, or its direct
+    /// controller when owners were not resolved; `None` for a bare pod.
+    pub fn top_owner(&self) -> Option<&OwnerRef> {
+        self.owner.as_ref().or(self.controller.as_ref())
+    }
+
     /// What the scheduler reserves for this pod on a node, as Kubernetes
     /// computes it: the larger of the app containers plus native sidecars and
     /// the peak of the init sequence, plus the pod overhead, plus one pod slot.

@@ -277,6 +277,49 @@ pub(super) fn interval_peaks(
     peaks
 }
 
+/// Which workload each pod of a snapshot belongs to: the one rule keying
+/// usage by owner.
+struct Owners<'a>(BTreeMap<(&'a str, &'a str), Option<&'a OwnerRef>>);
+
+impl<'a> Owners<'a> {
+    fn of(snapshot: &'a ClusterSnapshot) -> Self {
+        Owners(
+            snapshot
+                .pods
+                .iter()
+                .map(|p| ((p.namespace.as_str(), p.name.as_str()), p.top_owner()))
+                .collect(),
+        )
+    }
+
+    /// The key of a container of pod `namespace/pod`: its top-level owner,
+    /// or the pod itself when it has none or is not in the snapshot
+    /// (counted in `report`).
+    fn key(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        report: &mut IngestReport,
+    ) -> ContainerKey {
+        let owner = match self.0.get(&(namespace, pod)) {
+            Some(Some(owner)) => (*owner).clone(),
+            found => {
+                report.pods_not_in_snapshot += usize::from(found.is_none());
+                OwnerRef {
+                    kind: "Pod".into(),
+                    name: pod.to_owned(),
+                }
+            }
+        };
+        ContainerKey {
+            namespace: namespace.to_owned(),
+            owner,
+            container: container.to_owned(),
+        }
+    }
+}
+
 /// What [`UsageHistograms::ingest_history`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IngestReport {
@@ -414,36 +457,18 @@ impl UsageHistograms {
         if history.interval_seconds == 0 {
             return Err(IngestError::ZeroInterval);
         }
-        let owners: BTreeMap<(&str, &str), Option<&OwnerRef>> = snapshot
-            .pods
-            .iter()
-            .map(|p| {
-                (
-                    (p.namespace.as_str(), p.name.as_str()),
-                    p.owner.as_ref().or(p.controller.as_ref()),
-                )
-            })
-            .collect();
+        let owners = Owners::of(snapshot);
         let start = start.as_second();
         let step = i64::from(history.interval_seconds);
         let at = move |k: usize| start.saturating_add((k as i64).saturating_mul(step));
         let interval = self.options.memory_peak_interval_seconds;
         for series in &history.containers {
-            let owner = match owners.get(&(series.namespace.as_str(), series.pod.as_str())) {
-                Some(Some(owner)) => (*owner).clone(),
-                found => {
-                    report.pods_not_in_snapshot += usize::from(found.is_none());
-                    OwnerRef {
-                        kind: "Pod".into(),
-                        name: series.pod.clone(),
-                    }
-                }
-            };
-            let key = ContainerKey {
-                namespace: series.namespace.clone(),
-                owner,
-                container: series.container.clone(),
-            };
+            let key = owners.key(
+                &series.namespace,
+                &series.pod,
+                &series.container,
+                &mut report,
+            );
             let container = self.entry(key);
             let cpu = container.add_cpu_seconds(
                 series
@@ -467,6 +492,49 @@ impl UsageHistograms {
             report.skipped += cpu.skipped + memory.skipped;
         }
         Ok(report)
+    }
+
+    /// Add container series read from Prometheus
+    /// ([`crate::prometheus::container_series`]): CPU in cores becomes
+    /// millicores, memory working sets become one peak per interval, each
+    /// pod keyed by its owner in `snapshot` as in [`Self::ingest_history`].
+    pub fn ingest_container_series(
+        &mut self,
+        usage: &crate::prometheus::ContainerUsageSeries,
+        snapshot: &ClusterSnapshot,
+    ) -> IngestReport {
+        use crate::prometheus::UsageMetric;
+        let owners = Owners::of(snapshot);
+        let mut report = IngestReport {
+            skipped: usage.skipped_samples,
+            ..IngestReport::default()
+        };
+        let interval = self.options.memory_peak_interval_seconds;
+        for series in &usage.series {
+            let k = &series.key;
+            let key = owners.key(&k.namespace, &k.pod, &k.container, &mut report);
+            let container = self.entry(key);
+            let at = |s: &crate::prometheus::Sample| s.at.as_second();
+            match series.metric {
+                UsageMetric::CpuCores => {
+                    let added = container
+                        .add_cpu_seconds(series.samples.iter().map(|s| (at(s), s.value * 1000.0)));
+                    report.cpu_samples += added.added;
+                    report.skipped += added.skipped;
+                }
+                UsageMetric::MemoryWorkingSetBytes => {
+                    let added = container.add_memory_seconds(
+                        series.samples.iter().map(|s| (at(s), s.value)),
+                        interval,
+                    );
+                    report.memory_samples += series.samples.len() - added.skipped;
+                    report.memory_peaks += added.added;
+                    report.skipped += added.skipped;
+                }
+            }
+            report.series += 1;
+        }
+        report
     }
 
     /// Add every key of `other` (another window, another shard).

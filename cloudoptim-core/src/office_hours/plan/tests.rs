@@ -190,6 +190,7 @@ fn hpa_workloads_are_scaled_directly_unless_the_hpa_scales_to_zero() {
         target_name: name,
         min_replicas: 2,
         max_replicas: 10,
+        metrics: vec![],
     });
     let night = ts("2026-11-24T23:00:00Z");
     let report = plan_office_hours(&s, night, &OfficeHoursPolicy::default(), None);
