@@ -73,7 +73,7 @@ mod figures;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,7 @@ use crate::oom::{format_memory, node_cap, oom_kills, BumpRule, CapSource};
 use crate::plan::{Action, Plan, Precondition, ResourcePatch, WorkloadRef};
 use crate::pricing::ResourceRates;
 use crate::resources::Dimension;
-use crate::snapshot::ClusterSnapshot;
+use crate::snapshot::{ClusterSnapshot, Workload, WorkloadKind};
 use crate::usage::{ContainerHistograms, ContainerKey, UsageHistograms};
 
 /// The name plans of this engine carry.
@@ -397,6 +397,11 @@ fn current_state(
             *e = (*e).max(k.memory_request_bytes);
         }
     }
+    let workloads: HashMap<(WorkloadKind, &str, &str), &Workload> = snapshot
+        .workloads
+        .iter()
+        .map(|w| ((w.kind, w.namespace.as_str(), w.name.as_str()), w))
+        .collect();
     let mut out: BTreeMap<ContainerKey, Current> = BTreeMap::new();
     for pod in snapshot.pods.iter().filter(|p| !p.phase.is_terminal()) {
         let owner = pod
@@ -408,7 +413,11 @@ fn current_state(
             });
         let template = WorkloadRef::patchable_owner(pod.top_owner(), &pod.namespace)
             .ok()
-            .and_then(|w| snapshot.workload(w.kind, &w.namespace, &w.name));
+            .and_then(|w| {
+                workloads
+                    .get(&(w.kind, w.namespace.as_str(), w.name.as_str()))
+                    .copied()
+            });
         for c in &pod.containers {
             let key = ContainerKey {
                 namespace: pod.namespace.clone(),
