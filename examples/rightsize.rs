@@ -245,7 +245,7 @@ fn print_report(report: &RightsizingReport, all: bool) {
         .iter()
         .filter(|f| all || f.decision == Decision::Patch)
         .collect();
-    shown.sort_by(|a, b| b.usd_per_hour_saved.cmp(&a.usd_per_hour_saved));
+    shown.sort_by_key(|f| std::cmp::Reverse(f.usd_per_hour_saved));
     for f in &shown {
         let name = format!(
             "{}/{}/{}",

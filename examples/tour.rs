@@ -29,7 +29,7 @@ use cloudoptim::oom::{format_memory, remediate, MemoryPeaks, OomLedger, OomPolic
 use cloudoptim::pricing::ResourceRates;
 use cloudoptim::snapshot::Namespace;
 use cloudoptim::summary::{ClusterSummary, NodeGroupCost};
-use cloudoptim::usage::UsageHistory;
+use cloudoptim::usage::{UsageHistograms, UsageHistory, UsageOptions};
 use cloudoptim::{ClusterSnapshot, Dimension, UsdPerHour};
 
 const USAGE: &str =
@@ -230,6 +230,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     bin_packing(&snapshot, aws.as_ref(), catalog, &env, &summary, now);
     spot_section(&snapshot, catalog, &env, &region);
     oom_section(&snapshot, catalog, usage.as_ref(), now);
+    rightsizing_section(&snapshot, catalog, &region, usage.as_ref(), now);
     office_hours_section(&snapshot, catalog, &region, aws.is_some(), now);
     features();
     Ok(())
@@ -722,6 +723,76 @@ fn oom_section(
         "  {} bump(s) planned (cargo run --example oom_remediation for the reasons and the plan)",
         report.plan.steps.len()
     );
+}
+
+/// Rightsizing: requests against 7 days of usage (the demo's), or "cannot
+/// tell" when the input holds no usage.
+fn rightsizing_section(
+    snapshot: &ClusterSnapshot,
+    catalog: &Catalog,
+    region: &str,
+    usage: Option<&UsageHistory>,
+    now: jiff::Timestamp,
+) {
+    use cloudoptim::rightsizing::{format_amount, recommend, Decision, RightsizingPolicy};
+
+    println!("\n== Rightsizing (p95 of usage + 15%, VPA-style bounds)");
+    let Some(history) = usage.filter(|u| !u.containers.is_empty()) else {
+        println!(
+            "  Cannot tell: the input holds requests but no usage history \
+             (cargo run --example rightsize -- --kubeconfig … --prometheus URL reads it live)."
+        );
+        return;
+    };
+    let mut histograms = UsageHistograms::new(UsageOptions::default());
+    if let Err(e) = histograms.ingest_history(history, snapshot) {
+        println!("  Cannot tell: the usage history is unusable: {e}");
+        return;
+    }
+    let report = recommend(
+        snapshot,
+        catalog,
+        region,
+        &histograms,
+        &RightsizingPolicy::default(),
+        now,
+    );
+    let mut patched: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.decision == Decision::Patch)
+        .collect();
+    patched.sort_by_key(|f| std::cmp::Reverse(f.usd_per_hour_saved));
+    for f in patched.iter().take(5) {
+        println!(
+            "  {:<40} cpu {:>6} -> {:<6} memory {:>7} -> {:<7} confidence {:.1}  {}/month",
+            format!(
+                "{}/{}/{}",
+                f.key.namespace, f.key.owner.name, f.key.container
+            ),
+            format_amount(f.cpu.resource, f.cpu.current_request),
+            format_amount(f.cpu.resource, f.cpu.new_request),
+            format_amount(f.memory.resource, f.memory.current_request),
+            format_amount(f.memory.resource, f.memory.new_request),
+            f.confidence,
+            f.usd_per_hour_saved.map_or("?".to_owned(), month),
+        );
+    }
+    let others = report.findings.len() - patched.len();
+    println!(
+        "  {} of {} containers patched ({others} kept: within 10%, HPA-managed, too little history or not patchable)",
+        patched.len(),
+        report.findings.len()
+    );
+    match report.usd_per_hour_saved() {
+        Some(s) => println!(
+            "  Requests freed: {}/h ({}/month); the bill falls once consolidation removes the nodes they free",
+            usd(s),
+            month(s)
+        ),
+        None => println!("  Savings cannot be told: no node is priced in {region}."),
+    }
+    println!("  (cargo run --example rightsize for bounds, reasons and the plan)");
 }
 
 /// Office hours: workloads that opted in by annotation; on the demo, what
