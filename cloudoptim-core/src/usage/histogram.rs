@@ -261,6 +261,33 @@ impl DecayingHistogram {
         Ok(())
     }
 
+    /// Take back a sample [`add_sample`](Self::add_sample) added (the VPA's
+    /// `SubtractSample`: an interval's peak replaced by a higher one). A
+    /// bucket never goes below zero.
+    pub fn subtract_sample(
+        &mut self,
+        value: f64,
+        weight: f64,
+        at: Timestamp,
+    ) -> Result<(), HistogramError> {
+        if !is_valid_value(value) {
+            return Err(HistogramError::Value(value));
+        }
+        if !valid_weight(weight) {
+            return Err(HistogramError::Weight(weight));
+        }
+        let decayed = weight * self.decay(at.as_second());
+        let bucket = self.options.buckets.bucket_of(value);
+        let held = f64::from(self.weights[bucket]);
+        let taken = decayed.min(held);
+        self.weights[bucket] = (held - taken) as f32;
+        self.total_weight = (self.total_weight - taken).max(0.0);
+        if f64::from(self.weights[bucket]) < self.options.epsilon {
+            self.recompute_range();
+        }
+        Ok(())
+    }
+
     /// Add `(time, value)` samples, each with `weight`, in any order. Values
     /// that are negative, NaN or infinite are skipped and counted.
     pub fn add_series(

@@ -65,7 +65,7 @@ pub use histogram::{
 };
 pub use ingest::{
     ContainerCheckpoint, ContainerCheckpointError, ContainerHistograms, ContainerKey, IngestError,
-    IngestReport, UsageHistograms, UsageOptions, UsageOptionsError,
+    IngestReport, OpenPeak, UsageHistograms, UsageOptions, UsageOptionsError, UsageReading,
 };
 
 use jiff::Timestamp;
