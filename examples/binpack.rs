@@ -253,7 +253,7 @@ fn rightsize_nodes(
     catalog: &Catalog,
     region: &str,
 ) {
-    use cloudoptim::consolidation::ConsolidationPolicy;
+    use cloudoptim::consolidation::{Blocked, ConsolidationPolicy};
     use cloudoptim::node_rightsizing::node_rightsizing;
     let policy = ConsolidationPolicy {
         region: region.to_owned(),
@@ -289,6 +289,7 @@ fn rightsize_nodes(
         };
         let status = match &n.why_not {
             None => "planned".to_owned(),
+            Some(why @ Blocked::NodeGroupType { .. }) => format!("not planned: {why}"),
             Some(why) => format!("not now: {why}"),
         };
         println!(

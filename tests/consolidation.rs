@@ -1311,3 +1311,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_node_group_node_is_told_its_cheaper_type_but_not_replaced() {
+    let mut snapshot = one_node("m5.4xlarge", 500, 1024);
+    snapshot.nodes[0]
+        .labels
+        .insert("eks.amazonaws.com/nodegroup".into(), "general".into());
+    let group = cloudoptim::inventory::AutoScalingGroup {
+        name: "eks-general".into(),
+        min_size: 0,
+        max_size: 3,
+        desired_capacity: 1,
+        instance_ids: vec![snapshot.nodes[0].instance_id.clone().unwrap()],
+        tags: Default::default(),
+    };
+    let account = AwsInventory {
+        region: "us-east-1".into(),
+        auto_scaling_groups: vec![group],
+        ..AwsInventory::default()
+    };
+    let policy = wide_policy();
+    let r = node_rightsizing(&snapshot, Some(&account), catalog(), &policy, now());
+    assert_safe(&snapshot, Some(&account), &policy, &r.plan);
+    let n = &r.nodes[0];
+    assert!(n.replacement.is_some() && !n.planned, "{n:?}");
+    assert!(
+        matches!(&n.why_not, Some(Blocked::NodeGroupType { node_group }) if node_group == "general"),
+        "{n:?}"
+    );
+    assert!(r.plan.plan.steps.is_empty());
+}

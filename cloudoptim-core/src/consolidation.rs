@@ -56,7 +56,7 @@ use crate::snapshot::{
 mod replacement;
 
 pub use replacement::ReplacementPolicy;
-pub(crate) use replacement::{cheapest_replacement, PricedTypes};
+pub(crate) use replacement::{cheapest_replacement, cheapest_type, node_group_type, PricedTypes};
 
 /// The largest group of nodes replaced together.
 const MAX_GROUP: usize = 16;

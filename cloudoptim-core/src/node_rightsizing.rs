@@ -44,8 +44,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Catalog;
 use crate::consolidation::{
-    cheapest_replacement, plan, unpriced, Blocked, Consolidation, ConsolidationPolicy, Methods,
-    PricedTypes, Replacement,
+    cheapest_type, node_group_type, plan, unpriced, Blocked, Consolidation, ConsolidationPolicy,
+    Methods, PricedTypes, Replacement,
 };
 use crate::inventory::AwsInventory;
 use crate::money::UsdPerHour;
@@ -63,13 +63,15 @@ pub struct NodeRecommendation {
     pub usd_per_hour: Option<UsdPerHour>,
     /// The cheapest allowed type that holds its pods with the headroom and
     /// saves at least the threshold, if there is one (whether or not this
-    /// plan replaces the node).
+    /// plan replaces the node: for a node of a managed node group, what
+    /// the group's instance type could be).
     pub replacement: Option<Replacement>,
     /// Whether the plan replaces it.
     pub planned: bool,
     /// Why the plan does not replace it: there is no replacement (no
-    /// cheaper type, a node group's node, unpriced: "cannot tell"), or the
-    /// node may not be disrupted now (a pod that cannot move, a PDB, the
+    /// cheaper type, unpriced: "cannot tell"), the node belongs to a
+    /// managed node group (change the group's type instead), or the node
+    /// may not be disrupted now (a pod that cannot move, a PDB, the
     /// budget). `None` when [`planned`](Self::planned).
     pub why_not: Option<Blocked>,
 }
@@ -160,8 +162,10 @@ pub fn node_rightsizing(
                     .get(node.name.as_str())
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                match cheapest_replacement(node, pods, &mut types, policy, price) {
-                    Ok(r) => (Some(r), plan_reason),
+                // A node group's node gets what its group's type could be,
+                // though the plan cannot launch it.
+                match cheapest_type(node, pods, &mut types, policy, price) {
+                    Ok(r) => (Some(r), node_group_type(node).or(plan_reason)),
                     Err(why) => (None, Some(why)),
                 }
             } else {

@@ -301,15 +301,32 @@ pub(crate) fn cheapest_replacement(
     policy: &ConsolidationPolicy,
     price: UsdPerHour,
 ) -> Result<Replacement, Blocked> {
-    if in_node_group(node) {
-        return Err(Blocked::NodeGroupType {
-            node_group: node
-                .labels
-                .get(NODE_GROUP_LABEL)
-                .cloned()
-                .unwrap_or_default(),
-        });
+    match node_group_type(node) {
+        Some(why) => Err(why),
+        None => cheapest_type(node, pods, types, policy, price),
     }
+}
+
+/// [`Blocked::NodeGroupType`] for a node of a managed node group.
+pub(crate) fn node_group_type(node: &Node) -> Option<Blocked> {
+    in_node_group(node).then(|| Blocked::NodeGroupType {
+        node_group: node
+            .labels
+            .get(NODE_GROUP_LABEL)
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+/// [`cheapest_replacement`] for any node, one of a node group included
+/// (what its group's instance type could be, for a report).
+pub(crate) fn cheapest_type(
+    node: &Node,
+    pods: &[&Pod],
+    types: &mut PricedTypes<'_>,
+    policy: &ConsolidationPolicy,
+    price: UsdPerHour,
+) -> Result<Replacement, Blocked> {
     let Some(zone) = node.zone.clone() else {
         return Err(Blocked::NoZone);
     };
