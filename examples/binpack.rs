@@ -4,7 +4,12 @@
 //! ```text
 //! cargo run --release --example binpack -- --pods FILE.csv [--region us-east-1] [--capacity on-demand|spot]
 //! cargo run --release --example binpack                    # the demo cluster's pods, readable
+//! cargo run --release --example binpack -- --snapshot FILE.json [--rightsize-nodes]
 //! ```
+//!
+//! On the demo (and with `--rightsize-nodes` on a snapshot) it also prints
+//! node rightsizing: per node, its type and $/h against the cheapest type
+//! that holds its pods with 10% headroom, and the replacement plan.
 //!
 //! `--pods` reads the Alibaba openb pod-list format
 //! (`name,cpu_milli,memory_mib,num_gpu,gpu_milli,...`; pods needing GPUs go
@@ -28,7 +33,7 @@ use cloudoptim::snapshot::CapacityType;
 use cloudoptim::summary::ClusterSummary;
 
 const USAGE: &str =
-    "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json] [--region REGION] [--capacity on-demand|spot]";
+    "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json [--rightsize-nodes]] [--region REGION] [--capacity on-demand|spot]";
 
 struct Args {
     pods: Option<PathBuf>,
@@ -36,6 +41,7 @@ struct Args {
     snapshot: Option<PathBuf>,
     region: String,
     capacity: CapacityType,
+    rightsize_nodes: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -46,6 +52,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         snapshot: None,
         region: "us-east-1".into(),
         capacity: CapacityType::OnDemand,
+        rightsize_nodes: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -53,6 +60,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("pods") => args.pods = Some(parser.value()?.into()),
             Long("snapshot") => args.snapshot = Some(parser.value()?.into()),
             Long("synthetic") => args.synthetic = Some(parser.value()?.parse()?),
+            Long("rightsize-nodes") => args.rightsize_nodes = true,
             Long("region") => args.region = parser.value()?.string()?,
             Long("capacity") => {
                 args.capacity = match parser.value()?.string()?.as_str() {
@@ -133,6 +141,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let snapshot = support::read_kubectl_file(path)?.snapshot;
         let env = NodeEnvironment::of(&snapshot);
         consolidate(&snapshot, None, catalog, env.region_or(&args.region));
+        if args.rightsize_nodes {
+            rightsize_nodes(&snapshot, None, catalog, env.region_or(&args.region));
+        }
         return Ok(());
     }
     let env = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
@@ -229,7 +240,81 @@ fn demo(
     report(&packing, &pods, ms);
     println!("  (the cost of placing the same pods on new nodes from scratch)\n");
     consolidate(snapshot, Some(&demo.aws), catalog, &policy.region);
+    println!();
+    rightsize_nodes(snapshot, Some(&demo.aws), catalog, &policy.region);
     Ok(())
+}
+
+/// Print node rightsizing: per node, current against recommended type and
+/// $/h, and what the plan replaces.
+fn rightsize_nodes(
+    snapshot: &cloudoptim::ClusterSnapshot,
+    account: Option<&cloudoptim::inventory::AwsInventory>,
+    catalog: &Catalog,
+    region: &str,
+) {
+    use cloudoptim::consolidation::{Blocked, ConsolidationPolicy};
+    use cloudoptim::node_rightsizing::node_rightsizing;
+    let policy = ConsolidationPolicy {
+        region: region.to_owned(),
+        ..ConsolidationPolicy::default()
+    };
+    let now = snapshot
+        .newest_timestamp()
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let started = Instant::now();
+    let r = node_rightsizing(snapshot, account, catalog, &policy, now);
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let with: Vec<_> = r.nodes.iter().filter(|n| n.replacement.is_some()).collect();
+    println!(
+        "Node rightsizing (the cheapest type of the node's architecture that holds its pods with {}% headroom; planned in {ms:.1} ms):",
+        policy.replacement.headroom_percent
+    );
+    println!(
+        "  {} of {} node(s) could be replaced for less, saving {}/h ({}/month) in all; this plan replaces {} (budget {} nodes or {}%), saving {}/h",
+        with.len(),
+        r.nodes.len(),
+        dollars(r.possible_saved_usd_per_hour().usd(), 2),
+        dollars(r.possible_saved_usd_per_hour().usd_per_month(), 0),
+        r.plan.replacements.len(),
+        policy.max_disrupted_nodes,
+        policy.max_disrupted_percent,
+        dollars(r.plan.savings.net_saved_usd_per_hour.usd(), 2),
+    );
+    for n in &with {
+        let (Some(to), Some(from_usd), Some(saved)) =
+            (&n.replacement, n.usd_per_hour, n.saved_usd_per_hour())
+        else {
+            continue;
+        };
+        let status = match &n.why_not {
+            None => "planned".to_owned(),
+            Some(why @ Blocked::NodeGroupType { .. }) => format!("not planned: {why}"),
+            Some(why) => format!("not now: {why}"),
+        };
+        println!(
+            "    {:<28} {:<14} {:>8}/h -> {:<14} {:>8}/h  saves {:>7}/h  {status}",
+            n.node,
+            n.instance_type.as_deref().unwrap_or("?"),
+            dollars(from_usd.usd(), 3),
+            to.instance_type,
+            dollars(to.usd_per_hour.usd(), 3),
+            dollars(saved.usd(), 3),
+        );
+    }
+    let mut reasons: BTreeMap<&str, (usize, String)> = BTreeMap::new();
+    for n in r.nodes.iter().filter(|n| n.replacement.is_none()) {
+        if let Some(why) = &n.why_not {
+            let entry = reasons
+                .entry(why.kind())
+                .or_insert_with(|| (0, format!("{}: {why}", n.node)));
+            entry.0 += 1;
+        }
+    }
+    println!("  no replacement:");
+    for (kind, (n, example)) in reasons {
+        println!("    {n:>3} × {kind:<16} e.g. {example}");
+    }
 }
 
 /// Print the consolidation plan for a running cluster; returns how long

@@ -383,9 +383,11 @@ fn several_small_nodes_are_replaced_by_fewer() {
         ..ClusterSnapshot::default()
     };
     snapshot.resolve_owners();
+    // Own family only: a cheaper c6a.large would replace each node alone.
     let policy = ConsolidationPolicy {
         max_disrupted_nodes: 6,
         max_disrupted_percent: 100,
+        replacement: cloudoptim::consolidation::ReplacementPolicy::own_family(),
         ..ConsolidationPolicy::default()
     };
     let c = plan_consolidation(
@@ -917,4 +919,426 @@ fn the_environment_comes_from_the_nodes() {
     let overhead = NodeEnvironment::of(&snapshot).daemonset_overhead.unwrap();
     assert_eq!(overhead.cpu_millis, ds.requests().cpu_millis);
     assert_eq!(overhead.pods, 1);
+}
+
+// ---------------------------------------------------------------- node rightsizing
+
+use cloudoptim::catalog::Architecture;
+use cloudoptim::consolidation::ReplacementPolicy;
+use cloudoptim::node_rightsizing::{node_rightsizing, NodeRightsizing};
+
+/// One `instance_type` node in us-east-1a running one pod of `cpu_millis`
+/// and `memory_mib` plus a DaemonSet pod of 100m / 128 MiB.
+fn one_node(instance_type: &str, cpu_millis: u64, memory_mib: u64) -> ClusterSnapshot {
+    let n = node(0, instance_type);
+    let spec = PodSpec {
+        cpu_millis,
+        memory_mib,
+        app: 0,
+        flag: 0,
+    };
+    let mut ds = pod(
+        1,
+        &n.name,
+        &PodSpec {
+            cpu_millis: 100,
+            memory_mib: 128,
+            app: 9,
+            flag: 0,
+        },
+    );
+    ds.controller = Some(OwnerRef {
+        kind: "DaemonSet".into(),
+        name: "agent".into(),
+    });
+    let pods = vec![pod(0, &n.name, &spec), ds];
+    let mut s = ClusterSnapshot {
+        nodes: vec![n],
+        pods,
+        ..ClusterSnapshot::default()
+    };
+    s.resolve_owners();
+    s
+}
+
+fn rightsize(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy) -> NodeRightsizing {
+    let r = node_rightsizing(snapshot, None, catalog(), policy, now());
+    assert_eq!(r.nodes.len(), snapshot.nodes.len());
+    // The plan is consolidation's: every promise holds, on the simulated result too.
+    assert_safe_offline(snapshot, policy, &r.plan);
+    assert_safe_after(snapshot, None, policy, &r.plan, true);
+    for n in &r.nodes {
+        assert_eq!(n.planned, n.why_not.is_none(), "{n:?}");
+        assert_eq!(
+            n.planned,
+            r.plan.replacements.iter().any(|p| p.node == n.node),
+            "{n:?}"
+        );
+    }
+    r
+}
+
+/// What a node's pods (DaemonSet pods included) request.
+fn need_of(snapshot: &ClusterSnapshot, node: &str) -> Resources {
+    snapshot
+        .pods_on(node)
+        .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests()))
+}
+
+fn with_headroom(r: Resources, percent: u64) -> Resources {
+    Resources {
+        cpu_millis: r.cpu_millis + r.cpu_millis * percent / 100,
+        memory_bytes: r.memory_bytes + r.memory_bytes * percent / 100,
+        ..r
+    }
+}
+
+#[test]
+fn an_oversized_node_is_replaced_by_a_cheaper_type_of_another_family() {
+    let snapshot = one_node("m5.4xlarge", 500, 1024);
+    let r = rightsize(&snapshot, &wide_policy());
+    let n = &r.nodes[0];
+    let to = n.replacement.as_ref().expect("a cheaper type fits");
+    assert!(n.planned);
+    assert_ne!(catalog().get(&to.instance_type).unwrap().family, "m5");
+    assert!(n.saved_usd_per_hour().unwrap() >= wide_policy().min_savings_usd_per_hour);
+    assert_eq!(
+        r.plan.savings.net_saved_usd_per_hour,
+        n.saved_usd_per_hour().unwrap()
+    );
+    // The launch comes before the cordon.
+    let kinds: Vec<&str> = r.plan.plan.steps.iter().map(|s| s.action.kind()).collect();
+    let launch = kinds.iter().position(|k| *k == "launch_instance").unwrap();
+    let cordon = kinds.iter().position(|k| *k == "cordon").unwrap();
+    assert!(launch < cordon, "{kinds:?}");
+    // Today's rule (own family only) finds a smaller m5 instead, saving less.
+    let own = ConsolidationPolicy {
+        replacement: ReplacementPolicy::own_family(),
+        ..wide_policy()
+    };
+    let o = rightsize(&snapshot, &own);
+    let to_own = o.nodes[0].replacement.as_ref().unwrap();
+    assert_eq!(catalog().get(&to_own.instance_type).unwrap().family, "m5");
+    assert!(to_own.usd_per_hour >= to.usd_per_hour);
+}
+
+#[test]
+fn a_node_selector_pinning_a_family_keeps_it() {
+    let mut snapshot = one_node("m5.4xlarge", 500, 1024);
+    snapshot.pods[0]
+        .node_selector
+        .insert("karpenter.k8s.aws/instance-family".into(), "m5".into());
+    let r = rightsize(&snapshot, &wide_policy());
+    let to = r.nodes[0].replacement.as_ref().expect("a smaller m5 fits");
+    assert_eq!(catalog().get(&to.instance_type).unwrap().family, "m5");
+    // A selector on a label the new node would not carry (the old node's
+    // own label): no replacement can promise it.
+    let mut custom = one_node("m5.4xlarge", 500, 1024);
+    custom.nodes[0]
+        .labels
+        .insert("team".into(), "payments".into());
+    custom.pods[0]
+        .node_selector
+        .insert("team".into(), "payments".into());
+    let r = rightsize(&custom, &wide_policy());
+    assert!(r.nodes[0].replacement.is_none());
+    assert_eq!(r.nodes[0].why_not, Some(Blocked::NoCheaperType));
+    // Required node affinity on the instance type is honoured the same way.
+    let mut pinned = one_node("m5.4xlarge", 500, 1024);
+    use cloudoptim::snapshot::{NodeSelectorTerm, SelectorOperator, SelectorRequirement};
+    pinned.pods[0].node_affinity.required = vec![NodeSelectorTerm {
+        match_expressions: vec![SelectorRequirement {
+            key: "node.kubernetes.io/instance-type".into(),
+            operator: SelectorOperator::In,
+            values: vec!["m5.2xlarge".into(), "m5.4xlarge".into()],
+        }],
+        match_fields: vec![],
+    }];
+    let r = rightsize(&pinned, &wide_policy());
+    assert_eq!(
+        r.nodes[0]
+            .replacement
+            .as_ref()
+            .map(|t| t.instance_type.as_str()),
+        Some("m5.2xlarge")
+    );
+}
+
+#[test]
+fn an_arm64_node_never_gets_an_x86_type() {
+    let mut snapshot = one_node("m6g.4xlarge", 500, 1024);
+    snapshot.nodes[0]
+        .labels
+        .insert("kubernetes.io/arch".into(), "arm64".into());
+    let r = rightsize(&snapshot, &wide_policy());
+    let to = r.nodes[0]
+        .replacement
+        .as_ref()
+        .expect("a cheaper arm64 type fits");
+    assert_eq!(
+        catalog().get(&to.instance_type).unwrap().architecture,
+        Architecture::Arm64
+    );
+    // And an x86-only requirement leaves it with nothing, rather than x86.
+    let x86_only = ConsolidationPolicy {
+        replacement: ReplacementPolicy {
+            architectures: vec![Architecture::X86_64],
+            ..ReplacementPolicy::default()
+        },
+        ..wide_policy()
+    };
+    let r = rightsize(&snapshot, &x86_only);
+    assert!(r.nodes[0].replacement.is_none());
+    assert!(r.plan.plan.steps.is_empty());
+}
+
+#[test]
+fn the_headroom_is_respected() {
+    // 1.8 cores + 0.1 for the DaemonSet fit a 2-vCPU node's 1.93 allocatable
+    // cores, but not with 10% on top.
+    let snapshot = one_node("m5.4xlarge", 1800, 1024);
+    let need = need_of(&snapshot, "node-0");
+    let tight = ConsolidationPolicy {
+        replacement: ReplacementPolicy {
+            headroom_percent: 0,
+            ..ReplacementPolicy::default()
+        },
+        ..wide_policy()
+    };
+    let t = rightsize(&snapshot, &tight);
+    let t = t.nodes[0].replacement.clone().unwrap();
+    assert!(need.fits_within(&t.allocatable));
+    assert!(
+        !with_headroom(need, 10).fits_within(&t.allocatable),
+        "the test needs a type that only fits without headroom"
+    );
+    let r = rightsize(&snapshot, &wide_policy());
+    let h = r.nodes[0].replacement.clone().unwrap();
+    assert!(with_headroom(need, 10).fits_within(&h.allocatable));
+    assert!(h.usd_per_hour > t.usd_per_hour);
+}
+
+#[test]
+fn an_unpriced_region_gives_no_plan_and_says_it_cannot_tell() {
+    let mut snapshot = small_cluster();
+    for n in &mut snapshot.nodes {
+        n.labels
+            .insert("topology.kubernetes.io/zone".into(), "eu-west-1a".into());
+        n.derive_from_labels();
+    }
+    let r = rightsize(&snapshot, &wide_policy());
+    assert!(r.plan.plan.steps.is_empty());
+    for n in &r.nodes {
+        assert!(n.replacement.is_none() && n.usd_per_hour.is_none());
+        let Some(Blocked::Unpriced { why }) = &n.why_not else {
+            panic!("{n:?}");
+        };
+        assert!(why.contains("eu-west-1"), "{why}");
+        assert!(n
+            .why_not
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .starts_with("cannot tell"));
+    }
+}
+
+#[test]
+fn a_snapshot_without_pods_is_refused() {
+    let mut snapshot = small_cluster();
+    snapshot.pods.clear();
+    let r = rightsize(&snapshot, &wide_policy());
+    assert!(r.plan.plan.steps.is_empty());
+    assert!(
+        r.nodes
+            .iter()
+            .all(|n| n.replacement.is_none()
+                && matches!(n.why_not, Some(Blocked::PodsUnknown { .. })))
+    );
+}
+
+#[test]
+fn a_blocked_node_still_gets_its_recommendation_and_the_reason() {
+    let mut snapshot = one_node("m5.4xlarge", 500, 1024);
+    snapshot.pods[0].controller = None;
+    let r = rightsize(&snapshot, &wide_policy());
+    let n = &r.nodes[0];
+    assert!(n.replacement.is_some() && !n.planned);
+    assert!(matches!(n.why_not, Some(Blocked::BarePod { .. })), "{n:?}");
+}
+
+#[test]
+fn the_demo_cluster_rightsizes_within_its_budget() {
+    let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog()).unwrap();
+    let policy = ConsolidationPolicy::default();
+    let r = node_rightsizing(&demo.snapshot, Some(&demo.aws), catalog(), &policy, now());
+    assert_safe(&demo.snapshot, Some(&demo.aws), &policy, &r.plan);
+    assert!(r.plan.removed_nodes.len() <= 9, "10% of 86 nodes");
+    assert!(r.plan.multi_replacements.is_empty());
+    assert_eq!(r.plan.removed_nodes.len(), r.plan.replacements.len());
+    assert!(r.possible_saved_usd_per_hour() >= r.plan.savings.net_saved_usd_per_hour);
+}
+
+/// The cheapest type that may replace `node` by the rules of the default
+/// [`ReplacementPolicy`], found by brute force: the oracle of the planner's search.
+fn cheapest_by_brute_force(
+    snapshot: &ClusterSnapshot,
+    node: &Node,
+    policy: &ConsolidationPolicy,
+) -> Option<(String, i64)> {
+    use cloudoptim::catalog::OperatingSystem;
+    use cloudoptim::pricing::instance_price;
+    let current = catalog().get(node.instance_type.as_deref()?)?;
+    let price = node_price(node, catalog(), &policy.region)?.usd_per_hour;
+    let need = with_headroom(need_of(snapshot, &node.name), 10);
+    let region = node.region.as_deref().unwrap_or(&policy.region);
+    let mut best: Option<(String, i64)> = None;
+    for it in catalog().instance_types() {
+        let allowed = it.architecture == current.architecture
+            && it.name != current.name
+            && (it.family == current.family
+                || (!it.burstable && !it.bare_metal && it.generation >= 3));
+        let Some(p) = instance_price(it, region, CapacityType::OnDemand, OperatingSystem::Linux)
+        else {
+            continue;
+        };
+        let p = p.usd_per_hour;
+        if !allowed
+            || p.micro_usd() <= 0
+            || price - p < policy.min_savings_usd_per_hour
+            || !need.fits_within(&cloudoptim::eks::node_allocatable(
+                it,
+                node.capacity.ephemeral_storage_bytes,
+            ))
+        {
+            continue;
+        }
+        let labels = cloudoptim::snapshot::node_labels::for_new_node(
+            it,
+            region,
+            node.zone.as_deref(),
+            CapacityType::OnDemand,
+            OperatingSystem::Linux,
+        );
+        let accepted = snapshot.pods_on(&node.name).all(|pod| {
+            pod.node_selector
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v))
+        });
+        let better = best
+            .as_ref()
+            .is_none_or(|(name, b)| (p.micro_usd(), it.name.as_str()) < (*b, name.as_str()));
+        if accepted && better {
+            best = Some((it.name.clone(), p.micro_usd()));
+        }
+    }
+    best
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_proposed_replacement_fits_its_pods_and_is_the_cheapest(
+        snapshot in cluster(),
+        pinned in prop::collection::vec(any::<bool>(), 60),
+        budget in 1usize..5,
+    ) {
+        // Some pods pin their node's family.
+        let mut snapshot = snapshot;
+        let families: BTreeMap<String, String> = snapshot
+            .nodes
+            .iter()
+            .map(|n| {
+                let t = n.instance_type.clone().unwrap();
+                (n.name.clone(), catalog().get(&t).unwrap().family.clone())
+            })
+            .collect();
+        for (pod, pin) in snapshot.pods.iter_mut().zip(&pinned) {
+            if *pin {
+                let family = families[pod.node_name.as_deref().unwrap()].clone();
+                pod.node_selector
+                    .insert("karpenter.k8s.aws/instance-family".into(), family);
+            }
+        }
+        let policy = ConsolidationPolicy {
+            max_disrupted_nodes: budget,
+            max_disrupted_percent: 100,
+            ..ConsolidationPolicy::default()
+        };
+        let r = node_rightsizing(&snapshot, None, catalog(), &policy, now());
+        assert_safe_offline(&snapshot, &policy, &r.plan);
+        assert_safe_after(&snapshot, None, &policy, &r.plan, false);
+        prop_assert!(r.plan.replacements.len() <= budget);
+        if snapshot.why_pods_unknown().is_some() {
+            // No pod anywhere: refused, as consolidation refuses it.
+            prop_assert!(r.plan.plan.steps.is_empty());
+            let refused = r.nodes.iter().all(|n| {
+                n.replacement.is_none() && matches!(n.why_not, Some(Blocked::PodsUnknown { .. }))
+            });
+            prop_assert!(refused);
+            return Ok(());
+        }
+        for n in &r.nodes {
+            let node = snapshot.node(&n.node).unwrap();
+            let oracle = cheapest_by_brute_force(&snapshot, node, &policy);
+            match &n.replacement {
+                Some(to) => {
+                    let it = catalog().get(&to.instance_type).unwrap();
+                    let need = with_headroom(need_of(&snapshot, &n.node), 10);
+                    prop_assert!(need.fits_within(&to.allocatable), "{need} > {}", to.allocatable);
+                    prop_assert!(n.saved_usd_per_hour().unwrap() >= policy.min_savings_usd_per_hour);
+                    prop_assert_eq!(
+                        it.architecture,
+                        catalog().get(node.instance_type.as_deref().unwrap()).unwrap().architecture
+                    );
+                    for pod in snapshot.pods_on(&n.node) {
+                        if let Some(f) = pod.node_selector.get("karpenter.k8s.aws/instance-family") {
+                            prop_assert_eq!(f, &it.family);
+                        }
+                    }
+                    prop_assert_eq!(
+                        oracle.map(|(_, p)| p),
+                        Some(to.usd_per_hour.micro_usd()),
+                        "{} → {}", n.node, to.instance_type
+                    );
+                }
+                None => {
+                    prop_assert_eq!(oracle, None, "{}: {:?}", n.node, n.why_not);
+                    prop_assert_eq!(n.why_not.clone(), Some(Blocked::NoCheaperType));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_node_group_node_is_told_its_cheaper_type_but_not_replaced() {
+    let mut snapshot = one_node("m5.4xlarge", 500, 1024);
+    snapshot.nodes[0]
+        .labels
+        .insert("eks.amazonaws.com/nodegroup".into(), "general".into());
+    let group = cloudoptim::inventory::AutoScalingGroup {
+        name: "eks-general".into(),
+        min_size: 0,
+        max_size: 3,
+        desired_capacity: 1,
+        instance_ids: vec![snapshot.nodes[0].instance_id.clone().unwrap()],
+        tags: Default::default(),
+    };
+    let account = AwsInventory {
+        region: "us-east-1".into(),
+        auto_scaling_groups: vec![group],
+        ..AwsInventory::default()
+    };
+    let policy = wide_policy();
+    let r = node_rightsizing(&snapshot, Some(&account), catalog(), &policy, now());
+    assert_safe(&snapshot, Some(&account), &policy, &r.plan);
+    let n = &r.nodes[0];
+    assert!(n.replacement.is_some() && !n.planned, "{n:?}");
+    assert!(
+        matches!(&n.why_not, Some(Blocked::NodeGroupType { node_group }) if node_group == "general"),
+        "{n:?}"
+    );
+    assert!(r.plan.plan.steps.is_empty());
 }

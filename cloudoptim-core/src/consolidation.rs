@@ -25,9 +25,12 @@
 //! removed per plan, and only nodes worth at least `min_savings_usd_per_hour`.
 //!
 //! A node whose pods do not fit elsewhere is replaced when a cheaper
-//! instance type (same zone, architecture and capacity type) holds all of
-//! them, DaemonSet pods included: launch the replacement first, then drain
-//! and remove the old node. Nodes of one zone whose pods fit nowhere else
+//! instance type holds all of them, DaemonSet pods included, with the
+//! policy's headroom: any type the [`ReplacementPolicy`] allows (by
+//! default any family of the node's architecture), in the node's zone, for
+//! its OS, whose labels every pod accepts; launch the replacement first,
+//! then drain and remove the old node. [`node_rightsizing`](crate::node_rightsizing)
+//! plans such replacements alone, for every node. Nodes of one zone whose pods fit nowhere else
 //! (and that belong to no managed node group) are also tried together: the
 //! packer repacks their pods onto new nodes, and when that takes fewer
 //! nodes and saves at least the threshold, the new nodes are launched
@@ -44,11 +47,16 @@ use crate::environment::NodeEnvironment;
 use crate::inventory::{AutoScalingGroup, AwsInventory};
 use crate::money::UsdPerHour;
 use crate::plan::{Action, Plan, Precondition, SavingsReport};
-use crate::pricing::{instance_price, node_os, node_price};
+use crate::pricing::node_price;
 use crate::resources::Resources;
 use crate::snapshot::{
     tolerates_all, ClusterSnapshot, DuplicateObject, Node, Pod, PodDisruptionBudget,
 };
+
+mod replacement;
+
+pub use replacement::ReplacementPolicy;
+pub(crate) use replacement::{cheapest_replacement, cheapest_type, node_group_type, PricedTypes};
 
 /// The largest group of nodes replaced together.
 const MAX_GROUP: usize = 16;
@@ -69,12 +77,16 @@ pub struct ConsolidationPolicy {
     pub min_savings_usd_per_hour: UsdPerHour,
     /// Allow evicting pods with node-local storage (their data is lost).
     pub allow_local_storage_eviction: bool,
+    /// Which instance types may replace a node, and the headroom they leave.
+    #[serde(default)]
+    pub replacement: ReplacementPolicy,
 }
 
 impl Default for ConsolidationPolicy {
     /// us-east-1; at most 10% of the nodes and no more than 10 per plan
     /// (Karpenter's default budget is 10%); nodes worth at least $0.01/h;
-    /// pods with local storage stay.
+    /// pods with local storage stay; replacements as
+    /// [`ReplacementPolicy::default`].
     fn default() -> Self {
         ConsolidationPolicy {
             region: "us-east-1".into(),
@@ -82,6 +94,7 @@ impl Default for ConsolidationPolicy {
             max_disrupted_percent: 10,
             min_savings_usd_per_hour: UsdPerHour::from_micro_usd(10_000),
             allow_local_storage_eviction: false,
+            replacement: ReplacementPolicy::default(),
         }
     }
 }
@@ -159,6 +172,21 @@ pub enum Blocked {
         /// `namespace/name`.
         pod: String,
     },
+    /// No instance type the replacement policy allows holds the node's pods
+    /// with the headroom, is accepted by every pod and saves the threshold.
+    #[error("no allowed instance type holds its pods with the headroom for less")]
+    NoCheaperType,
+    /// The node belongs to a managed node group, whose Auto Scaling group
+    /// launches its own instance type: replacing it by another type is the
+    /// node group's business.
+    #[error("it belongs to node group {node_group}, which launches its own instance type")]
+    NodeGroupType {
+        /// The node group label's value.
+        node_group: String,
+    },
+    /// The node has no zone label: nothing tells where a replacement would go.
+    #[error("the node has no zone, so nothing tells where a replacement would go")]
+    NoZone,
     /// Removing the node saves less than the threshold.
     #[error("removing it saves less than the threshold")]
     BelowThreshold,
@@ -204,6 +232,9 @@ impl Blocked {
             Blocked::LocalStorage { .. } => "local_storage",
             Blocked::Pdb { .. } => "pdb",
             Blocked::NoRoom { .. } => "no_room",
+            Blocked::NoCheaperType => "no_cheaper_type",
+            Blocked::NodeGroupType { .. } => "node_group_type",
+            Blocked::NoZone => "no_zone",
             Blocked::BelowThreshold => "below_threshold",
             Blocked::Unpriced { .. } => "unpriced",
             Blocked::NoInstance => "no_instance",
@@ -229,6 +260,8 @@ pub struct Replacement {
     pub instance_type: String,
     /// The new node's zone (the old one's).
     pub zone: String,
+    /// How the new node is bought.
+    pub capacity_type: crate::snapshot::CapacityType,
     /// What pods could use on the new node.
     pub allocatable: Resources,
     /// The new node's price.
@@ -340,8 +373,50 @@ pub fn plan_consolidation(
     policy: &ConsolidationPolicy,
     now: Timestamp,
 ) -> Consolidation {
+    plan(
+        snapshot,
+        account,
+        catalog,
+        Methods::All { packer },
+        policy,
+        now,
+    )
+}
+
+/// What a plan may do with a node.
+#[derive(Clone, Copy)]
+pub(crate) enum Methods<'p> {
+    /// Delete a node whose pods fit on the others, else replace it by a
+    /// cheaper type, else (with the packer) replace several together.
+    All {
+        /// Repacks the pods of several nodes replaced together.
+        packer: &'p dyn Packer,
+    },
+    /// Only replace single nodes by cheaper types (node rightsizing).
+    ReplaceOnly,
+}
+
+impl Methods<'_> {
+    fn plan_name(self) -> &'static str {
+        match self {
+            Methods::All { .. } => "consolidation",
+            Methods::ReplaceOnly => "node-rightsizing",
+        }
+    }
+}
+
+/// The planner behind [`plan_consolidation`] and
+/// [`node_rightsizing`](crate::node_rightsizing::node_rightsizing).
+pub(crate) fn plan(
+    snapshot: &ClusterSnapshot,
+    account: Option<&AwsInventory>,
+    catalog: &Catalog,
+    methods: Methods<'_>,
+    policy: &ConsolidationPolicy,
+    now: Timestamp,
+) -> Consolidation {
     let refuse = |why: Blocked| {
-        let plan = Plan::new("consolidation", now);
+        let plan = Plan::new(methods.plan_name(), now);
         Consolidation {
             savings: plan.savings(),
             plan,
@@ -467,7 +542,8 @@ pub fn plan_consolidation(
         .map(|(i, n)| (n.name.as_str(), i))
         .collect();
 
-    let mut plan = Plan::new("consolidation", now);
+    let mut plan = Plan::new(methods.plan_name(), now);
+    let mut types = PricedTypes::new(catalog);
     let mut removed_nodes = Vec::new();
     let mut moves = Vec::new();
     let mut blocked = Vec::new();
@@ -518,30 +594,44 @@ pub fn plan_consolidation(
             blocked.push((node.name.clone(), Blocked::Budget));
             continue;
         }
-        match find_room(i, &pods, &mut rooms, &mut by_cpu) {
-            Err(pod) => match cheaper_replacement(node, pods_of(node), catalog, policy, price) {
-                Some(r) => {
-                    if let Some(room) = rooms.get_mut(i) {
-                        room.removed = true;
+        let fits_elsewhere = match methods {
+            Methods::All { .. } => find_room(i, &pods, &mut rooms, &mut by_cpu).map_err(Some),
+            Methods::ReplaceOnly => Err(None),
+        };
+        match fits_elsewhere {
+            Err(pod) => {
+                match cheapest_replacement(node, pods_of(node), &mut types, policy, price) {
+                    Ok(r) => {
+                        if let Some(room) = rooms.get_mut(i) {
+                            room.removed = true;
+                        }
+                        if let Some(room) = rooms.get(i) {
+                            by_cpu.remove(&(room.free.cpu_millis, i));
+                        }
+                        push_replacement_steps(
+                            &mut plan, node, group_name, &pods, &pdbs, price, &r,
+                        );
+                        shrink(&mut group_room, group_name);
+                        for p in &pods {
+                            moves.push(Move {
+                                pod: p.key(),
+                                from: node.name.clone(),
+                                to: format!("new {} in {}", r.instance_type, r.zone),
+                            });
+                        }
+                        replacements.push(r);
+                        removed_nodes.push(node.name.clone());
+                        consume_pdbs(&pods, &pdbs, &mut pdb_left);
                     }
-                    if let Some(room) = rooms.get(i) {
-                        by_cpu.remove(&(room.free.cpu_millis, i));
-                    }
-                    push_replacement_steps(&mut plan, node, group_name, &pods, &pdbs, price, &r);
-                    shrink(&mut group_room, group_name);
-                    for p in &pods {
-                        moves.push(Move {
-                            pod: p.key(),
-                            from: node.name.clone(),
-                            to: format!("new {} in {}", r.instance_type, r.zone),
-                        });
-                    }
-                    replacements.push(r);
-                    removed_nodes.push(node.name.clone());
-                    consume_pdbs(&pods, &pdbs, &mut pdb_left);
+                    Err(why) => blocked.push((
+                        node.name.clone(),
+                        match pod {
+                            Some(pod) => Blocked::NoRoom { pod },
+                            None => why,
+                        },
+                    )),
                 }
-                None => blocked.push((node.name.clone(), Blocked::NoRoom { pod })),
-            },
+            }
             Ok(targets) => {
                 if let Some(room) = rooms.get_mut(i) {
                     room.removed = true;
@@ -573,7 +663,13 @@ pub fn plan_consolidation(
     // cheaper new ones in their zone.
     let mut multi_replacements = Vec::new();
     let left = budget.saturating_sub(removed_nodes.len());
-    if left >= 2 {
+    // The new nodes of a group are bought on-demand.
+    let on_demand_allowed = policy.replacement.capacity_types.is_empty()
+        || policy
+            .replacement
+            .capacity_types
+            .contains(&crate::snapshot::CapacityType::OnDemand);
+    if let (Methods::All { packer }, true) = (methods, left >= 2 && on_demand_allowed) {
         let stuck: Vec<usize> = blocked
             .iter()
             .filter(|(_, b)| matches!(b, Blocked::NoRoom { .. }))
@@ -994,10 +1090,22 @@ fn replace_several<'a>(
         region: policy.region.clone(),
         ..PackingPolicy::default()
     });
-    let packing_policy = PackingPolicy {
-        zones: vec![zone.to_owned()],
-        ..packing_policy
-    };
+    let own_families: Vec<&str> = nodes
+        .iter()
+        .filter_map(|&i| snapshot.nodes.get(i)?.instance_type.as_deref())
+        .filter_map(|t| Some(catalog.get(t)?.family.as_str()))
+        .collect();
+    let packing_policy = policy.replacement.packing_policy(
+        catalog,
+        &own_families,
+        PackingPolicy {
+            zones: vec![zone.to_owned()],
+            ..packing_policy
+        },
+    );
+    if packing_policy.architectures.is_empty() {
+        return None;
+    }
     // Like Karpenter: at most MAX_GROUP nodes, sizes halving from there.
     let mut sizes = Vec::new();
     let mut k = max_nodes.min(ranked.len()).min(MAX_GROUP);
@@ -1066,7 +1174,7 @@ fn replace_several<'a>(
 }
 
 /// Why `node` has no price that a saving could be claimed from.
-fn unpriced(node: &Node, catalog: &Catalog, region: &str) -> Blocked {
+pub(crate) fn unpriced(node: &Node, catalog: &Catalog, region: &str) -> Blocked {
     let region = node.region.as_deref().unwrap_or(region);
     let why = match node.instance_type.as_deref() {
         None => "the node has no instance type label".to_owned(),
@@ -1077,87 +1185,6 @@ fn unpriced(node: &Node, catalog: &Catalog, region: &str) -> Blocked {
         },
     };
     Blocked::Unpriced { why }
-}
-
-/// For a node outside managed node groups, the cheapest instance type of
-/// the same family, in the node's zone and capacity type, that holds every pod on it (DaemonSet pods included, as
-/// they would run on the new node too), whose labels every pod accepts,
-/// and that saves at least the policy's threshold.
-fn cheaper_replacement(
-    node: &Node,
-    pods: &[&Pod],
-    catalog: &Catalog,
-    policy: &ConsolidationPolicy,
-    price: UsdPerHour,
-) -> Option<Replacement> {
-    // A node group's Auto Scaling group launches its own type; replacing
-    // one of its nodes by another type is the node group's business.
-    if in_node_group(node) {
-        return None;
-    }
-    let zone = node.zone.clone()?;
-    let current = catalog.get(node.instance_type.as_deref()?)?;
-    let need = pods
-        .iter()
-        .fold(Resources::ZERO, |a, p| a.saturating_add(p.requests()));
-    let root_volume_bytes = node.capacity.ephemeral_storage_bytes;
-    let mut best: Option<Replacement> = None;
-    for it in catalog.instance_types() {
-        // Same family: the node's image, drivers and performance class stay.
-        if it.name == current.name || it.family != current.family {
-            continue;
-        }
-        // Priced as the node is bought and for its OS; a spot price the
-        // Spot Advisor cannot estimate is no basis for a saving.
-        let Some(new_price) = instance_price(
-            it,
-            node.region.as_deref().unwrap_or(&policy.region),
-            node.capacity_type,
-            node_os(node),
-        )
-        .filter(|p| p.is_known())
-        .map(|p| p.usd_per_hour) else {
-            continue;
-        };
-        if price - new_price < policy.min_savings_usd_per_hour
-            || best.as_ref().is_some_and(|b| b.usd_per_hour <= new_price)
-        {
-            continue;
-        }
-        let allocatable = crate::eks::node_allocatable(it, root_volume_bytes);
-        if !need.fits_within(&allocatable) {
-            continue;
-        }
-        let mut labels = node.labels.clone();
-        for key in [
-            crate::snapshot::node_labels::INSTANCE_TYPE,
-            crate::snapshot::node_labels::INSTANCE_TYPE_BETA,
-        ] {
-            labels.insert(key.to_owned(), it.name.clone());
-        }
-        labels.insert(
-            crate::snapshot::node_labels::INSTANCE_FAMILY.to_owned(),
-            it.family.clone(),
-        );
-        labels.remove(crate::snapshot::node_labels::HOSTNAME);
-        let accepted = pods.iter().all(|p| {
-            p.node_selector
-                .iter()
-                .all(|(k, v)| labels.get(k) == Some(v))
-                && p.node_affinity.required_matches("", &labels)
-        });
-        if accepted {
-            best = Some(Replacement {
-                node: node.name.clone(),
-                from_instance_type: current.name.clone(),
-                instance_type: it.name.clone(),
-                zone: zone.clone(),
-                allocatable,
-                usd_per_hour: new_price,
-            });
-        }
-    }
-    best
 }
 
 /// Launch the replacement, then drain and remove the old node.
@@ -1176,7 +1203,7 @@ fn push_replacement_steps(
         Action::LaunchInstance {
             instance_type: r.instance_type.clone(),
             zone: r.zone.clone(),
-            capacity_type: node.capacity_type,
+            capacity_type: r.capacity_type,
             count: 1,
             tags,
         },

@@ -27,6 +27,7 @@ pub mod execute;
 pub mod inventory;
 pub mod kubectl;
 pub mod money;
+pub mod node_rightsizing;
 pub mod office_hours;
 pub mod oom;
 pub mod plan;

@@ -179,6 +179,29 @@ impl InstanceType {
             .or_else(|| self.on_demand_usd_per_hour(region))
     }
 
+    /// The instance category, as Karpenter's `karpenter.k8s.aws/instance-category`
+    /// label has it: the letters of the family before its generation digit
+    /// (`m` for `m6i`, `c` for `c6gn`, `inf` for `inf2`, `u` for `u-6tb1`);
+    /// the whole family when it has no digit.
+    ///
+    /// ```
+    /// use cloudoptim_core::catalog::Catalog;
+    /// let catalog = Catalog::embedded()?;
+    /// assert_eq!(catalog.get("c6gn.large").map(|t| t.category()), Some("c"));
+    /// assert_eq!(catalog.get("inf2.xlarge").map(|t| t.category()), Some("inf"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn category(&self) -> &str {
+        let end = self
+            .family
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(self.family.len());
+        self.family
+            .get(..end)
+            .unwrap_or(&self.family)
+            .trim_end_matches('-')
+    }
+
     /// The Spot Advisor figures for `region` and `os`, if the feed has them.
     pub fn spot_advice(&self, region: &str, os: OperatingSystem) -> Option<&SpotAdvice> {
         self.spot_advice_by_region.get(region)?.get(&os)
