@@ -11,8 +11,9 @@
 //! ```
 //!
 //! `--checkpoint FILE` keeps the histograms between runs (read if it
-//! exists, written after the run), so history can build up from short
-//! windows. `--force` recommends from under 24 h of history (the output
+//! exists, written after the run); on a live cluster each run also adds one
+//! `metrics.k8s.io` reading, so a run every minute builds the history from
+//! metrics-server alone (no recommendation before 24 h of it). `--force` recommends from under 24 h of history (the output
 //! still shows how much there was).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -351,10 +352,24 @@ fn live(
                 );
             }
         }
+        // metrics.k8s.io: one reading per run; with --checkpoint, runs every
+        // minute (cron) build the history with nothing but metrics-server.
+        match &observed.metrics {
+            cloudoptim::k8s::Metrics::Served(sample) => {
+                let added = usage.add_readings(sample.readings(now), snapshot);
+                println!(
+                    "metrics.k8s.io: {} container reading(s) added to the histograms",
+                    added.series
+                );
+            }
+            cloudoptim::k8s::Metrics::Unavailable { reason } => {
+                println!("metrics.k8s.io: {reason}");
+            }
+        }
         if usage.is_empty() {
             println!(
                 "Cannot tell: no usage history. Give --prometheus URL (any Prometheus scraping \
-                 cAdvisor), or --checkpoint FILE holding earlier histograms."
+                 cAdvisor), or run with --checkpoint FILE every minute to build it from metrics-server."
             );
             return Ok(());
         }

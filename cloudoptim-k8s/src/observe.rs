@@ -164,6 +164,28 @@ pub struct MetricsSample {
     pub containers: Vec<ContainerUsageSample>,
 }
 
+impl MetricsSample {
+    /// The containers' readings for [`UsageHistograms::add_readings`]
+    /// (`cloudoptim_core::usage`), dated by the window's end, or `observed_at`
+    /// when metrics-server gave none. Polled every minute and kept with a
+    /// checkpoint, they build a week's histograms from metrics-server alone.
+    ///
+    /// [`UsageHistograms::add_readings`]: cloudoptim_core::usage::UsageHistograms::add_readings
+    pub fn readings(&self, observed_at: Timestamp) -> Vec<cloudoptim_core::usage::UsageReading> {
+        self.containers
+            .iter()
+            .map(|c| cloudoptim_core::usage::UsageReading {
+                namespace: c.namespace.clone(),
+                pod: c.pod.clone(),
+                container: c.container.clone(),
+                at: c.timestamp.unwrap_or(observed_at),
+                cpu_millis: c.cpu_millis as f64,
+                memory_bytes: c.memory_bytes as f64,
+            })
+            .collect()
+    }
+}
+
 /// A node's usage.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeUsage {
