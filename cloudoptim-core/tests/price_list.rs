@@ -14,6 +14,9 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 const RECORDED: &str = include_str!("data/price-list/aws-cli-get-products-example.json");
+/// A recorded product document: one `PriceList` element, m5.large Linux in
+/// us-east-1, of 2021, from before documents carried `regionCode`.
+const RECORDED_M5_LARGE: &str = include_str!("data/price-list/ec2-instance-selector-m5-large.json");
 const PAGE_1: &str = include_str!("data/price-list/eu-west-1-page-1.json");
 const PAGE_2: &str = include_str!("data/price-list/eu-west-1-page-2.json");
 const LIVE_FEED: &str = include_str!("data/spot-advisor-data.json");
@@ -108,6 +111,110 @@ fn the_recorded_answer_is_read_and_its_storage_product_left_out() {
     assert!(skipped.is_empty(), "{skipped:#?}");
     assert!(prices.is_empty());
     assert_eq!(prices.products_left_out(), 1);
+}
+
+#[test]
+fn a_recorded_instance_product_is_priced_in_the_region_its_location_names() {
+    let document: Value = serde_json::from_str(RECORDED_M5_LARGE).unwrap();
+    let attributes = &document["product"]["attributes"];
+    // The document as recorded: no `regionCode`, the region by name only.
+    assert!(attributes.get("regionCode").is_none());
+    assert_eq!(attributes["location"], "US East (N. Virginia)");
+    // Its own statement of the on-demand price, read with the test's means.
+    let on_demand = document["terms"]["OnDemand"].as_object().unwrap();
+    assert_eq!(on_demand.len(), 1);
+    let dimensions = on_demand.values().next().unwrap()["priceDimensions"]
+        .as_object()
+        .unwrap();
+    assert_eq!(dimensions.len(), 1);
+    let dimension = dimensions.values().next().unwrap();
+    assert_eq!(dimension["unit"], "Hrs");
+    let stated: f64 = dimension["pricePerUnit"]["USD"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    let mut prices = PriceListPrices::new();
+    let skipped = prices.add_page(0, &[RECORDED_M5_LARGE]);
+    assert!(skipped.is_empty(), "{skipped:#?}");
+    assert_eq!(prices.products_left_out(), 0);
+    assert_eq!(
+        prices.iter().collect::<Vec<_>>(),
+        [(
+            "us-east-1",
+            "m5.large",
+            OperatingSystem::Linux,
+            cloudoptim_core::money::UsdPerHour::from_usd(stated).unwrap()
+        )]
+    );
+    assert_eq!(
+        prices
+            .get("m5.large", "us-east-1", OperatingSystem::Linux)
+            .map(|p| p.usd()),
+        Some(0.096)
+    );
+    // The reserved terms' hourly rates (0.019 to 0.071) are not read as it.
+    assert_eq!(
+        prices.get("m5.large", "us-east-1", OperatingSystem::Windows),
+        None
+    );
+
+    // As an SDK hands it over: the document as one string of `PriceList`.
+    let answer = json!({"FormatVersion": "aws_v1", "PriceList": [RECORDED_M5_LARGE]}).to_string();
+    let mut from_answer = PriceListPrices::new();
+    assert!(from_answer
+        .add_get_products_answer(0, &answer)
+        .unwrap()
+        .is_empty());
+    assert_eq!(from_answer, prices);
+
+    let catalog = Catalog::embedded().unwrap().with_price_list(&prices);
+    let m5 = catalog.get("m5.large").unwrap();
+    let price = instance_price(
+        m5,
+        "us-east-1",
+        CapacityType::OnDemand,
+        OperatingSystem::Linux,
+    )
+    .unwrap();
+    assert_eq!(price.usd_per_hour.usd(), stated);
+    assert_eq!(price.source, PriceSource::OnDemand);
+}
+
+#[test]
+fn without_region_code_a_location_that_is_no_region_is_skipped() {
+    let mut document: Value = serde_json::from_str(RECORDED_M5_LARGE).unwrap();
+    document["product"]["attributes"]["location"] = json!("US East (Boston)");
+    let entry = only_skipped(document.clone());
+    assert_eq!(
+        path_of(&entry),
+        "pages[0].PriceList[0].product.attributes.location"
+    );
+    assert_eq!(entry.value, "\"US East (Boston)\"");
+    assert!(entry.expected.contains("regionCode"), "{}", entry.expected);
+
+    // Neither `regionCode` nor `location`.
+    document["product"]["attributes"]
+        .as_object_mut()
+        .unwrap()
+        .remove("location");
+    let entry = only_skipped(document.clone());
+    assert_eq!(
+        path_of(&entry),
+        "pages[0].PriceList[0].product.attributes.regionCode"
+    );
+    assert_eq!(entry.value, "(missing)");
+
+    // `regionCode`, where there is one, is the region, whatever `location` says.
+    document["product"]["attributes"]["regionCode"] = json!("us-west-2");
+    document["product"]["attributes"]["location"] = json!("EU (Ireland)");
+    let (prices, skipped) = read(&[document]);
+    assert!(skipped.is_empty(), "{skipped:#?}");
+    assert_eq!(
+        prices.regions().into_iter().collect::<Vec<_>>(),
+        ["us-west-2"]
+    );
 }
 
 #[test]
@@ -358,10 +465,11 @@ fn a_zero_price_is_left_out_silently() {
 #[test]
 fn odd_attributes_are_skipped_with_their_path() {
     let attribute_path = |name: &str| format!("pages[0].PriceList[0].product.attributes.{name}");
-    let cases: [(&str, Option<Value>, &str); 5] = [
+    // A missing `regionCode` is read from `location`: see
+    // `without_region_code_a_location_that_is_no_region_is_skipped`.
+    let cases: [(&str, Option<Value>, &str); 4] = [
         ("instanceType", Some(json!("m5")), "\"m5\""),
         ("instanceType", Some(json!(5)), "5"),
-        ("regionCode", None, "(missing)"),
         // Shown with its whitespace run as one space, as every skipped value.
         ("regionCode", Some(json!("  ")), "\" \""),
         ("tenancy", None, "(missing)"),

@@ -55,6 +55,7 @@ mod instance_facts_csv;
 mod instance_type;
 mod on_demand_prices_csv;
 mod price_list;
+mod price_list_locations;
 mod skipped;
 mod spot;
 mod spot_advisor_feed;

@@ -35,7 +35,8 @@
 //!   the path;
 //! - **an odd product** — not a JSON object, a kept product with an
 //!   attribute missing or not a string, a bad instance type name, no
-//!   `regionCode`, no hourly USD price, a price that is not a number or out
+//!   region (no `regionCode`, nor, in a document older than `regionCode`, a
+//!   `location` naming an AWS Region), no hourly USD price, a price that is not a number or out
 //!   of range, two different hourly prices, a second different price for a
 //!   type, region and operating system already read — is skipped and
 //!   reported as a [`SkippedEntry`] with its path (e.g.
@@ -49,6 +50,7 @@ use serde_json::value::RawValue;
 use super::error::CatalogError;
 use super::instance_type::split_name;
 use super::on_demand_prices_csv::MAX_USD_PER_HOUR;
+use super::price_list_locations::region_of_location;
 use super::skipped::{EntryLocation, SkippedEntry};
 use super::spot::OperatingSystem;
 use super::spot_advisor_feed::{is_object, kind, quoted};
@@ -64,14 +66,15 @@ const EXPECTED_DOCUMENT: &str = "a product document: an object with `product` an
 const EXPECTED_PRODUCT: &str = "an object with `productFamily` and `attributes`";
 const EXPECTED_ATTRIBUTE: &str = "a string";
 const EXPECTED_NAME: &str = "an instance type name like `m5.large`";
-const EXPECTED_REGION: &str = "a region code like `eu-west-1` (products naming only a \
-                               `location` are not read)";
+const EXPECTED_REGION: &str = "a `regionCode` like `eu-west-1`, or without one a `location` \
+                               naming an AWS Region like `EU (Ireland)`";
 const EXPECTED_ON_DEMAND: &str = "an `OnDemand` term with an hourly (`Hrs`) price in USD";
 
 /// The Price List's attributes this reader uses, as the API spells them.
 mod attribute {
     pub(super) const INSTANCE_TYPE: &str = "instanceType";
     pub(super) const REGION_CODE: &str = "regionCode";
+    pub(super) const LOCATION: &str = "location";
     pub(super) const OPERATING_SYSTEM: &str = "operatingSystem";
     pub(super) const TENANCY: &str = "tenancy";
     pub(super) const PRE_INSTALLED_SW: &str = "preInstalledSw";
@@ -473,15 +476,7 @@ fn product(path: &str, text: &str, skipped: &mut Vec<SkippedEntry>) -> Product {
         return Product::LeftOut;
     }
 
-    let region_path = format!("{attributes_path}.{}", attribute::REGION_CODE);
-    let region_raw = attributes.get(attribute::REGION_CODE);
-    let region = region_raw
-        .and_then(|raw| string(raw))
-        .filter(|region| !region.trim().is_empty());
-    if region.is_none() {
-        let value = region_raw.map_or("(missing)", |raw| raw.get());
-        skipped.push(skip(region_path, value, EXPECTED_REGION));
-    }
+    let region = region(&attributes, &attributes_path, skipped);
     let instance_type = instance_type.filter(|name| {
         let valid = split_name(name).is_some();
         if !valid {
@@ -506,6 +501,39 @@ fn product(path: &str, text: &str, skipped: &mut Vec<SkippedEntry>) -> Product {
         },
         None => Product::LeftOut,
     }
+}
+
+/// The product's region: its `regionCode`, or, in a document without one
+/// (older ones, of 2021 and before), the region its `location` names; `None`
+/// and a skipped entry when neither says.
+fn region(
+    attributes: &Members<'_>,
+    attributes_path: &str,
+    skipped: &mut Vec<SkippedEntry>,
+) -> Option<String> {
+    let (name, raw) = match attributes.get(attribute::REGION_CODE) {
+        Some(raw) => (attribute::REGION_CODE, Some(*raw)),
+        None => match attributes.get(attribute::LOCATION) {
+            Some(raw) => (attribute::LOCATION, Some(*raw)),
+            None => (attribute::REGION_CODE, None),
+        },
+    };
+    let text = raw.and_then(string);
+    let region = match name {
+        attribute::LOCATION => text
+            .as_deref()
+            .and_then(region_of_location)
+            .map(str::to_owned),
+        _ => text.filter(|region| !region.trim().is_empty()),
+    };
+    if region.is_none() {
+        skipped.push(skip(
+            format!("{attributes_path}.{name}"),
+            raw.map_or("(missing)", RawValue::get),
+            EXPECTED_REGION,
+        ));
+    }
+    region
 }
 
 /// The attribute `name` of a kept product as a string; a skipped entry

@@ -1387,7 +1387,7 @@ impl<'a> Generator<'a> {
             capacity_type: CapacityType::OnDemand,
             launched_at: ago(self.now, 86_400 * 300),
             private_dns_name: Some("ip-10-0-250-10.ec2.internal".into()),
-            tags: labels(&[("Name", "bastion"), ("team", "platform")]),
+            tags: labels(&[("Name", "bastion"), ("team", "platform")]).into(),
         });
     }
 

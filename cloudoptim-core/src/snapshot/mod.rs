@@ -5,6 +5,7 @@
 //! offline from `kubectl get … -o json` output with [`crate::kubectl`].
 
 mod disruption;
+mod labels;
 mod namespace;
 mod node;
 mod pod;

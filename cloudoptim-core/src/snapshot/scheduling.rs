@@ -6,12 +6,9 @@
 //! Kubernetes field names (`matchLabels`, `topologyKey`, …), so they read
 //! and write `kubectl` JSON directly.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
-/// Labels or annotations: key → value, sorted for deterministic output.
-pub type Labels = BTreeMap<String, String>;
+pub use super::labels::Labels;
 
 /// Operator of a label-selector requirement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -76,7 +73,7 @@ impl SelectorRequirement {
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     /// Labels that must be present with exactly these values.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip_serializing_if = "Labels::is_empty")]
     pub match_labels: Labels,
     /// Further requirements, all of which must hold.
     #[serde(skip_serializing_if = "Vec::is_empty")]
