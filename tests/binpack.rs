@@ -79,7 +79,7 @@ fn assert_feasible(pods: &[PodRequirement], policy: &PackingPolicy, packing: &Pa
             it.on_demand_usd_per_hour(&policy.region).unwrap()
         );
         // Node labels as the packer promises them.
-        let mut labels: BTreeMap<String, String> = BTreeMap::new();
+        let mut labels = cloudoptim::snapshot::Labels::new();
         labels.insert(node_labels::INSTANCE_TYPE.into(), it.name.clone());
         labels.insert(node_labels::INSTANCE_FAMILY.into(), it.family.clone());
         labels.insert(node_labels::ZONE.into(), n.zone.clone());

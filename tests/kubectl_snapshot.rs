@@ -142,7 +142,7 @@ fn owner(kind: &str, name: &str) -> Option<OwnerRef> {
     })
 }
 
-fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn labels(pairs: &[(&str, &str)]) -> cloudoptim::snapshot::Labels {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -721,7 +721,7 @@ fn anti_affinity_and_topology_spread_are_parsed() {
         coredns.pod_affinity.anti_preferred,
         [PodAffinityTerm {
             label_selector: Some(LabelSelector {
-                match_labels: BTreeMap::new(),
+                match_labels: cloudoptim::snapshot::Labels::new(),
                 match_expressions: vec![SelectorRequirement {
                     key: "k8s-app".into(),
                     operator: SelectorOperator::In,

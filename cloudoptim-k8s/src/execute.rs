@@ -887,10 +887,9 @@ fn has_controller(pod: &Pod) -> bool {
 
 /// The core's one do-not-disrupt rule (both keys, `true` in any case).
 fn do_not_disrupt(pod: &Pod) -> bool {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .is_some_and(cloudoptim_core::snapshot::is_do_not_disrupt)
+    pod.metadata.annotations.as_ref().is_some_and(|a| {
+        cloudoptim_core::snapshot::is_do_not_disrupt_by(|k| a.get(k).map(String::as_str))
+    })
 }
 
 fn node_of(pod: &Pod) -> String {

@@ -23,8 +23,9 @@ pub use disruption::{IntOrPercent, PodDisruptionBudget};
 pub use namespace::{HorizontalPodAutoscaler, HpaMetric, Namespace};
 pub use node::{labels as node_labels, region_of_zone, CapacityType, Node};
 pub use pod::{
-    is_do_not_disrupt, is_true_annotation, Container, ContainerStatus, Limits, OwnerRef, Pod,
-    PodPhase, PodVolume, Termination, VolumeSource, DO_NOT_DISRUPT_ANNOTATIONS,
+    is_do_not_disrupt, is_do_not_disrupt_by, is_true_annotation, Container, ContainerStatus,
+    Limits, OwnerRef, Pod, PodPhase, PodVolume, Termination, VolumeSource,
+    DO_NOT_DISRUPT_ANNOTATIONS,
 };
 pub use scheduling::{
     tolerates_all, LabelSelector, Labels, NodeAffinity, NodeSelectorTerm, PodAffinity,

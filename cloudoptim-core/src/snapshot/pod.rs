@@ -29,9 +29,15 @@ pub fn is_true_annotation(value: &str) -> bool {
 /// [`Node::do_not_disrupt`](super::Node::do_not_disrupt), the engines and
 /// the executors all read the annotations through it.
 pub fn is_do_not_disrupt(annotations: &Labels) -> bool {
+    is_do_not_disrupt_by(|key| annotations.get(key).map(String::as_str))
+}
+
+/// [`is_do_not_disrupt`] over any annotation lookup (an API object's own
+/// map, say), so adapters apply the same rule without converting.
+pub fn is_do_not_disrupt_by<'a>(get: impl Fn(&str) -> Option<&'a str>) -> bool {
     DO_NOT_DISRUPT_ANNOTATIONS
         .iter()
-        .any(|key| annotations.get(*key).is_some_and(|v| is_true_annotation(v)))
+        .any(|key| get(key).is_some_and(is_true_annotation))
 }
 
 /// The kind and name of an object's owner.
