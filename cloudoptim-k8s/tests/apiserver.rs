@@ -735,6 +735,25 @@ async fn metrics_are_read_when_metrics_k8s_io_is_served() {
         .containers
         .iter()
         .all(|c| c.namespace == "default" && c.pod == "web-0"));
+    // The readings feed the usage histograms, one key per container.
+    let mut usage = cloudoptim_core::usage::UsageHistograms::new(
+        cloudoptim_core::usage::UsageOptions::default(),
+    );
+    // No snapshot of this cluster: each pod is its own owner.
+    let snapshot = cloudoptim_core::snapshot::ClusterSnapshot::default();
+    let added = usage.add_readings(sample.readings(Timestamp::now()), &snapshot);
+    assert_eq!((added.series, added.cpu_samples, added.skipped), (2, 2, 0));
+    let maxima: Vec<(String, f64)> = usage
+        .iter()
+        .map(|(k, h)| (k.container.clone(), h.max_memory_bytes))
+        .collect();
+    assert_eq!(
+        maxima,
+        vec![
+            ("app".into(), 300.0 * 1048576.0),
+            ("proxy".into(), 40.0 * 1048576.0)
+        ]
+    );
 }
 
 // ---------------------------------------------------------------- act
@@ -1213,6 +1232,98 @@ async fn scale_remembers_the_original_count_and_patches_resources_on_the_templat
     let run = run_plan(&executor, &missing).await;
     assert!(
         matches!(&run.outcomes[0], StepOutcome::Skipped(m) if m.contains("no container sidecar"))
+    );
+}
+
+/// Rightsizing end to end: the cluster observed as the service account,
+/// two days of usage, the engine's plan carried out on the template, and
+/// the same plan again refused by its preconditions (the figures changed).
+#[tokio::test]
+async fn a_rightsizing_plan_patches_the_template_it_was_made_from_and_only_that() {
+    use cloudoptim_core::catalog::Catalog;
+    use cloudoptim_core::rightsizing::{recommend, Decision, RightsizingPolicy};
+    use cloudoptim_core::snapshot::OwnerRef;
+    use cloudoptim_core::usage::{ContainerKey, UsageHistograms, UsageOptions};
+
+    let admin = admin().await;
+    let ns = "rightsizing";
+    namespace(&admin, ns).await;
+    deployment(&admin, ns, "api", 2).await;
+    let client = cloudoptim(fast_settings()).await;
+    let observed = client.observe(&ObserveOptions::default()).await.unwrap();
+    let now = Timestamp::now();
+    let key = ContainerKey {
+        namespace: ns.into(),
+        owner: OwnerRef {
+            kind: "Deployment".into(),
+            name: "api".into(),
+        },
+        container: "app".into(),
+    };
+    let mut usage = UsageHistograms::new(UsageOptions::default());
+    let start = now
+        .checked_sub(jiff::SignedDuration::from_hours(48))
+        .unwrap();
+    let at = |m: i64| {
+        start
+            .checked_add(jiff::SignedDuration::from_mins(m))
+            .unwrap()
+    };
+    usage.add_cpu_series(key.clone(), (0..48 * 60).map(|m| (at(m), 50.0)));
+    usage.add_memory_series(
+        key.clone(),
+        (0..48 * 60).map(|m| (at(m), 200.0 * 1048576.0)),
+    );
+    let report = recommend(
+        &observed.snapshot,
+        Catalog::embedded().unwrap(),
+        "us-east-1",
+        &usage,
+        &RightsizingPolicy::default(),
+        now,
+    );
+    let finding = report.findings.iter().find(|f| f.key == key).unwrap();
+    assert_eq!(finding.decision, Decision::Patch, "{finding:?}");
+    // No pod runs here (no controller manager): the template's figures.
+    assert_eq!(
+        (finding.cpu.current_request, finding.memory.current_request),
+        (500, 512 << 20)
+    );
+    let (cpu, memory) = (finding.cpu.new_request, finding.memory.new_request);
+    assert!(cpu < 100 && memory < 300 << 20, "{cpu}m {memory}");
+    let step: Vec<_> = report
+        .plan
+        .steps
+        .iter()
+        .filter(|s| matches!(&s.action, Action::PatchResources { workload, .. } if workload.namespace == ns))
+        .cloned()
+        .collect();
+    assert_eq!(step.len(), 1);
+    let mut plan = Plan::new("rightsizing", now);
+    plan.steps = step;
+
+    let executor = KubeExecutor::new(client, Mode::Execute);
+    let run = run_plan(&executor, &plan).await;
+    assert!(
+        matches!(&run.outcomes[0], StepOutcome::Done(_)),
+        "{:?}",
+        run.outcomes
+    );
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), ns);
+    let d = deployments.get("api").await.unwrap();
+    let resources =
+        serde_json::to_value(&d.spec.unwrap().template.spec.unwrap().containers[0].resources)
+            .unwrap();
+    assert_eq!(
+        resources["requests"],
+        json!({"cpu": format!("{cpu}m"), "memory": format!("{}Mi", memory >> 20)})
+    );
+    // The plan was made for 500m/512Mi: run again, it is refused.
+    let again = run_plan(&executor, &plan).await;
+    assert!(
+        matches!(&again.outcomes[0], StepOutcome::Skipped(m) if m.contains("500")),
+        "{:?}",
+        again.outcomes
     );
 }
 

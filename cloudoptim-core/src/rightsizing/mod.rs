@@ -346,7 +346,14 @@ pub fn recommend(
     let mut plan = Plan::new(ENGINE, now);
     let mut findings = Vec::new();
     for (key, histograms) in usage.iter() {
-        let current = currents.get(key);
+        // No pod running now (scaled to zero, between rollouts): the
+        // template still says what the requests are.
+        let from_template = if currents.contains_key(key) {
+            None
+        } else {
+            template_state(snapshot, key)
+        };
+        let current = currents.get(key).or(from_template.as_ref());
         let finding = recommend_one(
             snapshot,
             key,
@@ -455,6 +462,26 @@ fn current_state(
         }
     }
     out
+}
+
+/// The requests of `key`'s container on its controller's template, with
+/// no replicas running.
+fn template_state(snapshot: &ClusterSnapshot, key: &ContainerKey) -> Option<Current> {
+    let w = WorkloadRef::patchable_owner(Some(&key.owner), &key.namespace).ok()?;
+    let c = snapshot
+        .workload(w.kind, &w.namespace, &w.name)?
+        .template
+        .containers
+        .iter()
+        .find(|c| c.name == key.container)?;
+    Some(Current {
+        cpu_request_millis: c.requests.cpu_millis,
+        cpu_limit_millis: c.limits.cpu_millis,
+        memory_request_bytes: c.requests.memory_bytes,
+        memory_limit_bytes: c.limits.memory_bytes,
+        replicas: 0,
+        oom_floor_bytes: None,
+    })
 }
 
 type Caps<'a> = (Option<&'a (u64, CapSource)>, Option<&'a (u64, CapSource)>);
