@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{
 };
 use jiff::Timestamp;
 
-use cloudoptim_core::inventory::{Instance, InstanceState, Tags, Volume, VolumeState};
+use cloudoptim_core::inventory::{tags, Instance, InstanceState, Tags, Volume, VolumeState};
 use cloudoptim_core::money::UsdPerHour;
 use cloudoptim_core::snapshot::CapacityType;
 use cloudoptim_core::spot::risk::SpotPrice;
@@ -75,19 +75,10 @@ impl Ec2 {
     /// Instances matching the filters (`("tag:eks:cluster-name", ["prod"])`),
     /// every page.
     pub async fn instances(&self, filters: &[(&str, &[&str])]) -> Result<Vec<Instance>, AwsError> {
-        let filters: Vec<Filter> = filters
-            .iter()
-            .map(|(name, values)| {
-                Filter::builder()
-                    .name(*name)
-                    .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
-                    .build()
-            })
-            .collect();
         let mut pages = self
             .client
             .describe_instances()
-            .set_filters((!filters.is_empty()).then_some(filters))
+            .set_filters(ec2_filters(filters))
             .into_paginator()
             .send();
         let mut out = Vec::new();
@@ -100,6 +91,29 @@ impl Ec2 {
             }
         }
         Ok(out)
+    }
+
+    /// Instances matching any of the filters (each one query: EC2 ANDs the
+    /// filters of one call, and a union is needed to find instances that
+    /// carry any of several tags), each instance once, in id order.
+    pub async fn instances_matching_any(
+        &self,
+        filters: &[(&str, &[&str])],
+        states: &[&str],
+    ) -> Result<Vec<Instance>, AwsError> {
+        let mut found = std::collections::BTreeMap::new();
+        for filter in filters {
+            let query = [*filter, ("instance-state-name", states)];
+            let query = if states.is_empty() {
+                &query[..1]
+            } else {
+                &query[..]
+            };
+            for i in self.instances(query).await? {
+                found.entry(i.instance_id.clone()).or_insert(i);
+            }
+        }
+        Ok(found.into_values().collect())
     }
 
     /// Launch instances; returns their ids.
@@ -195,46 +209,163 @@ impl Ec2 {
         Ok(())
     }
 
-    /// Every EBS volume, every page.
-    pub async fn volumes(&self) -> Result<Vec<Volume>, AwsError> {
-        let mut pages = self.client.describe_volumes().into_paginator().send();
+    /// Remove tags (by key, whatever their value) from resources.
+    pub async fn untag(&self, resource_ids: &[String], keys: &[String]) -> Result<(), AwsError> {
+        self.client
+            .delete_tags()
+            .set_resources(Some(resource_ids.to_vec()))
+            .set_tags(Some(
+                keys.iter().map(|k| Tag::builder().key(k).build()).collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| from_sdk("DeleteTags", e))?;
+        Ok(())
+    }
+
+    /// EBS volumes matching the filters (`("tag-key", ["ebs.csi.aws.com/cluster"])`,
+    /// `("status", ["available"])`; none: every volume), every page.
+    pub async fn volumes(&self, filters: &[(&str, &[&str])]) -> Result<Vec<Volume>, AwsError> {
+        let mut pages = self
+            .client
+            .describe_volumes()
+            .set_filters(ec2_filters(filters))
+            .into_paginator()
+            .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk("DescribeVolumes", e))?;
             for v in page.volumes() {
-                out.push(Volume {
-                    volume_id: v
-                        .volume_id()
-                        .ok_or(AwsError::Invalid {
-                            operation: "DescribeVolumes",
-                            field: "VolumeId",
-                        })?
-                        .to_owned(),
-                    size_gib: v.size().and_then(|s| u32::try_from(s).ok()).unwrap_or(0),
-                    volume_type: v
-                        .volume_type()
-                        .map(|t| t.as_str().to_owned())
-                        .unwrap_or_default(),
-                    zone: v.availability_zone().unwrap_or_default().to_owned(),
-                    state: match v.state().map(|s| s.as_str()) {
-                        Some("creating") => VolumeState::Creating,
-                        Some("in-use") => VolumeState::InUse,
-                        Some("deleting") => VolumeState::Deleting,
-                        Some("deleted") => VolumeState::Deleted,
-                        Some("error") => VolumeState::Error,
-                        _ => VolumeState::Available,
-                    },
-                    attached_instance_ids: v
-                        .attachments()
-                        .iter()
-                        .filter_map(|a| a.instance_id().map(str::to_owned))
-                        .collect(),
-                    created_at: ts(v.create_time()).unwrap_or(Timestamp::UNIX_EPOCH),
-                    tags: tags_of(v.tags()),
-                });
+                out.push(volume(v)?);
             }
         }
         Ok(out)
+    }
+
+    /// One volume by id; `None` when it does not exist (any more).
+    pub async fn volume(&self, volume_id: &str) -> Result<Option<Volume>, AwsError> {
+        let ids = [volume_id];
+        Ok(self
+            .volumes(&[("volume-id", &ids)])
+            .await?
+            .into_iter()
+            .find(|v| v.volume_id == volume_id))
+    }
+
+    /// Snapshots of a volume that CloudOptim took before deleting it (tagged
+    /// [`tags::SNAPSHOT_OF`] with the volume id), every page.
+    pub async fn snapshots_of(&self, volume_id: &str) -> Result<Vec<VolumeSnapshot>, AwsError> {
+        let ids = [volume_id];
+        let tag_filter = format!("tag:{}", tags::SNAPSHOT_OF);
+        let mut pages = self
+            .client
+            .describe_snapshots()
+            .owner_ids("self")
+            .set_filters(ec2_filters(&[
+                ("volume-id", &ids),
+                (tag_filter.as_str(), &ids),
+            ]))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk("DescribeSnapshots", e))?;
+            for s in page.snapshots() {
+                out.push(snapshot(s)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Snapshot a volume and wait (polling every `poll`, at most `timeout`)
+    /// until the snapshot completes. A snapshot of ours still in progress is
+    /// waited for rather than taken again. Returns the completed snapshot.
+    pub async fn snapshot_volume(
+        &self,
+        volume_id: &str,
+        poll: std::time::Duration,
+        timeout: std::time::Duration,
+    ) -> Result<VolumeSnapshot, AwsError> {
+        let pending = self
+            .snapshots_of(volume_id)
+            .await?
+            .into_iter()
+            .find(|s| s.state == SnapshotState::Pending);
+        let snapshot_id = match pending {
+            Some(s) => s.snapshot_id,
+            None => {
+                let tags: Tags = [(tags::SNAPSHOT_OF.to_owned(), volume_id.to_owned())].into();
+                self.client
+                    .create_snapshot()
+                    .volume_id(volume_id)
+                    .description(format!(
+                        "CloudOptim: {volume_id} before deleting it as a zombie volume"
+                    ))
+                    .tag_specifications(
+                        TagSpecification::builder()
+                            .resource_type(ResourceType::Snapshot)
+                            .set_tags(Some(aws_tags(&tags)))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| from_sdk("CreateSnapshot", e))?
+                    .snapshot_id()
+                    .ok_or(AwsError::Invalid {
+                        operation: "CreateSnapshot",
+                        field: "SnapshotId",
+                    })?
+                    .to_owned()
+            }
+        };
+        let started = std::time::Instant::now();
+        loop {
+            let found = self
+                .snapshots_of(volume_id)
+                .await?
+                .into_iter()
+                .find(|s| s.snapshot_id == snapshot_id);
+            match found {
+                Some(s) if s.state == SnapshotState::Completed => return Ok(s),
+                Some(s) if s.state == SnapshotState::Error => {
+                    return Err(AwsError::Service {
+                        operation: "CreateSnapshot",
+                        message: format!("snapshot {snapshot_id} of {volume_id} failed"),
+                    })
+                }
+                _ if started.elapsed() >= timeout => {
+                    return Err(AwsError::Service {
+                        operation: "CreateSnapshot",
+                        message: format!(
+                            "snapshot {snapshot_id} of {volume_id} did not complete within {} s",
+                            timeout.as_secs()
+                        ),
+                    })
+                }
+                _ => tokio::time::sleep(poll).await,
+            }
+        }
+    }
+
+    /// Delete a volume. One already gone (`InvalidVolume.NotFound`) is not
+    /// an error: returns `false` then.
+    pub async fn delete_volume(&self, volume_id: &str) -> Result<bool, AwsError> {
+        match self
+            .client
+            .delete_volume()
+            .volume_id(volume_id)
+            .send()
+            .await
+            .map_err(|e| from_sdk("DeleteVolume", e))
+        {
+            Ok(_) => Ok(true),
+            Err(AwsError::Service { message, .. })
+                if message.contains("InvalidVolume.NotFound") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Linux spot prices of the types between `start` (clamped to 90 days
@@ -364,5 +495,97 @@ fn instance(i: &aws_sdk_ec2::types::Instance) -> Result<Instance, AwsError> {
             .filter(|s| !s.is_empty())
             .map(str::to_owned),
         tags: tags_of(i.tags()),
+    })
+}
+
+/// EC2 filters from `(name, values)` pairs; `None` for no filter.
+fn ec2_filters(filters: &[(&str, &[&str])]) -> Option<Vec<Filter>> {
+    (!filters.is_empty()).then(|| {
+        filters
+            .iter()
+            .map(|(name, values)| {
+                Filter::builder()
+                    .name(*name)
+                    .set_values(Some(values.iter().map(|v| (*v).to_owned()).collect()))
+                    .build()
+            })
+            .collect()
+    })
+}
+
+fn volume(v: &aws_sdk_ec2::types::Volume) -> Result<Volume, AwsError> {
+    Ok(Volume {
+        volume_id: v
+            .volume_id()
+            .ok_or(AwsError::Invalid {
+                operation: "DescribeVolumes",
+                field: "VolumeId",
+            })?
+            .to_owned(),
+        size_gib: v.size().and_then(|s| u32::try_from(s).ok()).unwrap_or(0),
+        volume_type: v
+            .volume_type()
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        zone: v.availability_zone().unwrap_or_default().to_owned(),
+        state: match v.state().map(|s| s.as_str()) {
+            Some("creating") => VolumeState::Creating,
+            Some("in-use") => VolumeState::InUse,
+            Some("deleting") => VolumeState::Deleting,
+            Some("deleted") => VolumeState::Deleted,
+            Some("error") => VolumeState::Error,
+            _ => VolumeState::Available,
+        },
+        attached_instance_ids: v
+            .attachments()
+            .iter()
+            .filter_map(|a| a.instance_id().map(str::to_owned))
+            .collect(),
+        created_at: ts(v.create_time()).unwrap_or(Timestamp::UNIX_EPOCH),
+        tags: tags_of(v.tags()),
+    })
+}
+
+/// State of an EBS snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SnapshotState {
+    /// Being taken.
+    Pending,
+    /// Complete: the volume's data is safe in it.
+    Completed,
+    /// Failed.
+    Error,
+}
+
+/// An EBS snapshot of a volume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeSnapshot {
+    /// Snapshot id (`snap-…`).
+    pub snapshot_id: String,
+    /// The volume it was taken of.
+    pub volume_id: String,
+    /// State.
+    pub state: SnapshotState,
+    /// When it was started.
+    pub started_at: Option<Timestamp>,
+}
+
+fn snapshot(s: &aws_sdk_ec2::types::Snapshot) -> Result<VolumeSnapshot, AwsError> {
+    let invalid = |field| AwsError::Invalid {
+        operation: "DescribeSnapshots",
+        field,
+    };
+    Ok(VolumeSnapshot {
+        snapshot_id: s
+            .snapshot_id()
+            .ok_or_else(|| invalid("SnapshotId"))?
+            .to_owned(),
+        volume_id: s.volume_id().unwrap_or_default().to_owned(),
+        state: match s.state().map(|st| st.as_str()) {
+            Some("completed") => SnapshotState::Completed,
+            Some("error") | Some("recoverable") | Some("recovering") => SnapshotState::Error,
+            _ => SnapshotState::Pending,
+        },
+        started_at: ts(s.start_time()),
     })
 }

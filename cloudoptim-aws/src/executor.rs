@@ -1,7 +1,8 @@
 //! The account's side of the one executor contract: EC2 and Auto Scaling.
 //!
-//! [`Ec2Executor`] claims launches, terminations and tags, and observes
-//! instances, volumes and Auto Scaling groups, converted into the core's
+//! [`Ec2Executor`] claims launches, terminations, tags, volume snapshots and
+//! deletions, and observes instances, volumes (and the snapshots CloudOptim
+//! took of them) and Auto Scaling groups, converted into the core's
 //! [`inventory`](cloudoptim_core::inventory) types. It judges nothing:
 //! the [`PlanRunner`](cloudoptim_core::execute::PlanRunner) evaluates every
 //! precondition (not protected, node drained, group above its minimum) in
@@ -14,11 +15,11 @@
 
 use async_trait::async_trait;
 use cloudoptim_core::execute::{ApplyContext, Executor, ExecutorError, Fact, Observation};
-use cloudoptim_core::inventory::{InstanceState, Tags};
+use cloudoptim_core::inventory::{InstanceState, Tags, VolumeState};
 use cloudoptim_core::plan::{Action, Mode, StepOutcome};
 
 use crate::autoscaling::{AutoScaling, GroupTermination};
-use crate::ec2::{Ec2, LaunchRequest};
+use crate::ec2::{Ec2, LaunchRequest, SnapshotState};
 use crate::error::AwsError;
 
 /// Carries out the EC2 and Auto Scaling steps of plans.
@@ -30,6 +31,11 @@ pub struct Ec2Executor {
     pub launch_template_id: Option<String>,
     /// AMI for new nodes when there is no launch template.
     pub image_id: Option<String>,
+    /// How often a snapshot in progress is polled.
+    pub snapshot_poll: std::time::Duration,
+    /// How long a snapshot may take before the step fails (the volume is
+    /// then left alone: its delete step needs a completed snapshot).
+    pub snapshot_timeout: std::time::Duration,
 }
 
 impl Ec2Executor {
@@ -41,6 +47,8 @@ impl Ec2Executor {
             autoscaling: None,
             launch_template_id: None,
             image_id: None,
+            snapshot_poll: std::time::Duration::from_secs(5),
+            snapshot_timeout: std::time::Duration::from_secs(30 * 60),
         }
     }
 
@@ -68,14 +76,19 @@ impl Ec2Executor {
             Fact::Instance { instance_id } => {
                 Observation::Instance(self.instance(instance_id).await?.map(Box::new))
             }
-            Fact::Volume { volume_id } => Observation::Volume(
-                self.ec2
-                    .volumes()
+            Fact::Volume { volume_id } => {
+                Observation::Volume(self.ec2.volume(volume_id).await?.map(Box::new))
+            }
+            Fact::VolumeSnapshots { volume_id } => {
+                let completed = self
+                    .ec2
+                    .snapshots_of(volume_id)
                     .await?
-                    .into_iter()
-                    .find(|v| &v.volume_id == volume_id)
-                    .map(Box::new),
-            ),
+                    .iter()
+                    .filter(|s| s.state == SnapshotState::Completed)
+                    .count();
+                Observation::VolumeSnapshots(u32::try_from(completed).unwrap_or(u32::MAX))
+            }
             Fact::AutoScalingGroup { name } => match &self.autoscaling {
                 Some(a) => Observation::AutoScalingGroup(a.group(name).await?.map(Box::new)),
                 None => return Err(unsupported(fact)),
@@ -122,6 +135,20 @@ impl Ec2Executor {
                     Some(_) => None,
                 }
             }
+            Action::SnapshotVolume { volume_id } => self
+                .ec2
+                .snapshots_of(volume_id)
+                .await?
+                .into_iter()
+                .find(|s| s.state == SnapshotState::Completed)
+                .map(|s| format!("{volume_id} already has snapshot {}", s.snapshot_id)),
+            Action::DeleteVolume { volume_id } => match self.ec2.volume(volume_id).await? {
+                None => Some(format!("{volume_id} is already gone")),
+                Some(v) if matches!(v.state, VolumeState::Deleting | VolumeState::Deleted) => {
+                    Some(format!("{volume_id} is already being deleted"))
+                }
+                Some(_) => None,
+            },
             _ => None,
         })
     }
@@ -210,6 +237,31 @@ impl Ec2Executor {
                     .await?;
                 Ok(StepOutcome::Done(what))
             }
+            Action::SnapshotVolume { volume_id } => {
+                let what = format!("snapshot {volume_id} and wait for the snapshot to complete");
+                if !act {
+                    return Ok(StepOutcome::WouldDo(what));
+                }
+                let snapshot = self
+                    .ec2
+                    .snapshot_volume(volume_id, self.snapshot_poll, self.snapshot_timeout)
+                    .await?;
+                Ok(StepOutcome::Done(format!(
+                    "{what}: {}",
+                    snapshot.snapshot_id
+                )))
+            }
+            Action::DeleteVolume { volume_id } => {
+                let what = format!("delete volume {volume_id}");
+                if !act {
+                    return Ok(StepOutcome::WouldDo(what));
+                }
+                if self.ec2.delete_volume(volume_id).await? {
+                    Ok(StepOutcome::Done(what))
+                } else {
+                    Ok(StepOutcome::Done(format!("{volume_id} is already gone")))
+                }
+            }
             other => Err(unsupported_action(other)),
         }
     }
@@ -223,19 +275,21 @@ impl Executor for Ec2Executor {
 
     fn claims(&self, action: &Action) -> bool {
         match action {
-            Action::LaunchInstance { .. } | Action::TagResource { .. } => true,
+            Action::LaunchInstance { .. }
+            | Action::TagResource { .. }
+            | Action::SnapshotVolume { .. }
+            | Action::DeleteVolume { .. } => true,
             Action::TerminateInstance {
                 auto_scaling_group, ..
             } => auto_scaling_group.is_none() || self.autoscaling.is_some(),
-            // Cluster steps, volume steps not built yet, or an action this
-            // version does not know: not ours (the runner refuses the plan).
+            // Cluster steps, or an action this version does not know: not ours (the runner refuses the plan).
             _ => false,
         }
     }
 
     fn observes(&self, fact: &Fact) -> bool {
         match fact {
-            Fact::Instance { .. } | Fact::Volume { .. } => true,
+            Fact::Instance { .. } | Fact::Volume { .. } | Fact::VolumeSnapshots { .. } => true,
             Fact::AutoScalingGroup { .. } => self.autoscaling.is_some(),
             _ => false,
         }

@@ -710,3 +710,115 @@ async fn terminating_through_the_group_shrinks_it_down_to_its_minimum() {
     delete_group(&config, &name).await;
     assert_eq!(autoscaling.group(&name).await.unwrap(), None);
 }
+
+async fn create_volume(config: &SdkConfig, run: &str, extra: &[(&str, &str)]) -> String {
+    let mut tags = vec![aws_sdk_ec2::types::Tag::builder()
+        .key("cloudoptim-test")
+        .value(run)
+        .build()];
+    for (k, v) in extra {
+        tags.push(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+    }
+    aws_sdk_ec2::Client::new(config)
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(100)
+        .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+        .iops(6000)
+        .throughput(250)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
+                .set_tags(Some(tags))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .volume_id()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn volumes_are_found_by_tag_snapshotted_untagged_and_deleted_once() {
+    let config = config().await;
+    let ec2 = Ec2::new(&config);
+    let run = unique("volumes");
+    let a = create_volume(&config, &run, &[("ebs.csi.aws.com/cluster", "true")]).await;
+    let b = create_volume(&config, &run, &[]).await;
+    let values = [run.as_str()];
+    let mut mine: Vec<String> = ec2
+        .volumes(&[("tag:cloudoptim-test", &values)])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.volume_id)
+        .collect();
+    mine.sort();
+    let mut expected = vec![a.clone(), b.clone()];
+    expected.sort();
+    assert_eq!(mine, expected);
+    let csi = ec2
+        .volumes(&[
+            ("tag:cloudoptim-test", &values),
+            ("tag-key", &["ebs.csi.aws.com/cluster"]),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(csi.len(), 1);
+    assert_eq!(csi[0].volume_id, a);
+    assert_eq!(csi[0].size_gib, 100);
+    assert_eq!(csi[0].volume_type, "gp3");
+
+    // Tag, then untag by key.
+    let mark: Tags = [("cloudoptim.io/delete-after".to_owned(), "x".to_owned())].into();
+    ec2.tag(std::slice::from_ref(&a), &mark).await.unwrap();
+    assert!(ec2
+        .volume(&a)
+        .await
+        .unwrap()
+        .unwrap()
+        .tags
+        .contains_key("cloudoptim.io/delete-after"));
+    ec2.untag(
+        std::slice::from_ref(&a),
+        &["cloudoptim.io/delete-after".to_owned()],
+    )
+    .await
+    .unwrap();
+    assert!(!ec2
+        .volume(&a)
+        .await
+        .unwrap()
+        .unwrap()
+        .tags
+        .contains_key("cloudoptim.io/delete-after"));
+
+    // Only CloudOptim's own snapshots count.
+    assert!(ec2.snapshots_of(&a).await.unwrap().is_empty());
+    aws_sdk_ec2::Client::new(&config)
+        .create_snapshot()
+        .volume_id(&a)
+        .send()
+        .await
+        .unwrap();
+    assert!(ec2.snapshots_of(&a).await.unwrap().is_empty());
+    let poll = Duration::from_millis(50);
+    let snap = ec2
+        .snapshot_volume(&a, poll, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(snap.volume_id, a);
+    let ours = ec2.snapshots_of(&a).await.unwrap();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(ours[0].snapshot_id, snap.snapshot_id);
+
+    // Delete: once done, twice already gone; a volume never there is gone too.
+    assert!(ec2.delete_volume(&a).await.unwrap());
+    assert!(ec2.volume(&a).await.unwrap().is_none());
+    assert!(!ec2.delete_volume(&a).await.unwrap());
+    assert!(!ec2.delete_volume("vol-0123456789abcdef0").await.unwrap());
+    assert!(ec2.volume(&b).await.unwrap().is_some());
+    ec2.delete_volume(&b).await.unwrap();
+}

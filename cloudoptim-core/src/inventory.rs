@@ -35,6 +35,9 @@ pub mod tags {
     pub const PV_NAME: &str = "kubernetes.io/created-for/pv/name";
     /// `true` protects a resource from every CloudOptim action.
     pub const PROTECT: &str = "cloudoptim.io/protect";
+    /// On an EBS snapshot CloudOptim took before deleting a volume: the
+    /// volume's id. Only these snapshots count as "snapshotted first".
+    pub const SNAPSHOT_OF: &str = "cloudoptim.io/snapshot-of";
 }
 
 /// EC2 instance state.
