@@ -227,7 +227,8 @@ impl KubeExecutor {
                 pods.push(pod);
                 Ok(())
             })
-            .await?;
+            .await?
+            .consistent("pods")?;
         Ok(pods)
     }
 

@@ -132,7 +132,8 @@ impl KubeExecutor {
                         items.push(("Pod", "v1", item));
                         Ok(())
                     })
-                    .await?;
+                    .await?
+                    .consistent("pods")?;
                 Observation::PodsOnNode(read(items)?.pods)
             }
             Fact::NodeOfInstance { instance_id } => {
@@ -152,7 +153,8 @@ impl KubeExecutor {
                         }
                         Ok(())
                     })
-                    .await?;
+                    .await?
+                    .consistent("nodes")?;
                 Observation::NodeOfInstance(found)
             }
             Fact::VolumeClaim { volume_id } => {
@@ -168,7 +170,8 @@ impl KubeExecutor {
                             Ok(())
                         },
                     )
-                    .await?;
+                    .await?
+                    .consistent("persistentvolumes")?;
                 let claim = read(items)?
                     .persistent_volumes
                     .into_iter()

@@ -141,6 +141,47 @@ pub struct Observation {
     pub pages: usize,
     /// Usage from `metrics.k8s.io`, or why there is none.
     pub metrics: Metrics,
+    /// Kinds whose list outlived etcd's compaction window and was continued
+    /// from a later revision: what they hold is not one consistent view (an
+    /// object created meanwhile may be missing). Engines that conclude from
+    /// an absence (ghost instances: "no Node has this instance") must not
+    /// run on these kinds.
+    pub resumed_kinds: Vec<&'static str>,
+}
+
+impl Observation {
+    /// Whether the list of `kind` (`"Node"`, …) is one consistent view.
+    pub fn is_consistent(&self, kind: &str) -> bool {
+        !self.resumed_kinds.contains(&kind)
+    }
+}
+
+/// What a paged list read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ListRead {
+    /// Pages fetched.
+    pub pages: usize,
+    /// The list expired midway and was continued from a later revision.
+    pub resumed: bool,
+}
+
+impl ListRead {
+    /// Refuse a resumed list where an absence is concluded from it.
+    pub fn consistent(self, resource: &str) -> Result<ListRead, K8sError> {
+        if self.resumed {
+            return Err(K8sError::Api {
+                verb: "list",
+                resource: resource.into(),
+                target: String::new(),
+                code: 410,
+                reason: "Expired".into(),
+                message: "the list expired midway and was continued from a later revision, \
+                          so an object missing from it may exist; observe again"
+                    .into(),
+            });
+        }
+        Ok(self)
+    }
 }
 
 /// Usage from `metrics.k8s.io`.
@@ -244,10 +285,11 @@ impl KubeClient {
         let mut reader = ListReader::new();
         let mut objects_by_kind = BTreeMap::new();
         let mut pages = 0;
+        let mut resumed_kinds = Vec::new();
         for listed in &LISTED {
             let mut count = 0;
             let params = ListParams::default().limit(options.page_size);
-            pages += self
+            let read = self
                 .list_each(listed.path, listed.resource, &params, |mut item| {
                     if let Value::Object(map) = &mut item {
                         map.insert("kind".into(), Value::from(listed.kind));
@@ -257,6 +299,10 @@ impl KubeClient {
                     Ok(reader.push(item)?)
                 })
                 .await?;
+            pages += read.pages;
+            if read.resumed {
+                resumed_kinds.push(listed.kind);
+            }
             tracing::debug!(kind = listed.kind, count, "listed");
             objects_by_kind.insert(listed.kind, count);
         }
@@ -276,21 +322,23 @@ impl KubeClient {
             objects_by_kind,
             pages,
             metrics,
+            resumed_kinds,
         })
     }
 
     /// Every object of a collection, page by page (`params` carries the
-    /// page size and any selectors), each handed to `each` as it arrives;
-    /// returns the number of pages fetched. A continue token that expired
-    /// (410 Gone) is followed by the one the server offers.
+    /// page size and any selectors), each handed to `each` as it arrives.
+    /// A continue token that expired (410 Gone) is followed by the one the
+    /// server offers, and the answer says so ([`ListRead::resumed`]).
     pub(crate) async fn list_each(
         &self,
         path: &str,
         resource: &str,
         params: &ListParams,
         mut each: impl FnMut(Value) -> Result<(), K8sError>,
-    ) -> Result<usize, K8sError> {
+    ) -> Result<ListRead, K8sError> {
         let mut pages = 0;
+        let mut resumed = false;
         let mut continue_token: Option<String> = None;
         loop {
             let page = self
@@ -319,6 +367,7 @@ impl KubeClient {
                     "list expired; continuing from the current revision"
                 );
                 continue_token = Some(token);
+                resumed = true;
                 continue;
             }
             for item in page.items {
@@ -326,7 +375,7 @@ impl KubeClient {
             }
             match token {
                 Some(token) => continue_token = Some(token),
-                None => return Ok(pages),
+                None => return Ok(ListRead { pages, resumed }),
             }
         }
     }
