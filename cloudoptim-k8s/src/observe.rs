@@ -30,7 +30,7 @@ struct Listed {
 
 /// What a snapshot lists, in this order: workloads before pods is not
 /// needed (owners are resolved at the end), nodes first reads best in logs.
-const LISTED: [Listed; 13] = [
+const LISTED: [Listed; 14] = [
     Listed {
         kind: "Node",
         api_version: "v1",
@@ -108,6 +108,12 @@ const LISTED: [Listed; 13] = [
         api_version: "autoscaling/v2",
         path: "/apis/autoscaling/v2/horizontalpodautoscalers",
         resource: "horizontalpodautoscalers.autoscaling",
+    },
+    Listed {
+        kind: "Service",
+        api_version: "v1",
+        path: "/api/v1/services",
+        resource: "services",
     },
 ];
 

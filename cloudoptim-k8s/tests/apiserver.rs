@@ -506,6 +506,12 @@ async fn observe_reads_every_kind_page_by_page_as_the_service_account() {
     )
     .await;
     pdb(&admin, ns, "web", "web", 12, 2).await;
+    create::<k8s_openapi::api::core::v1::Service>(
+        &Api::namespaced(admin.clone(), ns),
+        json!({"metadata": {"name": "web", "annotations": {"service.kubernetes.io/topology-mode": "Auto"}},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}),
+    )
+    .await;
     create::<PersistentVolume>(
         &Api::all(admin.clone()),
         json!({"metadata": {"name": "observe-pv"}, "spec": {
@@ -540,6 +546,19 @@ async fn observe_reads_every_kind_page_by_page_as_the_service_account() {
         .filter(|n| n.name.starts_with("observe-"))
         .collect();
     assert_eq!(nodes.len(), 3);
+    assert!(observed.resumed_kinds.is_empty());
+    let web_service = snapshot
+        .services
+        .iter()
+        .find(|s| s.namespace == ns && s.name == "web")
+        .unwrap();
+    assert!(web_service.prefers_same_zone());
+    let endpoints = snapshot
+        .pods
+        .iter()
+        .filter(|p| web_service.selects(p))
+        .count();
+    assert_eq!(endpoints, 12);
     let first = nodes.iter().find(|n| n.name == "observe-0").unwrap();
     assert_eq!(first.instance_type.as_deref(), Some("m5.xlarge"));
     assert_eq!(first.zone.as_deref(), Some("us-east-1a"));

@@ -10,7 +10,7 @@ use crate::snapshot::{
     ClusterSnapshot, Container, HorizontalPodAutoscaler, HpaMetric, IntOrPercent, Namespace, Node,
     NodeAffinity, OwnerRef, PersistentVolume, PersistentVolumeClaim, Pod, PodAffinity,
     PodAffinityTerm, PodDisruptionBudget, PodTemplate, SelectorOperator, SelectorRequirement,
-    Termination, VolumeSource, Workload, WorkloadKind,
+    Service, ServiceType, Termination, VolumeSource, Workload, WorkloadKind,
 };
 
 /// Write a snapshot as the `v1 List` that
@@ -74,6 +74,9 @@ impl Serialize for Items<'_> {
         }
         for n in &snapshot.namespaces {
             put(item("v1", "Namespace", namespace(n)))?;
+        }
+        for s in &snapshot.services {
+            put(item("v1", "Service", service(s)))?;
         }
         for h in &snapshot.horizontal_pod_autoscalers {
             put(item(
@@ -326,6 +329,28 @@ fn int_or_string(v: Option<IntOrPercent>) -> Option<IntOrString> {
         IntOrPercent::Count(n) => IntOrString::Int(i64::from(n)),
         IntOrPercent::Percent(p) => IntOrString::Str(format!("{p}%")),
     })
+}
+
+fn service(s: &Service) -> wire::Service {
+    let service_type = match s.service_type {
+        ServiceType::ClusterIP => "ClusterIP",
+        ServiceType::NodePort => "NodePort",
+        ServiceType::LoadBalancer => "LoadBalancer",
+        ServiceType::ExternalName => "ExternalName",
+    };
+    wire::Service {
+        metadata: wire::ObjectMeta {
+            name: s.name.clone(),
+            namespace: Some(s.namespace.clone()),
+            annotations: s.annotations.clone(),
+            ..Default::default()
+        },
+        spec: wire::ServiceSpec {
+            service_type: Some(service_type.into()),
+            selector: (!s.selector.is_empty()).then(|| s.selector.clone()),
+            traffic_distribution: s.traffic_distribution.clone(),
+        },
+    }
 }
 
 fn namespace(n: &Namespace) -> wire::Namespace {

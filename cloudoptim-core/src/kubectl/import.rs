@@ -15,7 +15,8 @@ use crate::snapshot::{
     node_labels, Container, ContainerStatus, HorizontalPodAutoscaler, HpaMetric, IntOrPercent,
     Limits, Namespace, Node, NodeAffinity, ObjectRef, OwnerRef, PersistentVolume,
     PersistentVolumeClaim, Pod, PodAffinity, PodDisruptionBudget, PodTemplate, PodVolume,
-    SelectorOperator, SnapshotList, Termination, VolumeSource, Workload, WorkloadKind,
+    SelectorOperator, Service, ServiceType, SnapshotList, Termination, VolumeSource, Workload,
+    WorkloadKind,
 };
 
 /// GPU resource names counted as GPUs.
@@ -608,6 +609,10 @@ fn read_item(
             snapshot.namespaces.push(namespace_object(decode(item)?)?);
             SnapshotList::Namespaces
         }
+        "Service" => {
+            snapshot.services.push(service(decode(item)?)?);
+            SnapshotList::Services
+        }
         "HorizontalPodAutoscaler" => {
             snapshot
                 .horizontal_pod_autoscalers
@@ -953,6 +958,29 @@ fn namespace_object(n: wire::Namespace) -> Result<Namespace, FieldError> {
         name: required_name(&n.metadata)?,
         labels: n.metadata.labels,
         annotations: n.metadata.annotations,
+    })
+}
+
+fn service(s: wire::Service) -> Result<Service, FieldError> {
+    let service_type = match s.spec.service_type.as_deref() {
+        None | Some("ClusterIP") => ServiceType::ClusterIP,
+        Some("NodePort") => ServiceType::NodePort,
+        Some("LoadBalancer") => ServiceType::LoadBalancer,
+        Some("ExternalName") => ServiceType::ExternalName,
+        Some(other) => {
+            return Err(FieldError::new(
+                "spec.type",
+                format!("{other:?} is not a Service type"),
+            ))
+        }
+    };
+    Ok(Service {
+        namespace: namespace(&s.metadata),
+        name: required_name(&s.metadata)?,
+        service_type,
+        selector: s.spec.selector.unwrap_or_default(),
+        traffic_distribution: s.spec.traffic_distribution,
+        annotations: s.metadata.annotations,
     })
 }
 

@@ -93,6 +93,43 @@ pub enum KubectlError {
 mod tests {
     use super::*;
 
+    /// Services are read with their selector, type and zone preference,
+    /// written back and read again unchanged; a bad type names its field.
+    #[test]
+    fn services_round_trip() {
+        let json = r#"{"apiVersion": "v1", "kind": "List", "items": [
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "prod",
+            "annotations": {"service.kubernetes.io/topology-mode": "Auto"}},
+           "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "ports": [{"port": 80}]}},
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api", "namespace": "prod"},
+           "spec": {"selector": {"app": "api"}, "trafficDistribution": "PreferClose"}},
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ext", "namespace": "prod"},
+           "spec": {"type": "ExternalName", "externalName": "example.com"}}
+        ]}"#;
+        let import = read_list(json).unwrap();
+        let s = &import.snapshot;
+        assert!(import.skipped_kinds.is_empty());
+        assert_eq!(s.services.len(), 3);
+        let web = &s.services[0];
+        assert_eq!(web.service_type, crate::snapshot::ServiceType::LoadBalancer);
+        assert_eq!(web.selector.get("app").map(String::as_str), Some("web"));
+        assert!(web.prefers_same_zone());
+        assert_eq!(
+            s.services[1].traffic_distribution.as_deref(),
+            Some("PreferClose")
+        );
+        assert!(s.services[2].selector.is_empty());
+        let again = read_list(&write_list(s).unwrap()).unwrap();
+        assert_eq!(&again.snapshot, s);
+
+        let bad = json.replace("LoadBalancer", "Balancer");
+        let err = read_list(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("spec.type") && err.contains("Balancer"),
+            "{err}"
+        );
+    }
+
     /// Namespaces and HorizontalPodAutoscalers (v1 and v2) are read with
     /// their annotations and targets, written back, and read again unchanged.
     #[test]

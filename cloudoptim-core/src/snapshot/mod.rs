@@ -10,6 +10,7 @@ mod namespace;
 mod node;
 mod pod;
 mod scheduling;
+mod service;
 mod storage;
 mod validate;
 mod workload;
@@ -32,6 +33,7 @@ pub use scheduling::{
     PodAffinityTerm, SelectorOperator, SelectorRequirement, Taint, TaintEffect, Toleration,
     TolerationOperator, TopologySpreadConstraint, WeightedNodeSelectorTerm, WhenUnsatisfiable,
 };
+pub use service::{Service, ServiceType, TOPOLOGY_AWARE_HINTS, TOPOLOGY_MODE};
 pub use storage::{
     ClaimPhase, ObjectRef, PersistentVolume, PersistentVolumeClaim, ReclaimPolicy, VolumePhase,
 };
@@ -61,6 +63,9 @@ pub struct ClusterSnapshot {
     /// HorizontalPodAutoscalers (read when listed: `kubectl get hpa`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub horizontal_pod_autoscalers: Vec<HorizontalPodAutoscaler>,
+    /// Services (read when listed: `kubectl get services`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
 }
 
 impl ClusterSnapshot {

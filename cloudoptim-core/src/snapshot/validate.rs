@@ -36,6 +36,8 @@ pub enum SnapshotList {
     Namespaces,
     /// [`ClusterSnapshot::horizontal_pod_autoscalers`].
     HorizontalPodAutoscalers,
+    /// [`ClusterSnapshot::services`].
+    Services,
 }
 
 impl SnapshotList {
@@ -50,6 +52,7 @@ impl SnapshotList {
             SnapshotList::Workloads => "workloads",
             SnapshotList::Namespaces => "namespaces",
             SnapshotList::HorizontalPodAutoscalers => "horizontal_pod_autoscalers",
+            SnapshotList::Services => "services",
         }
     }
 }
@@ -207,6 +210,22 @@ impl ClusterSnapshot {
             return Err(duplicate(
                 SnapshotList::HorizontalPodAutoscalers,
                 "HorizontalPodAutoscaler",
+                key.unwrap_or_default(),
+                at,
+            ));
+        }
+        if let Some(at) = first_repeat(
+            self.services
+                .iter()
+                .map(|s| (s.namespace.as_str(), s.name.as_str())),
+        ) {
+            let key = self
+                .services
+                .get(at.1)
+                .map(|s| format!("{}/{}", s.namespace, s.name));
+            return Err(duplicate(
+                SnapshotList::Services,
+                "Service",
                 key.unwrap_or_default(),
                 at,
             ));
