@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::Tags;
 use crate::money::UsdPerHour;
-use crate::snapshot::{CapacityType, OwnerRef, WorkloadKind};
+use crate::snapshot::{CapacityType, OwnerRef, WeightedNodeSelectorTerm, WorkloadKind};
 
 /// A workload controller, by kind, namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -242,6 +242,27 @@ pub enum Action {
         /// Replicas wanted.
         to: u32,
     },
+    /// Replace the preferred node affinity of a controller's pod template
+    /// (`preferredDuringSchedulingIgnoredDuringExecution`, an atomic list):
+    /// cross-AZ placement weights the zones a workload should run in. The
+    /// controller rolls its pods, which the scheduler then places by the
+    /// new preference.
+    SetPreferredNodeAffinity {
+        /// The controller.
+        workload: WorkloadRef,
+        /// The whole new list (terms not about zones kept as they were).
+        preferred: Vec<WeightedNodeSelectorTerm>,
+    },
+    /// Set (`Some`) or clear (`None`) a Service's `spec.trafficDistribution`
+    /// (`PreferClose`: kube-proxy prefers endpoints in the caller's zone).
+    SetTrafficDistribution {
+        /// Service namespace.
+        namespace: String,
+        /// Service name.
+        service: String,
+        /// The value wanted.
+        value: Option<String>,
+    },
     /// Suspend a CronJob (`spec.suspend: true`: no new Jobs start; running
     /// ones finish) or resume it (`false`).
     SetCronJobSuspend {
@@ -282,6 +303,9 @@ impl Action {
             | Action::DeleteVolume { .. } => true,
             Action::ScaleReplicas { from, to, .. } => to < from,
             Action::SetCronJobSuspend { suspend, .. } => *suspend,
+            Action::SetPreferredNodeAffinity { .. } | Action::SetTrafficDistribution { .. } => {
+                false
+            }
             Action::Cordon { .. }
             | Action::Uncordon { .. }
             | Action::SetMetadata { .. }
@@ -306,6 +330,8 @@ impl Action {
             Action::PatchResources { .. } => "patch_resources",
             Action::ScaleReplicas { .. } => "scale_replicas",
             Action::SetCronJobSuspend { .. } => "set_cron_job_suspend",
+            Action::SetPreferredNodeAffinity { .. } => "set_preferred_node_affinity",
+            Action::SetTrafficDistribution { .. } => "set_traffic_distribution",
             Action::TagResource { .. } => "tag_resource",
             Action::SnapshotVolume { .. } => "snapshot_volume",
             Action::DeleteVolume { .. } => "delete_volume",
@@ -471,6 +497,24 @@ pub enum Precondition {
         request_millis: u64,
         /// CPU limit, millicores (`None` when none is set).
         limit_millis: Option<u64>,
+    },
+    /// The controller's pod template still has this preferred node affinity
+    /// (so a placement planned on a stale template never overwrites what
+    /// someone changed since).
+    PreferredNodeAffinityIs {
+        /// The controller.
+        workload: WorkloadRef,
+        /// The list as it was read.
+        preferred: Vec<WeightedNodeSelectorTerm>,
+    },
+    /// The Service still has this `spec.trafficDistribution`.
+    TrafficDistributionIs {
+        /// Service namespace.
+        namespace: String,
+        /// Service name.
+        service: String,
+        /// The value as it was read.
+        value: Option<String>,
     },
     /// The CronJob is still suspended (`true`) or not (`false`).
     CronJobSuspendIs {

@@ -21,17 +21,21 @@ use cloudoptim_core::drain::{
 };
 use cloudoptim_core::plan::{Mode, ObjectRef, ResourcePatch, StepOutcome, WorkloadRef};
 use cloudoptim_core::quantity::{format_bytes, format_millis};
-use cloudoptim_core::snapshot::WorkloadKind;
+use cloudoptim_core::snapshot::{WeightedNodeSelectorTerm, WorkloadKind};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::Api;
 use serde_json::{json, Map, Value};
 
 use crate::client::{KubeClient, Op};
 use crate::error::K8sError;
+
+/// Where a controller's pod template keeps its preferred node affinity.
+pub(crate) const PREFERRED_NODE_AFFINITY: &str =
+    "/spec/template/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution";
 
 /// Annotation on a node CloudOptim cordoned: which plan did it.
 pub const CORDONED_ANNOTATION: &str = "cloudoptim.io/cordoned-by";
@@ -752,6 +756,102 @@ impl KubeExecutor {
         let body = json!({"spec": {"suspend": suspend}});
         self.patch_workload(workload, Patch::Merge(body)).await?;
         Ok(self.outcome(format!("{verb} {key}")))
+    }
+
+    /// Replace the preferred node affinity of a Deployment's or
+    /// StatefulSet's pod template (the list is atomic in the API, so a
+    /// strategic merge replaces it whole); the controller rolls its pods.
+    pub async fn set_preferred_node_affinity(
+        &self,
+        workload: &WorkloadRef,
+        preferred: &[WeightedNodeSelectorTerm],
+    ) -> Result<StepOutcome, K8sError> {
+        let key = workload_key(workload);
+        let Some(current) = self.get_workload(workload).await? else {
+            return Ok(StepOutcome::Skipped(format!("{key} no longer exists")));
+        };
+        let wanted = serde_json::to_value(preferred).map_err(|e| K8sError::Client {
+            verb: "patch",
+            resource: workload.kind.as_str().into(),
+            target: key.clone(),
+            message: e.to_string(),
+        })?;
+        let now = current
+            .pointer(PREFERRED_NODE_AFFINITY)
+            .cloned()
+            .unwrap_or(json!([]));
+        if now == wanted {
+            return Ok(StepOutcome::Done(format!(
+                "{key} already has this preferred node affinity"
+            )));
+        }
+        let list = if preferred.is_empty() {
+            Value::Null
+        } else {
+            wanted
+        };
+        let body = json!({"spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": list
+        }}}}}});
+        self.patch_workload(workload, Patch::Strategic(body))
+            .await?;
+        Ok(self.outcome(format!(
+            "set the preferred node affinity of {key} ({} terms); it rolls its pods",
+            preferred.len()
+        )))
+    }
+
+    /// A Service as JSON, `None` when it does not exist.
+    pub(crate) async fn get_service(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Value>, K8sError> {
+        let api: Api<Service> = Api::namespaced(self.client.kube().clone(), namespace);
+        let op = Op::new("get", "services", format!("{namespace}/{name}"));
+        let found = self
+            .client
+            .call(&op, |_| {
+                let api = api.clone();
+                async move { api.get_opt(name).await }
+            })
+            .await?;
+        Ok(found.and_then(|s| serde_json::to_value(s).ok()))
+    }
+
+    /// Set or clear a Service's `spec.trafficDistribution`.
+    pub async fn set_traffic_distribution(
+        &self,
+        namespace: &str,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<StepOutcome, K8sError> {
+        let key = format!("Service {namespace}/{name}");
+        let Some(current) = self.get_service(namespace, name).await? else {
+            return Ok(StepOutcome::Skipped(format!("{key} no longer exists")));
+        };
+        let now = current
+            .pointer("/spec/trafficDistribution")
+            .and_then(Value::as_str);
+        if now == value {
+            return Ok(StepOutcome::Done(format!(
+                "{key} already has trafficDistribution {value:?}"
+            )));
+        }
+        let api: Api<Service> = Api::namespaced(self.client.kube().clone(), namespace);
+        let params = self.patch_params();
+        let patch = Patch::Merge(json!({"spec": {"trafficDistribution": value}}));
+        let op = Op::new("patch", "services", format!("{namespace}/{name}"));
+        self.client
+            .call(&op, |_| {
+                let (api, params, patch) = (api.clone(), params.clone(), patch.clone());
+                async move { api.patch(name, &params, &patch).await }
+            })
+            .await?;
+        Ok(self.outcome(match value {
+            Some(v) => format!("set trafficDistribution of {key} to {v}"),
+            None => format!("clear trafficDistribution of {key}"),
+        }))
     }
 
     /// Set or remove labels and annotations.

@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::client::Op;
 use crate::error::K8sError;
-use crate::execute::KubeExecutor;
+use crate::execute::{KubeExecutor, PREFERRED_NODE_AFFINITY};
 
 /// Read API objects (as JSON, `kind` set) into a snapshot of the core's types.
 fn read(
@@ -193,6 +193,13 @@ impl KubeExecutor {
                 };
                 Observation::Workload(found.map(Box::new))
             }
+            Fact::Service { namespace, name } => {
+                let found = match self.get_service(namespace, name).await? {
+                    Some(o) => read([("Service", "v1", o)])?.services.pop(),
+                    None => None,
+                };
+                Observation::Service(found.map(Box::new))
+            }
             other => {
                 return Err(K8sError::Unsupported(format!(
                     "observing {other} (not a Kubernetes fact)"
@@ -244,6 +251,40 @@ impl KubeExecutor {
                     )
                 })
             }
+            Action::SetPreferredNodeAffinity {
+                workload,
+                preferred,
+            } => {
+                let wanted = serde_json::to_value(preferred).ok();
+                let now = self.get_workload(workload).await?.map(|o| {
+                    o.pointer(PREFERRED_NODE_AFFINITY)
+                        .cloned()
+                        .unwrap_or(Value::Array(Vec::new()))
+                });
+                (now.is_some() && now == wanted).then(|| {
+                    format!(
+                        "{} {}/{} already has this preferred node affinity",
+                        workload.kind, workload.namespace, workload.name
+                    )
+                })
+            }
+            Action::SetTrafficDistribution {
+                namespace,
+                service,
+                value,
+            } => self
+                .get_service(namespace, service)
+                .await?
+                .filter(|o| {
+                    o.pointer("/spec/trafficDistribution")
+                        .and_then(Value::as_str)
+                        == value.as_deref()
+                })
+                .map(|_| {
+                    format!(
+                        "Service {namespace}/{service} already has trafficDistribution {value:?}"
+                    )
+                }),
             // Uncordon, labels and resources compare before they change.
             _ => None,
         })
@@ -268,6 +309,8 @@ impl Executor for KubeExecutor {
                 patchable(workload.kind)
             }
             Action::SetCronJobSuspend { workload, .. } => workload.kind == WorkloadKind::CronJob,
+            Action::SetPreferredNodeAffinity { workload, .. } => patchable(workload.kind),
+            Action::SetTrafficDistribution { .. } => true,
             // EC2's, or an action this version does not know: not ours.
             _ => false,
         }
@@ -280,7 +323,8 @@ impl Executor for KubeExecutor {
             | Fact::Pdb { .. }
             | Fact::PodsOnNode { .. }
             | Fact::NodeOfInstance { .. }
-            | Fact::VolumeClaim { .. } => true,
+            | Fact::VolumeClaim { .. }
+            | Fact::Service { .. } => true,
             Fact::Workload(w) => patchable(w.kind) || w.kind == WorkloadKind::CronJob,
             _ => false,
         }
@@ -329,6 +373,18 @@ impl Executor for KubeExecutor {
                 labels,
                 annotations,
             } => this.set_metadata(object, labels, annotations).await,
+            Action::SetPreferredNodeAffinity {
+                workload,
+                preferred,
+            } => this.set_preferred_node_affinity(workload, preferred).await,
+            Action::SetTrafficDistribution {
+                namespace,
+                service,
+                value,
+            } => {
+                this.set_traffic_distribution(namespace, service, value.as_deref())
+                    .await
+            }
             other => Err(K8sError::Unsupported(format!(
                 "{} is not a Kubernetes action",
                 other.kind()

@@ -114,7 +114,15 @@ async fn apply_rbac(admin: &Client, yaml: &str) {
                 create::<ServiceAccount>(&Api::namespaced(admin.clone(), &ns), doc).await;
             }
             "ClusterRole" => {
-                create::<ClusterRole>(&Api::all(admin.clone()), doc).await;
+                // Rules as the file has them now, on a control plane kept
+                // from an earlier run too.
+                let name = doc["metadata"]["name"].as_str().unwrap().to_owned();
+                let rules = json!({"rules": doc["rules"].clone()});
+                let api: Api<ClusterRole> = Api::all(admin.clone());
+                create::<ClusterRole>(&api, doc).await;
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(rules))
+                    .await
+                    .unwrap();
             }
             "ClusterRoleBinding" => {
                 create::<ClusterRoleBinding>(&Api::all(admin.clone()), doc).await;
@@ -1877,4 +1885,157 @@ async fn office_hours_scale_down_then_restore_exactly() {
         .plan,
     );
     assert!(again.steps.is_empty(), "{:#?}", again.steps);
+}
+
+// ---------------------------------------------------------------- cross-AZ placement
+
+#[tokio::test]
+async fn zone_preferences_and_traffic_distribution_are_set_on_the_template_and_service_read() {
+    use cloudoptim_core::snapshot::WeightedNodeSelectorTerm;
+
+    let admin = admin().await;
+    let ns = "placement";
+    namespace(&admin, ns).await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), ns);
+    create::<Deployment>(
+        &deployments,
+        json!({"metadata": {"name": "api"}, "spec": {"replicas": 3,
+            "selector": {"matchLabels": {"app": "api"}},
+            "template": {"metadata": {"labels": {"app": "api"}}, "spec": {
+                "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 10, "preference": {"matchExpressions": [
+                        {"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}},
+                "containers": [{"name": "app", "image": "registry.example/app:1"}]}}}}),
+    )
+    .await;
+    create::<k8s_openapi::api::core::v1::Service>(
+        &Api::namespaced(admin.clone(), ns),
+        json!({"metadata": {"name": "api"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]}}),
+    )
+    .await;
+    let client = cloudoptim(fast_settings()).await;
+    let observed = client.observe(&ObserveOptions::default()).await.unwrap();
+    let workload = observed
+        .snapshot
+        .workloads
+        .iter()
+        .find(|w| w.namespace == ns && w.name == "api")
+        .unwrap();
+    let before = workload.template.node_affinity.preferred.clone();
+    assert_eq!(before.len(), 1);
+    let zone_term: WeightedNodeSelectorTerm = serde_json::from_value(json!({"weight": 80,
+        "preference": {"matchExpressions": [
+            {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1b"]}]}}))
+    .unwrap();
+    let mut after = before.clone();
+    after.push(zone_term);
+    let api = deployment_ref(ns, "api");
+    let steps = plan(vec![
+        (
+            Action::SetPreferredNodeAffinity {
+                workload: api.clone(),
+                preferred: after.clone(),
+            },
+            vec![Precondition::PreferredNodeAffinityIs {
+                workload: api.clone(),
+                preferred: before.clone(),
+            }],
+        ),
+        (
+            Action::SetTrafficDistribution {
+                namespace: ns.into(),
+                service: "api".into(),
+                value: Some("PreferClose".into()),
+            },
+            vec![Precondition::TrafficDistributionIs {
+                namespace: ns.into(),
+                service: "api".into(),
+                value: None,
+            }],
+        ),
+    ]);
+    let template_terms = |d: Deployment| {
+        serde_json::to_value(d.spec.unwrap().template.spec.unwrap().affinity.unwrap()).unwrap()
+            ["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            .clone()
+    };
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(admin.clone(), ns);
+    let distribution =
+        |s: k8s_openapi::api::core::v1::Service| s.spec.unwrap().traffic_distribution;
+
+    // Dry-run (server-side): nothing changes.
+    let dry = run_plan(&KubeExecutor::new(client.clone(), Mode::DryRun), &steps).await;
+    assert!(
+        dry.outcomes
+            .iter()
+            .all(|o| matches!(o, StepOutcome::WouldDo(_))),
+        "{:?}",
+        dry.outcomes
+    );
+    assert_eq!(
+        template_terms(deployments.get("api").await.unwrap())
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(distribution(services.get("api").await.unwrap()), None);
+
+    // Execute: the other preference is kept, the zone one added.
+    let executor = KubeExecutor::new(client.clone(), Mode::Execute);
+    let run = run_plan(&executor, &steps).await;
+    assert!(
+        run.outcomes
+            .iter()
+            .all(|o| matches!(o, StepOutcome::Done(_))),
+        "{:?}",
+        run.outcomes
+    );
+    assert_eq!(
+        template_terms(deployments.get("api").await.unwrap()),
+        serde_json::to_value(&after).unwrap()
+    );
+    assert_eq!(
+        distribution(services.get("api").await.unwrap()).as_deref(),
+        Some("PreferClose")
+    );
+
+    // Again: both already done.
+    let again = run_plan(&executor, &steps).await;
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| matches!(o, StepOutcome::Done(m) if m.contains("already"))),
+        "{:?}",
+        again.outcomes
+    );
+
+    // Someone changes the template: a plan made before is refused, not applied.
+    deployments
+        .patch(
+            "api",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"affinity": null}}}})),
+        )
+        .await
+        .unwrap();
+    let stale = run_plan(&executor, &steps).await;
+    assert!(
+        matches!(&stale.outcomes[0], StepOutcome::Skipped(m) if m.contains("changed")),
+        "{:?}",
+        stale.outcomes
+    );
+    assert!(deployments
+        .get("api")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .affinity
+        .is_none());
 }

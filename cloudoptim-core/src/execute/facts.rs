@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::{tags, AutoScalingGroup, Instance, InstanceState, Volume, VolumeState};
 use crate::plan::{Precondition, Resource, WorkloadRef};
-use crate::snapshot::{is_true_annotation, Node, Pod, PodDisruptionBudget, Workload};
+use crate::snapshot::{is_true_annotation, Node, Pod, PodDisruptionBudget, Service, Workload};
 
 /// Something an executor can be asked about the world, now.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -73,6 +73,13 @@ pub enum Fact {
     },
     /// A workload controller.
     Workload(WorkloadRef),
+    /// A Service.
+    Service {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// An Auto Scaling group.
     AutoScalingGroup {
         /// Group name.
@@ -93,6 +100,7 @@ impl std::fmt::Display for Fact {
             Fact::VolumeClaim { volume_id } => write!(f, "the claim on volume {volume_id}"),
             Fact::VolumeSnapshots { volume_id } => write!(f, "the snapshots of volume {volume_id}"),
             Fact::Workload(w) => write!(f, "{} {}/{}", w.kind, w.namespace, w.name),
+            Fact::Service { namespace, name } => write!(f, "Service {namespace}/{name}"),
             Fact::AutoScalingGroup { name } => write!(f, "Auto Scaling group {name}"),
         }
     }
@@ -125,6 +133,8 @@ pub enum Observation {
     VolumeSnapshots(u32),
     /// For [`Fact::Workload`].
     Workload(Option<Box<Workload>>),
+    /// For [`Fact::Service`].
+    Service(Option<Box<Service>>),
     /// For [`Fact::AutoScalingGroup`].
     AutoScalingGroup(Option<Box<AutoScalingGroup>>),
 }
@@ -331,6 +341,32 @@ pub enum Unmet {
         /// Limit there is, as text.
         found_limit: String,
     },
+    /// A field of the controller's pod template changed since the plan was
+    /// made.
+    #[error("{workload} changed its {field} since the plan was made")]
+    TemplateChanged {
+        /// `Kind namespace/name`.
+        workload: String,
+        /// The field.
+        field: String,
+    },
+    /// The Service is gone.
+    #[error("Service {service} no longer exists")]
+    ServiceGone {
+        /// `namespace/name`.
+        service: String,
+    },
+    /// The Service's `spec.trafficDistribution` changed since the plan was
+    /// made.
+    #[error("Service {service} has trafficDistribution {found:?}, not {expected:?}: the plan was made for another state")]
+    TrafficDistributionChanged {
+        /// `namespace/name`.
+        service: String,
+        /// What the plan expected.
+        expected: Option<String>,
+        /// What there is.
+        found: Option<String>,
+    },
     /// The CronJob's `spec.suspend` changed since the plan was made.
     #[error("{workload} has suspend={found}, not {expected}: the plan was made for another state")]
     SuspendChanged {
@@ -397,9 +433,16 @@ impl Precondition {
             Precondition::ReplicasAre { workload, .. }
             | Precondition::ContainerMemoryIs { workload, .. }
             | Precondition::ContainerCpuIs { workload, .. }
-            | Precondition::CronJobSuspendIs { workload, .. } => {
+            | Precondition::CronJobSuspendIs { workload, .. }
+            | Precondition::PreferredNodeAffinityIs { workload, .. } => {
                 vec![Fact::Workload(workload.clone())]
             }
+            Precondition::TrafficDistributionIs {
+                namespace, service, ..
+            } => vec![Fact::Service {
+                namespace: namespace.clone(),
+                name: service.clone(),
+            }],
             Precondition::GroupCanShrink { group, .. } => vec![Fact::AutoScalingGroup {
                 name: group.clone(),
             }],
@@ -722,6 +765,48 @@ impl Precondition {
                         workload: key,
                         expected: *suspended,
                         found: w.suspend,
+                    }),
+                    _ => Err(wrong(f)),
+                }
+            }
+            Precondition::PreferredNodeAffinityIs {
+                workload,
+                preferred,
+            } => {
+                let key = format!("{} {}/{}", workload.kind, workload.namespace, workload.name);
+                let f = Fact::Workload(workload.clone());
+                match fact(f.clone())? {
+                    Observation::Workload(None) => Err(Unmet::WorkloadGone { workload: key }),
+                    Observation::Workload(Some(w)) => {
+                        if &w.template.node_affinity.preferred == preferred {
+                            Ok(())
+                        } else {
+                            Err(Unmet::TemplateChanged {
+                                workload: key,
+                                field: "template's preferred node affinity".into(),
+                            })
+                        }
+                    }
+                    _ => Err(wrong(f)),
+                }
+            }
+            Precondition::TrafficDistributionIs {
+                namespace,
+                service,
+                value,
+            } => {
+                let f = Fact::Service {
+                    namespace: namespace.clone(),
+                    name: service.clone(),
+                };
+                let key = format!("{namespace}/{service}");
+                match fact(f.clone())? {
+                    Observation::Service(None) => Err(Unmet::ServiceGone { service: key }),
+                    Observation::Service(Some(s)) if &s.traffic_distribution == value => Ok(()),
+                    Observation::Service(Some(s)) => Err(Unmet::TrafficDistributionChanged {
+                        service: key,
+                        expected: value.clone(),
+                        found: s.traffic_distribution.clone(),
                     }),
                     _ => Err(wrong(f)),
                 }

@@ -289,6 +289,13 @@ impl State<'_> {
                     .cloned()
                     .map(Box::new),
             ),
+            Fact::Service { namespace, name } => Observation::Service(
+                s.services
+                    .iter()
+                    .find(|x| &x.namespace == namespace && &x.name == name)
+                    .cloned()
+                    .map(Box::new),
+            ),
             Fact::Instance { instance_id } => {
                 let account = self.account.as_ref()?;
                 Observation::Instance(
@@ -518,6 +525,34 @@ impl State<'_> {
                         && w.name == workload.name
                 }) {
                     w.suspend = *suspend;
+                }
+            }
+            Action::SetPreferredNodeAffinity {
+                workload,
+                preferred,
+            } => {
+                // The template changes; running pods stay where they are
+                // until the controller's rollout, which is not simulated.
+                if let Some(w) = self.rest.workloads.iter_mut().find(|w| {
+                    w.kind == workload.kind
+                        && w.namespace == workload.namespace
+                        && w.name == workload.name
+                }) {
+                    w.template.node_affinity.preferred = preferred.clone();
+                }
+            }
+            Action::SetTrafficDistribution {
+                namespace,
+                service,
+                value,
+            } => {
+                if let Some(s) = self
+                    .rest
+                    .services
+                    .iter_mut()
+                    .find(|s| &s.namespace == namespace && &s.name == service)
+                {
+                    s.traffic_distribution = value.clone();
                 }
             }
             Action::TagResource { resource_id, tags } => {
