@@ -270,12 +270,22 @@ fn rightsize_nodes(
         "Node rightsizing (the cheapest type of the node's architecture that holds its pods with {}% headroom; planned in {ms:.1} ms):",
         policy.replacement.headroom_percent
     );
+    let possible = match r.possible_saved_usd_per_hour() {
+        Some(saved) => format!(
+            "saving {}/h ({}/month) in all",
+            dollars(saved.usd(), 2),
+            dollars(saved.usd_per_month(), 0)
+        ),
+        None => "saving: cannot tell (no node has a known price)".to_owned(),
+    };
+    let unpriced = match r.unpriced_nodes() {
+        0 => String::new(),
+        n => format!(" ({n} unpriced node(s) not counted)"),
+    };
     println!(
-        "  {} of {} node(s) could be replaced for less, saving {}/h ({}/month) in all; this plan replaces {} (budget {} nodes or {}%), saving {}/h",
+        "  {} of {} node(s) could be replaced for less, {possible}{unpriced}; this plan replaces {} (budget {} nodes or {}%), saving {}/h",
         with.len(),
         r.nodes.len(),
-        dollars(r.possible_saved_usd_per_hour().usd(), 2),
-        dollars(r.possible_saved_usd_per_hour().usd_per_month(), 0),
         r.plan.replacements.len(),
         policy.max_disrupted_nodes,
         policy.max_disrupted_percent,

@@ -1176,7 +1176,26 @@ fn the_demo_cluster_rightsizes_within_its_budget() {
     assert!(r.plan.removed_nodes.len() <= 9, "10% of 86 nodes");
     assert!(r.plan.multi_replacements.is_empty());
     assert_eq!(r.plan.removed_nodes.len(), r.plan.replacements.len());
-    assert!(r.possible_saved_usd_per_hour() >= r.plan.savings.net_saved_usd_per_hour);
+    assert!(r.possible_saved_usd_per_hour().unwrap() >= r.plan.savings.net_saved_usd_per_hour);
+}
+
+#[test]
+fn node_rightsizing_of_unpriced_nodes_cannot_tell_its_savings() {
+    let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog()).unwrap();
+    let mut snapshot = demo.snapshot.clone();
+    for n in &mut snapshot.nodes {
+        n.instance_type = Some("x9.unknown".into());
+    }
+    let r = node_rightsizing(
+        &snapshot,
+        None,
+        catalog(),
+        &ConsolidationPolicy::default(),
+        now(),
+    );
+    assert_eq!(r.possible_saved_usd_per_hour(), None);
+    assert_eq!(r.unpriced_nodes(), snapshot.nodes.len());
+    assert!(r.plan.replacements.is_empty());
 }
 
 /// The cheapest type that may replace `node` by the rules of the default

@@ -95,12 +95,26 @@ pub struct NodeRightsizing {
 
 impl NodeRightsizing {
     /// What replacing every node that has a replacement would save per
-    /// hour, planned in this plan or not.
-    pub fn possible_saved_usd_per_hour(&self) -> UsdPerHour {
+    /// hour, planned in this plan or not; `None` ("cannot tell") when no
+    /// node has a known price, rather than a confident $0.
+    pub fn possible_saved_usd_per_hour(&self) -> Option<UsdPerHour> {
+        if self.nodes.iter().all(|n| n.usd_per_hour.is_none()) {
+            return None;
+        }
+        Some(
+            self.nodes
+                .iter()
+                .filter_map(NodeRecommendation::saved_usd_per_hour)
+                .sum(),
+        )
+    }
+
+    /// How many nodes have no known price (their savings are not counted).
+    pub fn unpriced_nodes(&self) -> usize {
         self.nodes
             .iter()
-            .filter_map(NodeRecommendation::saved_usd_per_hour)
-            .sum()
+            .filter(|n| n.usd_per_hour.is_none())
+            .count()
     }
 }
 

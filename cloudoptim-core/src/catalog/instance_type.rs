@@ -202,6 +202,22 @@ impl InstanceType {
             .trim_end_matches('-')
     }
 
+    /// Whether the type comes with local instance-store disks, by AWS's
+    /// naming convention: the storage-optimized categories (`i`, `im`,
+    /// `is`, `d`, `h`) and a `d` among the attributes after the generation
+    /// (`m5d`, `c6gd`, `r6idn`). Pods on such a node may rely on those
+    /// disks (local PVs, emptyDir on NVMe), so a replacement must keep them.
+    pub fn has_instance_store(&self) -> bool {
+        let attributes = self
+            .family
+            .find(|c: char| c.is_ascii_digit())
+            .and_then(|at| self.family.get(at..))
+            .map(|rest| rest.trim_start_matches(|c: char| c.is_ascii_digit()))
+            .unwrap_or("");
+        let attributes = attributes.split('-').next().unwrap_or("");
+        matches!(self.category(), "i" | "im" | "is" | "d" | "h") || attributes.contains('d')
+    }
+
     /// The Spot Advisor figures for `region` and `os`, if the feed has them.
     pub fn spot_advice(&self, region: &str, os: OperatingSystem) -> Option<&SpotAdvice> {
         self.spot_advice_by_region.get(region)?.get(&os)
@@ -301,6 +317,39 @@ mod tests {
         assert_eq!(split_name("m5."), None);
         assert_eq!(split_name("m5.large.x"), None);
         assert_eq!(split_name("m5 .large"), None);
+    }
+
+    #[test]
+    fn instance_store_follows_the_naming_convention() {
+        let catalog = crate::catalog::Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let has = |name: &str| {
+            catalog
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} is not in the catalog"))
+                .has_instance_store()
+        };
+        for name in [
+            "m5d.large",
+            "c6gd.large",
+            "r6idn.large",
+            "im4gn.large",
+            "i3.large",
+            "d3.xlarge",
+            "z1d.large",
+            "x2idn.16xlarge",
+        ] {
+            assert!(has(name), "{name}");
+        }
+        for name in [
+            "m5.large",
+            "c6g.large",
+            "r6in.large",
+            "m7i-flex.large",
+            "t3.large",
+            "m8g.large",
+        ] {
+            assert!(!has(name), "{name}");
+        }
     }
 
     #[test]

@@ -130,6 +130,8 @@ impl ReplacementPolicy {
         if candidate.architecture != current.architecture
             || (!self.architectures.is_empty()
                 && !self.architectures.contains(&candidate.architecture))
+            // Local disks the pods may use are never replaced by none.
+            || (current.has_instance_store() && !candidate.has_instance_store())
         {
             return false;
         }
@@ -413,6 +415,15 @@ mod tests {
         assert!(p.allows(ty("t3.large"), ty("t3.xlarge")), "own family");
         assert!(!p.allows(ty("m5.metal"), ty("c5.24xlarge")), "bare metal");
         assert!(!p.allows(ty("t1.micro"), ty("m5.xlarge")), "generation 1");
+    }
+
+    #[test]
+    fn a_node_with_local_disks_is_replaced_only_by_a_type_with_local_disks() {
+        let p = ReplacementPolicy::default();
+        assert!(!p.allows(ty("m8g.large"), ty("im4gn.large")));
+        assert!(!p.allows(ty("m6a.large"), ty("m5d.large")));
+        assert!(p.allows(ty("m6id.large"), ty("m5d.large")));
+        assert!(p.allows(ty("m5d.large"), ty("m5.large")));
     }
 
     #[test]
