@@ -75,6 +75,29 @@ fn leaving(state: Option<&LifecycleState>) -> bool {
         )
 }
 
+/// Held by a lifecycle hook, or in the warm pool: on the way in or out.
+fn waiting(state: Option<&LifecycleState>) -> bool {
+    matches!(
+        state,
+        Some(
+            LifecycleState::PendingWait
+                | LifecycleState::PendingProceed
+                | LifecycleState::TerminatingWait
+                | LifecycleState::TerminatingProceed
+                | LifecycleState::WarmedPending
+                | LifecycleState::WarmedPendingWait
+                | LifecycleState::WarmedPendingProceed
+                | LifecycleState::WarmedRunning
+                | LifecycleState::WarmedStopped
+                | LifecycleState::WarmedHibernated
+                | LifecycleState::WarmedTerminating
+                | LifecycleState::WarmedTerminatingWait
+                | LifecycleState::WarmedTerminatingProceed
+                | LifecycleState::WarmedTerminated
+        )
+    )
+}
+
 /// A described group with the lifecycle state of each of its instances.
 struct Described {
     group: AutoScalingGroup,
@@ -117,6 +140,11 @@ fn described(g: &aws_sdk_autoscaling::types::AutoScalingGroup) -> Result<Describ
             instance_ids: instances
                 .iter()
                 .filter(|(_, state)| !leaving(state.as_ref()))
+                .map(|(id, _)| id.clone())
+                .collect(),
+            lifecycle_wait_instance_ids: instances
+                .iter()
+                .filter(|(_, state)| waiting(state.as_ref()))
                 .map(|(id, _)| id.clone())
                 .collect(),
             tags,

@@ -527,6 +527,8 @@ fn volume(v: &aws_sdk_ec2::types::Volume) -> Result<Volume, AwsError> {
             .volume_type()
             .map(|t| t.as_str().to_owned())
             .unwrap_or_default(),
+        iops: v.iops().and_then(|i| u32::try_from(i).ok()),
+        throughput_mib_per_second: v.throughput().and_then(|t| u32::try_from(t).ok()),
         zone: v.availability_zone().unwrap_or_default().to_owned(),
         state: match v.state().map(|s| s.as_str()) {
             Some("creating") => VolumeState::Creating,

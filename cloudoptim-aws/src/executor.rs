@@ -237,6 +237,16 @@ impl Ec2Executor {
                     .await?;
                 Ok(StepOutcome::Done(what))
             }
+            Action::UntagResource { resource_id, keys } => {
+                let what = format!("remove tags {} from {resource_id}", keys.join(","));
+                if !act {
+                    return Ok(StepOutcome::WouldDo(what));
+                }
+                self.ec2
+                    .untag(std::slice::from_ref(resource_id), keys)
+                    .await?;
+                Ok(StepOutcome::Done(what))
+            }
             Action::SnapshotVolume { volume_id } => {
                 let what = format!("snapshot {volume_id} and wait for the snapshot to complete");
                 if !act {
@@ -277,6 +287,7 @@ impl Executor for Ec2Executor {
         match action {
             Action::LaunchInstance { .. }
             | Action::TagResource { .. }
+            | Action::UntagResource { .. }
             | Action::SnapshotVolume { .. }
             | Action::DeleteVolume { .. } => true,
             Action::TerminateInstance {

@@ -35,6 +35,23 @@ pub mod tags {
     pub const PV_NAME: &str = "kubernetes.io/created-for/pv/name";
     /// `true` protects a resource from every CloudOptim action.
     pub const PROTECT: &str = "cloudoptim.io/protect";
+    /// On a volume CloudOptim found unused: when it may be deleted (RFC 3339
+    /// UTC, first sight + the grace period), in the manner of Cloud
+    /// Custodian's mark-for-op.
+    pub const DELETE_AFTER: &str = "cloudoptim.io/delete-after";
+    /// On an instance tagged for the cluster that backs no node: when it
+    /// was first seen so (RFC 3339 UTC).
+    pub const GHOST_SINCE: &str = "cloudoptim.io/ghost-since";
+    /// EKS cluster name on instances Karpenter launches (with the
+    /// [`CLUSTER_PREFIX`] tag).
+    pub const EKS_EKS_CLUSTER_NAME: &str = "eks:eks-cluster-name";
+    /// The Karpenter NodePool an instance was launched for.
+    pub const KARPENTER_NODEPOOL: &str = "karpenter.sh/nodepool";
+    /// `true` on volumes the EBS CSI driver created for a cluster (with the
+    /// [`CLUSTER_PREFIX`] tag naming which one).
+    pub const EBS_CSI_CLUSTER: &str = "ebs.csi.aws.com/cluster";
+    /// The PV name on volumes the EBS CSI driver created.
+    pub const CSI_VOLUME_NAME: &str = "CSIVolumeName";
     /// On an EBS snapshot CloudOptim took before deleting a volume: the
     /// volume's id. Only these snapshots count as "snapshotted first".
     pub const SNAPSHOT_OF: &str = "cloudoptim.io/snapshot-of";
@@ -115,6 +132,12 @@ pub struct Volume {
     pub size_gib: u32,
     /// Volume type (`gp3`, `gp2`, `io2`, …).
     pub volume_type: String,
+    /// Provisioned IOPS (gp3, io1, io2; gp2's baseline as AWS reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    /// Provisioned throughput, MiB/s (gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_mib_per_second: Option<u32>,
     /// Availability zone.
     pub zone: String,
     /// State.
@@ -147,6 +170,11 @@ pub struct AutoScalingGroup {
     /// Instances in the group, not counting those on their way out
     /// (terminating, terminated, detaching, detached).
     pub instance_ids: Vec<String>,
+    /// Instances held in a lifecycle hook's wait state (`Pending:Wait`,
+    /// `Terminating:Wait`) or in the warm pool (`Warmed:*`): on their way
+    /// in or out, never ghosts.
+    #[serde(default)]
+    pub lifecycle_wait_instance_ids: Vec<String>,
     /// Tags of the group.
     pub tags: Tags,
 }
@@ -201,6 +229,7 @@ mod tests {
             max_size: desired + 2,
             desired_capacity: desired,
             instance_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            lifecycle_wait_instance_ids: Vec::new(),
             tags: Tags::new(),
         }
     }

@@ -278,6 +278,14 @@ pub enum Action {
         /// Tags to set.
         tags: Tags,
     },
+    /// Remove tags (by key) from an AWS resource: a mark whose condition no
+    /// longer holds (a volume attached again, an instance that joined).
+    UntagResource {
+        /// Resource id (`i-…`, `vol-…`).
+        resource_id: String,
+        /// Tag keys to remove.
+        keys: Vec<String>,
+    },
     /// Snapshot an EBS volume before anything destructive happens to it.
     SnapshotVolume {
         /// Volume id.
@@ -312,6 +320,7 @@ impl Action {
             | Action::LaunchInstance { .. }
             | Action::PatchResources { .. }
             | Action::TagResource { .. }
+            | Action::UntagResource { .. }
             | Action::SnapshotVolume { .. } => false,
         }
     }
@@ -333,6 +342,7 @@ impl Action {
             Action::SetPreferredNodeAffinity { .. } => "set_preferred_node_affinity",
             Action::SetTrafficDistribution { .. } => "set_traffic_distribution",
             Action::TagResource { .. } => "tag_resource",
+            Action::UntagResource { .. } => "untag_resource",
             Action::SnapshotVolume { .. } => "snapshot_volume",
             Action::DeleteVolume { .. } => "delete_volume",
         }
@@ -448,6 +458,18 @@ pub enum Precondition {
     VolumeSnapshotted {
         /// Volume id.
         volume_id: String,
+    },
+    /// The instance's or volume's tag `key` still has `value` (`None`:
+    /// the tag is absent). A deletion carries the mark it was planned on,
+    /// so a mark rewritten since (a volume attached and detached again,
+    /// marked anew) is never acted on.
+    TagIs {
+        /// The resource ([`Resource::Instance`] or [`Resource::Volume`]).
+        resource: Resource,
+        /// Tag key.
+        key: String,
+        /// Expected value.
+        value: Option<String>,
     },
     /// The resource is not protected (see [`Resource`]).
     NotProtected {

@@ -726,6 +726,8 @@ impl<'a> Generator<'a> {
             volume_id: format!("vol-0{}", self.rng.hex(16)),
             size_gib: (ROOT_VOLUME_BYTES / GIB) as u32,
             volume_type: "gp3".into(),
+            iops: Some(3000),
+            throughput_mib_per_second: Some(125),
             zone: zone_name.into(),
             state: VolumeState::InUse,
             attached_instance_ids: vec![instance_id],
@@ -779,6 +781,7 @@ impl<'a> Generator<'a> {
                 max_size: desired.saturating_mul(2),
                 desired_capacity: desired,
                 instance_ids,
+                lifecycle_wait_instance_ids: Vec::new(),
                 tags: group_tags,
             });
         }
@@ -1290,6 +1293,8 @@ impl<'a> Generator<'a> {
             volume_id,
             size_gib: gib,
             volume_type: "gp3".into(),
+            iops: Some(3000),
+            throughput_mib_per_second: Some(125),
             zone: zone.into(),
             state: VolumeState::InUse,
             attached_instance_ids: attached,
@@ -1300,17 +1305,27 @@ impl<'a> Generator<'a> {
 
     /// EBS volumes whose claims are gone.
     fn orphan_volumes(&mut self) {
-        // (namespace, claim, GiB, days since created, days since released, keep PV as Released, protected)
-        let orphans: [(&str, &str, u32, u64, bool, bool); 7] = [
-            ("prod", "data-elasticsearch-0", 500, 140, true, false),
-            ("prod", "data-elasticsearch-1", 500, 140, true, false),
-            ("staging", "data-mongo-0", 100, 90, false, false),
-            ("dev", "data-postgres-old-0", 50, 60, false, false),
-            ("prod", "data-kafka-3", 500, 30, false, false),
-            ("dev", "scratch-build-cache", 200, 3, false, false),
-            ("prod", "data-legal-hold-0", 250, 400, false, true),
+        // (namespace, claim, GiB, days since created, keep PV as Released,
+        // protected, marked for deletion after: days from now, if marked)
+        type Orphan = (
+            &'static str,
+            &'static str,
+            u32,
+            u64,
+            bool,
+            bool,
+            Option<i64>,
+        );
+        let orphans: [Orphan; 7] = [
+            ("prod", "data-elasticsearch-0", 500, 140, true, false, None),
+            ("prod", "data-elasticsearch-1", 500, 140, true, false, None),
+            ("staging", "data-mongo-0", 100, 90, false, false, Some(-3)),
+            ("dev", "data-postgres-old-0", 50, 60, false, false, Some(5)),
+            ("prod", "data-kafka-3", 500, 30, false, false, None),
+            ("dev", "scratch-build-cache", 200, 3, false, false, None),
+            ("prod", "data-legal-hold-0", 250, 400, false, true, None),
         ];
-        for (namespace, claim, gib, days, keep_pv, protected) in orphans {
+        for (namespace, claim, gib, days, keep_pv, protected, marked) in orphans {
             let zone = *self.rng.pick(&ZONES);
             let volume_id = format!("vol-0{}", self.rng.hex(16));
             let pv_name = format!(
@@ -1348,10 +1363,25 @@ impl<'a> Generator<'a> {
             if protected {
                 t.insert(tags::PROTECT.into(), "true".into());
             }
+            if let Some(days) = marked {
+                let after = self
+                    .now
+                    .checked_add(jiff::SignedDuration::from_hours(24 * days))
+                    .unwrap_or(self.now);
+                t.insert(tags::DELETE_AFTER.into(), after.to_string());
+            }
+            let gp2 = gib >= 500;
             self.aws.volumes.push(Volume {
                 volume_id,
                 size_gib: gib,
-                volume_type: if gib >= 500 { "gp2" } else { "gp3" }.into(),
+                volume_type: if gp2 { "gp2" } else { "gp3" }.into(),
+                // gp2's IOPS are 3 per GiB (100 to 16,000), as AWS reports them.
+                iops: Some(if gp2 {
+                    (3 * gib).clamp(100, 16_000)
+                } else {
+                    3000
+                }),
+                throughput_mib_per_second: (!gp2).then_some(125),
                 zone: zone.into(),
                 state: VolumeState::Available,
                 attached_instance_ids: vec![],

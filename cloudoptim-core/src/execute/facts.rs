@@ -350,6 +350,26 @@ pub enum Unmet {
         /// The field.
         field: String,
     },
+    /// The instance or volume is gone.
+    #[error("{resource} no longer exists")]
+    ResourceGone {
+        /// The resource.
+        resource: String,
+    },
+    /// A tag changed since the plan was made.
+    #[error(
+        "{resource} has tag {key}={found:?}, not {expected:?}: the plan was made for another state"
+    )]
+    TagChanged {
+        /// The resource.
+        resource: String,
+        /// Tag key.
+        key: String,
+        /// What the plan expected (`None`: absent).
+        expected: Option<String>,
+        /// What there is.
+        found: Option<String>,
+    },
     /// The Service is gone.
     #[error("Service {service} no longer exists")]
     ServiceGone {
@@ -428,7 +448,9 @@ impl Precondition {
             Precondition::VolumeSnapshotted { volume_id } => vec![Fact::VolumeSnapshots {
                 volume_id: volume_id.clone(),
             }],
-            Precondition::NotProtected { resource } => vec![resource.fact()],
+            Precondition::NotProtected { resource } | Precondition::TagIs { resource, .. } => {
+                vec![resource.fact()]
+            }
             Precondition::GracePeriodElapsed { .. } | Precondition::Before { .. } => vec![],
             Precondition::ReplicasAre { workload, .. }
             | Precondition::ContainerMemoryIs { workload, .. }
@@ -631,6 +653,33 @@ impl Precondition {
                         why,
                     }),
                     None => Err(wrong(f)),
+                }
+            }
+            Precondition::TagIs {
+                resource,
+                key,
+                value,
+            } => {
+                let f = resource.fact();
+                let found = match fact(f.clone())? {
+                    Observation::Instance(Some(i)) => i.tags.get(key).cloned(),
+                    Observation::Volume(Some(v)) => v.tags.get(key).cloned(),
+                    Observation::Instance(None) | Observation::Volume(None) => {
+                        return Err(Unmet::ResourceGone {
+                            resource: resource.to_string(),
+                        })
+                    }
+                    _ => return Err(wrong(f)),
+                };
+                if &found == value {
+                    Ok(())
+                } else {
+                    Err(Unmet::TagChanged {
+                        resource: resource.to_string(),
+                        key: key.clone(),
+                        expected: value.clone(),
+                        found,
+                    })
                 }
             }
             Precondition::GracePeriodElapsed {
@@ -987,6 +1036,26 @@ mod tests {
                 group: "g".into(),
                 instance_id: "i-1".into(),
             },
+            Precondition::TagIs {
+                resource: Resource::Volume {
+                    volume_id: "vol-1".into(),
+                },
+                key: tags::DELETE_AFTER.into(),
+                value: Some("2026-12-01T00:00:00Z".into()),
+            },
+            Precondition::PreferredNodeAffinityIs {
+                workload: WorkloadRef {
+                    kind: crate::snapshot::WorkloadKind::Deployment,
+                    namespace: "a".into(),
+                    name: "w".into(),
+                },
+                preferred: vec![],
+            },
+            Precondition::TrafficDistributionIs {
+                namespace: "a".into(),
+                service: "s".into(),
+                value: None,
+            },
         ];
         for check in checks {
             assert!(!check.facts().is_empty(), "{check:?}");
@@ -1012,6 +1081,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_tag_check_holds_only_on_the_value_the_plan_read() {
+        let demo = demo();
+        let mut volume = demo.aws.volumes[0].clone();
+        let resource = Resource::Volume {
+            volume_id: volume.volume_id.clone(),
+        };
+        let check = |value: Option<&str>| Precondition::TagIs {
+            resource: resource.clone(),
+            key: tags::DELETE_AFTER.into(),
+            value: value.map(str::to_owned),
+        };
+        let facts = |v: Option<&Volume>| {
+            let mut f = Facts::new();
+            f.insert(
+                resource.fact(),
+                Observation::Volume(v.cloned().map(Box::new)),
+            );
+            f
+        };
+        volume.tags.remove(tags::DELETE_AFTER);
+        assert_eq!(check(None).evaluate(&facts(Some(&volume)), now()), Ok(()));
+        assert!(matches!(
+            check(Some("2026-12-01T00:00:00Z")).evaluate(&facts(Some(&volume)), now()),
+            Err(Unmet::TagChanged { found: None, .. })
+        ));
+        volume
+            .tags
+            .insert(tags::DELETE_AFTER.into(), "2026-12-09T00:00:00Z".into());
+        assert!(matches!(
+            check(Some("2026-12-01T00:00:00Z")).evaluate(&facts(Some(&volume)), now()),
+            Err(Unmet::TagChanged { found: Some(_), .. })
+        ));
+        assert_eq!(
+            check(Some("2026-12-09T00:00:00Z")).evaluate(&facts(Some(&volume)), now()),
+            Ok(())
+        );
+        assert!(matches!(
+            check(None).evaluate(&facts(None), now()),
+            Err(Unmet::ResourceGone { .. })
+        ));
     }
 
     #[test]
