@@ -242,6 +242,21 @@ impl Ec2 {
         Ok(out)
     }
 
+    /// Volumes matching any of the filters (a union of one query per
+    /// filter), each volume once, in id order.
+    pub async fn volumes_matching_any(
+        &self,
+        filters: &[(&str, &[&str])],
+    ) -> Result<Vec<Volume>, AwsError> {
+        let mut found = std::collections::BTreeMap::new();
+        for filter in filters {
+            for v in self.volumes(std::slice::from_ref(filter)).await? {
+                found.entry(v.volume_id.clone()).or_insert(v);
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
     /// One volume by id; `None` when it does not exist (any more).
     pub async fn volume(&self, volume_id: &str) -> Result<Option<Volume>, AwsError> {
         let ids = [volume_id];

@@ -11,6 +11,7 @@
 //! the region, `AWS_ENDPOINT_URL` (moto in the tests), and assume-role with
 //! an external id into a customer's account.
 
+pub mod account;
 pub mod advisor;
 pub mod autoscaling;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod executor;
 pub mod price_list;
 pub mod sqs;
 
+pub use account::observe_account;
 pub use advisor::{AdvisorFetcher, FeedCache, FeedSource};
 pub use autoscaling::{AutoScaling, GroupTermination};
 pub use cloudoptim_core::plan::{Mode, StepOutcome};

@@ -822,3 +822,76 @@ async fn volumes_are_found_by_tag_snapshotted_untagged_and_deleted_once() {
     assert!(ec2.volume(&b).await.unwrap().is_some());
     ec2.delete_volume(&b).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_account_of_a_cluster_is_observed_by_its_tags_with_iops() {
+    let config = config().await;
+    let ec2 = Ec2::new(&config);
+    let run = unique("account");
+    let cluster = format!("{run}-cluster");
+    let cluster_tag = format!("kubernetes.io/cluster/{cluster}");
+    let csi = create_volume(
+        &config,
+        &run,
+        &[
+            (cluster_tag.as_str(), "owned"),
+            ("ebs.csi.aws.com/cluster", "true"),
+            ("kubernetes.io/created-for/pvc/name", "data-0"),
+        ],
+    )
+    .await;
+    let unrelated = create_volume(&config, &run, &[]).await;
+    let image = any_image(&config).await;
+    let launch = |tags: Tags| LaunchRequest {
+        instance_type: "m5.large".into(),
+        zone: Some("us-east-1a".into()),
+        capacity_type: CapacityType::OnDemand,
+        count: 1,
+        tags,
+        launch_template_id: None,
+        image_id: Some(image.clone()),
+    };
+    let tagged: Tags = [
+        ("cloudoptim-test".to_owned(), run.clone()),
+        (cluster_tag.clone(), "owned".to_owned()),
+    ]
+    .into();
+    let eks: Tags = [
+        ("cloudoptim-test".to_owned(), run.clone()),
+        ("eks:cluster-name".to_owned(), cluster.clone()),
+    ]
+    .into();
+    let other: Tags = [("cloudoptim-test".to_owned(), run.clone())].into();
+    let by_cluster_tag = ec2.launch(&launch(tagged)).await.unwrap().remove(0);
+    let by_eks_tag = ec2.launch(&launch(eks)).await.unwrap().remove(0);
+    let not_ours = ec2.launch(&launch(other)).await.unwrap().remove(0);
+
+    let inventory = cloudoptim_aws::observe_account(&ec2, None, "us-east-1", &cluster)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = inventory
+        .instances
+        .iter()
+        .map(|i| i.instance_id.as_str())
+        .collect();
+    assert!(ids.contains(&by_cluster_tag.as_str()), "{ids:?}");
+    assert!(ids.contains(&by_eks_tag.as_str()), "{ids:?}");
+    assert!(!ids.contains(&not_ours.as_str()), "{ids:?}");
+    let volume = inventory
+        .volumes
+        .iter()
+        .find(|v| v.volume_id == csi)
+        .unwrap();
+    assert_eq!(
+        (volume.iops, volume.throughput_mib_per_second),
+        (Some(6000), Some(250))
+    );
+    assert!(inventory.volumes.iter().all(|v| v.volume_id != unrelated));
+    assert_eq!(inventory.region, "us-east-1");
+    ec2.terminate(&[by_cluster_tag, by_eks_tag, not_ours])
+        .await
+        .unwrap();
+    for v in [csi, unrelated] {
+        ec2.delete_volume(&v).await.unwrap();
+    }
+}
