@@ -453,6 +453,7 @@ fn the_fixture_spot_node_with_only_daemonsets_goes() {
             max_size: 3,
             desired_capacity: 1,
             instance_ids: vec!["i-04c8f1e2a6b9d3e57".into()],
+            lifecycle_wait_instance_ids: Vec::new(),
             tags: Default::default(),
         }],
         ..AwsInventory::default()
@@ -1324,6 +1325,7 @@ fn a_node_group_node_is_told_its_cheaper_type_but_not_replaced() {
         max_size: 3,
         desired_capacity: 1,
         instance_ids: vec![snapshot.nodes[0].instance_id.clone().unwrap()],
+        lifecycle_wait_instance_ids: Vec::new(),
         tags: Default::default(),
     };
     let account = AwsInventory {

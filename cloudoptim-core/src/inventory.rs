@@ -35,6 +35,20 @@ pub mod tags {
     pub const PV_NAME: &str = "kubernetes.io/created-for/pv/name";
     /// `true` protects a resource from every CloudOptim action.
     pub const PROTECT: &str = "cloudoptim.io/protect";
+    /// `true` on EBS CSI driver volumes of a cluster (with the cluster tag).
+    pub const EBS_CSI_CLUSTER: &str = "ebs.csi.aws.com/cluster";
+    /// The PV name the EBS CSI driver gave a volume it created.
+    pub const CSI_VOLUME_NAME: &str = "CSIVolumeName";
+    /// EKS cluster name on instances of newer EKS node groups.
+    pub const EKS_EKS_CLUSTER_NAME: &str = "eks:eks-cluster-name";
+    /// Karpenter NodePool name on the instances Karpenter launches.
+    pub const KARPENTER_NODEPOOL: &str = "karpenter.sh/nodepool";
+    /// Mark set by CloudOptim on a volume it found unused: RFC 3339 UTC
+    /// timestamp (first sight + grace period) after which it may be deleted.
+    pub const DELETE_AFTER: &str = "cloudoptim.io/delete-after";
+    /// Mark set by CloudOptim on a running cluster instance that backs no
+    /// node: RFC 3339 UTC timestamp of the first sight.
+    pub const GHOST_SINCE: &str = "cloudoptim.io/ghost-since";
 }
 
 /// EC2 instance state.
@@ -120,6 +134,12 @@ pub struct Volume {
     pub attached_instance_ids: Vec<String>,
     /// Creation time.
     pub created_at: Timestamp,
+    /// Provisioned IOPS (gp3, io1, io2; the baseline for gp2), when known.
+    #[serde(default)]
+    pub iops: Option<u32>,
+    /// Provisioned throughput, MiB/s (gp3), when known.
+    #[serde(default)]
+    pub throughput_mib_per_second: Option<u32>,
     /// Tags.
     pub tags: Tags,
 }
@@ -144,6 +164,11 @@ pub struct AutoScalingGroup {
     /// Instances in the group, not counting those on their way out
     /// (terminating, terminated, detaching, detached).
     pub instance_ids: Vec<String>,
+    /// Instances of the group in a lifecycle-hook wait or a warm pool
+    /// (`Pending:Wait`, `Terminating:Wait`, `Warmed:*`): something else is
+    /// acting on them, so CloudOptim leaves them alone.
+    #[serde(default)]
+    pub lifecycle_wait_instance_ids: Vec<String>,
     /// Tags of the group.
     pub tags: Tags,
 }
@@ -158,6 +183,13 @@ impl AutoScalingGroup {
     /// Whether the group holds the instance.
     pub fn contains(&self, instance_id: &str) -> bool {
         self.instance_ids.iter().any(|id| id == instance_id)
+    }
+
+    /// Whether the instance is in a lifecycle-hook wait or a warm pool.
+    pub fn in_lifecycle_wait(&self, instance_id: &str) -> bool {
+        self.lifecycle_wait_instance_ids
+            .iter()
+            .any(|id| id == instance_id)
     }
 }
 
@@ -198,6 +230,7 @@ mod tests {
             max_size: desired + 2,
             desired_capacity: desired,
             instance_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            lifecycle_wait_instance_ids: Vec::new(),
             tags: Tags::new(),
         }
     }

@@ -257,6 +257,13 @@ pub enum Action {
         /// Tags to set.
         tags: Tags,
     },
+    /// Remove tags from an AWS resource (a mark that no longer applies).
+    UntagResource {
+        /// Resource id (`i-…`, `vol-…`).
+        resource_id: String,
+        /// Tag keys to remove.
+        keys: Vec<String>,
+    },
     /// Snapshot an EBS volume before anything destructive happens to it.
     SnapshotVolume {
         /// Volume id.
@@ -288,6 +295,7 @@ impl Action {
             | Action::LaunchInstance { .. }
             | Action::PatchResources { .. }
             | Action::TagResource { .. }
+            | Action::UntagResource { .. }
             | Action::SnapshotVolume { .. } => false,
         }
     }
@@ -307,6 +315,7 @@ impl Action {
             Action::ScaleReplicas { .. } => "scale_replicas",
             Action::SetCronJobSuspend { .. } => "set_cron_job_suspend",
             Action::TagResource { .. } => "tag_resource",
+            Action::UntagResource { .. } => "untag_resource",
             Action::SnapshotVolume { .. } => "snapshot_volume",
             Action::DeleteVolume { .. } => "delete_volume",
         }
@@ -478,6 +487,28 @@ pub enum Precondition {
         workload: WorkloadRef,
         /// Expected `spec.suspend`.
         suspended: bool,
+    },
+    /// The resource's tag `key` still has `value` (`None`: the tag is
+    /// absent), so a mark rewritten since the plan was made (a volume
+    /// reattached and detached again) is not acted on. Judged on the
+    /// [`Fact::Volume`](crate::execute::Fact::Volume) or
+    /// [`Fact::Instance`](crate::execute::Fact::Instance) observation.
+    TagIs {
+        /// An [`Resource::Instance`] or [`Resource::Volume`].
+        resource: Resource,
+        /// Tag key.
+        key: String,
+        /// Expected value (`None`: absent).
+        value: Option<String>,
+    },
+    /// The instance is not in a lifecycle-hook wait or warm pool of the
+    /// Auto Scaling group (a group that no longer exists, or no longer
+    /// holds it, is no wait).
+    NotInLifecycleWait {
+        /// Group name.
+        group: String,
+        /// Instance id.
+        instance_id: String,
     },
     /// The instance is still in the Auto Scaling group, and the group is
     /// above its minimum size (so removing the instance shrinks it rather

@@ -730,6 +730,8 @@ impl<'a> Generator<'a> {
             state: VolumeState::InUse,
             attached_instance_ids: vec![instance_id],
             created_at,
+            iops: Some(3_000),
+            throughput_mib_per_second: Some(125),
             tags: self.cluster_tags(),
         });
         Ok(name)
@@ -779,6 +781,7 @@ impl<'a> Generator<'a> {
                 max_size: desired.saturating_mul(2),
                 desired_capacity: desired,
                 instance_ids,
+                lifecycle_wait_instance_ids: Vec::new(),
                 tags: group_tags,
             });
         }
@@ -1294,6 +1297,8 @@ impl<'a> Generator<'a> {
             state: VolumeState::InUse,
             attached_instance_ids: attached,
             created_at: created.unwrap_or(self.now),
+            iops: Some(3_000),
+            throughput_mib_per_second: Some(125),
             tags: t,
         });
     }
@@ -1356,6 +1361,8 @@ impl<'a> Generator<'a> {
                 state: VolumeState::Available,
                 attached_instance_ids: vec![],
                 created_at: created,
+                iops: None,
+                throughput_mib_per_second: None,
                 tags: t,
             });
         }

@@ -349,6 +349,36 @@ pub enum Unmet {
         /// Its minimum size.
         min_size: u32,
     },
+    /// A tag differs from what the plan was made on.
+    #[error(
+        "{resource} has tag {key}={found}, not {expected}: the plan was made for another state"
+    )]
+    TagChanged {
+        /// The resource.
+        resource: String,
+        /// Tag key.
+        key: String,
+        /// Value the plan expected (`absent` when none).
+        expected: String,
+        /// Value there is (`absent` when none).
+        found: String,
+    },
+    /// The resource is gone.
+    #[error("{resource} no longer exists")]
+    ResourceGone {
+        /// The resource.
+        resource: String,
+    },
+    /// The instance is in a lifecycle-hook wait or warm pool.
+    #[error(
+        "instance {instance_id} is in a lifecycle wait or warm pool of Auto Scaling group {group}"
+    )]
+    InLifecycleWait {
+        /// Instance id.
+        instance_id: String,
+        /// Group name.
+        group: String,
+    },
     /// The Auto Scaling group is gone.
     #[error("Auto Scaling group {group} no longer exists")]
     GroupGone {
@@ -400,7 +430,9 @@ impl Precondition {
             | Precondition::CronJobSuspendIs { workload, .. } => {
                 vec![Fact::Workload(workload.clone())]
             }
-            Precondition::GroupCanShrink { group, .. } => vec![Fact::AutoScalingGroup {
+            Precondition::TagIs { resource, .. } => vec![resource.fact()],
+            Precondition::GroupCanShrink { group, .. }
+            | Precondition::NotInLifecycleWait { group, .. } => vec![Fact::AutoScalingGroup {
                 name: group.clone(),
             }],
         }
@@ -750,6 +782,52 @@ impl Precondition {
                     }
                     Observation::AutoScalingGroup(Some(_)) => Ok(()),
                     _ => Err(wrong(f)),
+                }
+            }
+            Precondition::NotInLifecycleWait { group, instance_id } => {
+                let f = Fact::AutoScalingGroup {
+                    name: group.clone(),
+                };
+                match fact(f.clone())? {
+                    Observation::AutoScalingGroup(Some(g)) if g.in_lifecycle_wait(instance_id) => {
+                        Err(Unmet::InLifecycleWait {
+                            instance_id: instance_id.clone(),
+                            group: group.clone(),
+                        })
+                    }
+                    Observation::AutoScalingGroup(_) => Ok(()),
+                    _ => Err(wrong(f)),
+                }
+            }
+            Precondition::TagIs {
+                resource,
+                key,
+                value,
+            } => {
+                let f = resource.fact();
+                let tags = match (resource, fact(f.clone())?) {
+                    (Resource::Instance { .. }, Observation::Instance(Some(i))) => &i.tags,
+                    (Resource::Volume { .. }, Observation::Volume(Some(v))) => &v.tags,
+                    (Resource::Instance { .. }, Observation::Instance(None))
+                    | (Resource::Volume { .. }, Observation::Volume(None)) => {
+                        return Err(Unmet::ResourceGone {
+                            resource: resource.to_string(),
+                        })
+                    }
+                    _ => return Err(wrong(f)),
+                };
+                let found = tags.get(key);
+                if found == value.as_ref() {
+                    Ok(())
+                } else {
+                    let text =
+                        |v: Option<&String>| v.map_or_else(|| "absent".to_owned(), Clone::clone);
+                    Err(Unmet::TagChanged {
+                        resource: resource.to_string(),
+                        key: key.clone(),
+                        expected: text(value.as_ref()),
+                        found: text(found),
+                    })
                 }
             }
         }

@@ -536,6 +536,22 @@ impl State<'_> {
                     }
                 }
             }
+            Action::UntagResource { resource_id, keys } => {
+                if let Some(account) = &mut self.account {
+                    for &at in self.instances.get(resource_id).into_iter().flatten() {
+                        if let Some(i) = account.instances.get_mut(at) {
+                            i.tags.retain(|k, _| !keys.contains(k));
+                        }
+                    }
+                    for v in account
+                        .volumes
+                        .iter_mut()
+                        .filter(|v| &v.volume_id == resource_id)
+                    {
+                        v.tags.retain(|k, _| !keys.contains(k));
+                    }
+                }
+            }
             Action::SnapshotVolume { .. } => {}
             Action::DeleteVolume { volume_id } => {
                 if let Some(account) = &mut self.account {
