@@ -190,6 +190,13 @@ impl AutoScalingGroup {
     pub fn contains(&self, instance_id: &str) -> bool {
         self.instance_ids.iter().any(|id| id == instance_id)
     }
+
+    /// Whether the instance is in a lifecycle-hook wait or a warm pool.
+    pub fn in_lifecycle_wait(&self, instance_id: &str) -> bool {
+        self.lifecycle_wait_instance_ids
+            .iter()
+            .any(|id| id == instance_id)
+    }
 }
 
 /// The EC2 side of an account in one region.

@@ -545,6 +545,15 @@ pub enum Precondition {
         /// Expected `spec.suspend`.
         suspended: bool,
     },
+    /// The instance is not in a lifecycle-hook wait or warm pool of the
+    /// Auto Scaling group (a group that no longer exists, or no longer
+    /// holds it, is no wait).
+    NotInLifecycleWait {
+        /// Group name.
+        group: String,
+        /// Instance id.
+        instance_id: String,
+    },
     /// The instance is still in the Auto Scaling group, and the group is
     /// above its minimum size (so removing the instance shrinks it rather
     /// than making it launch another).

@@ -405,6 +405,16 @@ pub enum Unmet {
         /// Its minimum size.
         min_size: u32,
     },
+    /// The instance is in a lifecycle-hook wait or warm pool.
+    #[error(
+        "instance {instance_id} is in a lifecycle wait or warm pool of Auto Scaling group {group}"
+    )]
+    InLifecycleWait {
+        /// Instance id.
+        instance_id: String,
+        /// Group name.
+        group: String,
+    },
     /// The Auto Scaling group is gone.
     #[error("Auto Scaling group {group} no longer exists")]
     GroupGone {
@@ -465,7 +475,8 @@ impl Precondition {
                 namespace: namespace.clone(),
                 name: service.clone(),
             }],
-            Precondition::GroupCanShrink { group, .. } => vec![Fact::AutoScalingGroup {
+            Precondition::GroupCanShrink { group, .. }
+            | Precondition::NotInLifecycleWait { group, .. } => vec![Fact::AutoScalingGroup {
                 name: group.clone(),
             }],
         }
@@ -883,6 +894,21 @@ impl Precondition {
                         })
                     }
                     Observation::AutoScalingGroup(Some(_)) => Ok(()),
+                    _ => Err(wrong(f)),
+                }
+            }
+            Precondition::NotInLifecycleWait { group, instance_id } => {
+                let f = Fact::AutoScalingGroup {
+                    name: group.clone(),
+                };
+                match fact(f.clone())? {
+                    Observation::AutoScalingGroup(Some(g)) if g.in_lifecycle_wait(instance_id) => {
+                        Err(Unmet::InLifecycleWait {
+                            instance_id: instance_id.clone(),
+                            group: group.clone(),
+                        })
+                    }
+                    Observation::AutoScalingGroup(_) => Ok(()),
                     _ => Err(wrong(f)),
                 }
             }
