@@ -306,7 +306,7 @@ fn every_feature_finds_something() {
 
     // Traffic that crosses zones.
     assert!(d.traffic.flows.len() >= 30);
-    assert!(d.traffic.flows.iter().all(|f| f.gb_per_hour > 0.0));
+    assert!(d.traffic.flows.iter().all(|f| f.bytes_per_second > 0.0));
 }
 
 #[test]

@@ -18,6 +18,7 @@
 pub mod binpack;
 pub mod catalog;
 pub mod consolidation;
+pub mod cross_az;
 pub mod demo;
 pub mod drain;
 pub mod eks;

@@ -54,7 +54,7 @@ use crate::snapshot::{
     Termination, Toleration, TolerationOperator, TopologySpreadConstraint, VolumePhase,
     VolumeSource, WhenUnsatisfiable, Workload, WorkloadKind,
 };
-use crate::traffic::{TrafficFlow, TrafficMatrix};
+use crate::traffic::{ServiceRef, TrafficFlow, TrafficMatrix, BYTES_PER_GB};
 use crate::usage::{ContainerUsage, UsageHistory};
 
 const MIB: u64 = 1 << 20;
@@ -1429,10 +1429,7 @@ impl<'a> Generator<'a> {
                 s.namespace == "prod" && s.kind != WorkloadKind::CronJob && s.name != "ml-batch"
             })
             .collect();
-        let owner = |s: &Spec| OwnerRef {
-            kind: s.kind.as_str().into(),
-            name: s.name.clone(),
-        };
+        let service = |s: &Spec| ServiceRef::new(s.namespace, s.name.clone());
         let mut flows = Vec::new();
         for (i, from) in services.iter().enumerate() {
             let later = &services[i + 1..];
@@ -1451,12 +1448,11 @@ impl<'a> Generator<'a> {
                 // Heavier near the front door; log-uniform between 0.05 and 20 GB/h.
                 let gb_per_hour = (0.05f64.ln() + self.rng.unit() * (400f64).ln()).exp()
                     * if i < 3 { 3.0 } else { 1.0 };
+                let gb_per_hour = (gb_per_hour * 1000.0).round() / 1000.0;
                 flows.push(TrafficFlow {
-                    from_namespace: "prod".into(),
-                    from: owner(from),
-                    to_namespace: "prod".into(),
-                    to: owner(to),
-                    gb_per_hour: (gb_per_hour * 1000.0).round() / 1000.0,
+                    from: service(from),
+                    to: service(to),
+                    bytes_per_second: (gb_per_hour * BYTES_PER_GB / 3600.0).round(),
                 });
             }
         }
