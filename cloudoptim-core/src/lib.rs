@@ -43,6 +43,7 @@ pub mod spot;
 pub mod summary;
 pub mod traffic;
 pub mod usage;
+pub mod waste;
 
 pub use money::UsdPerHour;
 pub use plan::{Action, Plan, Precondition, SavingsReport, Step};

@@ -13,6 +13,8 @@ pub mod facts;
 mod runner;
 
 pub use facts::{Fact, Facts, Observation, Unmet};
+#[cfg(test)]
+pub(crate) use runner::test_account;
 pub use runner::{
     ApplyContext, Clock, Executor, ExecutorError, PlanRun, PlanRunner, Refused, StepFailed,
     StepReport,

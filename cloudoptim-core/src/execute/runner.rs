@@ -539,3 +539,116 @@ mod tests {
         assert!(matches!(run.steps[0].outcome, StepOutcome::Skipped(_)));
     }
 }
+
+/// An in-memory account executor for engine tests outside this module
+/// (async methods may only be declared here: `scripts/check-core-purity`).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) mod test_account {
+    use jiff::Timestamp;
+
+    use crate::execute::{Fact, Observation};
+    use crate::inventory::AwsInventory;
+    use crate::plan::{Action, Plan};
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+                return out;
+            }
+        }
+    }
+
+    /// An account held in memory: observes volumes and instances, records
+    /// what it applies.
+    struct Account {
+        inventory: AwsInventory,
+        applied: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::execute::Executor for Account {
+        fn name(&self) -> &'static str {
+            "account"
+        }
+        fn claims(&self, _: &Action) -> bool {
+            true
+        }
+        fn observes(&self, _: &Fact) -> bool {
+            true
+        }
+        async fn observe(&self, fact: &Fact) -> Result<Observation, crate::execute::ExecutorError> {
+            let inv = &self.inventory;
+            Ok(match fact {
+                Fact::Volume { volume_id } => Observation::Volume(
+                    inv.volumes
+                        .iter()
+                        .find(|v| &v.volume_id == volume_id)
+                        .cloned()
+                        .map(Box::new),
+                ),
+                Fact::Instance { instance_id } => Observation::Instance(
+                    inv.instances
+                        .iter()
+                        .find(|i| &i.instance_id == instance_id)
+                        .cloned()
+                        .map(Box::new),
+                ),
+                Fact::VolumeClaim { .. } => Observation::VolumeClaim(None),
+                Fact::VolumeSnapshots { .. } => Observation::VolumeSnapshots(0),
+                Fact::NodeOfInstance { .. } => Observation::NodeOfInstance(None),
+                Fact::AutoScalingGroup { name } => Observation::AutoScalingGroup(
+                    inv.auto_scaling_groups
+                        .iter()
+                        .find(|g| &g.name == name)
+                        .cloned()
+                        .map(Box::new),
+                ),
+                _ => return Err("not observed".into()),
+            })
+        }
+        async fn already_done(
+            &self,
+            _: &Action,
+        ) -> Result<Option<String>, crate::execute::ExecutorError> {
+            Ok(None)
+        }
+        async fn apply(
+            &self,
+            action: &Action,
+            context: &crate::execute::ApplyContext,
+        ) -> Result<crate::plan::StepOutcome, crate::execute::ExecutorError> {
+            if context.mode == crate::plan::Mode::DryRun {
+                return Ok(crate::plan::StepOutcome::WouldDo(action.kind().into()));
+            }
+            self.applied
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push(action.kind().into());
+            Ok(crate::plan::StepOutcome::Done(action.kind().into()))
+        }
+    }
+
+    pub(crate) fn run_plan(
+        plan: &Plan,
+        inventory: AwsInventory,
+        at: Timestamp,
+        mode: crate::plan::Mode,
+    ) -> (Vec<String>, crate::execute::PlanRun) {
+        let account = Account {
+            inventory,
+            applied: std::sync::Mutex::new(vec![]),
+        };
+        let clock = move || at;
+        let run = block_on(
+            crate::execute::PlanRunner::new(&clock)
+                .with(&account)
+                .mode(mode)
+                .run(plan),
+        )
+        .unwrap();
+        (account.applied.into_inner().unwrap(), run)
+    }
+}
