@@ -1397,6 +1397,11 @@ impl<'a> Generator<'a> {
         // Launched by the group like its nodes; it just never joined.
         let mut ghost_tags = self.node_group_tags("general");
         ghost_tags.insert("Name".into(), format!("{}-general", self.cluster));
+        // An earlier run saw it back no node two days ago.
+        ghost_tags.insert(
+            tags::GHOST_SINCE.into(),
+            ago(self.now, 2 * 86_400).to_string(),
+        );
         let ghost_id = format!("i-0{}", self.rng.hex(16));
         self.aws.instances.push(Instance {
             instance_id: ghost_id,
