@@ -136,10 +136,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let catalog = priced.as_ref().or(fed.as_ref()).unwrap_or(embedded);
-    let (snapshot, source, aws, usage) = match &args.snapshot {
+    let (snapshot, source, aws, usage, traffic) = match &args.snapshot {
         None if args.kubeconfig.is_some() => {
             let (snapshot, source) = live_snapshot(&args)?;
-            (snapshot, source, None, None)
+            (snapshot, source, None, None, None)
         }
         Some(path) => {
             let import = support::read_kubectl_file(path)?;
@@ -152,7 +152,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     .collect();
                 source += &format!(" (skipped: {})", skipped.join(", "));
             }
-            (import.snapshot, source, None, None)
+            (import.snapshot, source, None, None, None)
         }
         None => {
             let mut config = DemoConfig::default();
@@ -174,7 +174,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 config.seed,
                 config.now.strftime("%Y-%m-%d %H:%M UTC")
             );
-            (demo.snapshot, source, Some(demo.aws), Some(demo.usage))
+            (
+                demo.snapshot,
+                source,
+                Some(demo.aws),
+                Some(demo.usage),
+                Some(demo.traffic),
+            )
         }
     };
     // Region, zones, architectures, DaemonSets: what the nodes say, once.
@@ -232,7 +238,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     oom_section(&snapshot, catalog, usage.as_ref(), now);
     rightsizing_section(&snapshot, catalog, &region, usage.as_ref(), now);
     office_hours_section(&snapshot, catalog, &region, aws.is_some(), now);
-    features();
+    waste_section(&snapshot, aws.as_ref(), catalog, &region, now);
+    cross_az_section(&snapshot, traffic.as_ref());
     Ok(())
 }
 
@@ -855,15 +862,88 @@ fn office_hours_section(
     );
 }
 
-fn features() {
-    println!("\n== Other optimizations");
-    let not_built = [
-        ("Rightsizing (nodes and workloads)", "issue 12"),
-        ("Zombie volume cleanup", "issue 13"),
-        ("Cross-AZ traffic placement", "issue 13"),
-        ("Ghost instance scanner", "issue 13"),
-    ];
-    for (name, when) in not_built {
-        println!("  {name:<42} not built yet ({when}); no figure is claimed");
+fn waste_section(
+    snapshot: &ClusterSnapshot,
+    aws: Option<&AwsInventory>,
+    catalog: &Catalog,
+    region: &str,
+    now: jiff::Timestamp,
+) {
+    use cloudoptim::waste::{ghost_instances, zombie_volumes};
+    println!("\n== Zombie volumes and ghost instances");
+    let Some(aws) = aws else {
+        println!("  needs the account (the demo's, or a live one: cargo run --features aws,kube --example zombie_volumes / ghost_probe)");
+        return;
+    };
+    let cluster = aws
+        .instances
+        .iter()
+        .find_map(|i| i.tags.get(cloudoptim::inventory::tags::EKS_CLUSTER_NAME))
+        .cloned()
+        .unwrap_or_default();
+    match zombie_volumes::classify(
+        snapshot,
+        aws,
+        &zombie_volumes::ZombiePolicy::new(&cluster, region),
+        now,
+    ) {
+        Ok(r) => {
+            let deletable = r
+                .decisions
+                .iter()
+                .filter(|d| matches!(d.verdict, zombie_volumes::VolumeVerdict::Deletable { .. }))
+                .count();
+            let (wasted, unpriced) = r.wasted_micro_usd_per_month();
+            println!(
+                "  {deletable} zombie volume(s) past their 7-day mark; unused volumes cost {}/month{} (cargo run --example zombie_volumes)",
+                dollars(wasted as f64 / 1e6, 2),
+                if unpriced > 0 { format!(", {unpriced} unpriced") } else { String::new() }
+            );
+        }
+        Err(e) => println!("  zombie volumes: cannot tell: {e}"),
     }
+    let policy = ghost_instances::GhostPolicy::new(&cluster, region);
+    match ghost_instances::classify(
+        aws,
+        ghost_instances::NodeList::Complete(&snapshot.nodes),
+        &policy,
+        catalog,
+        now,
+    ) {
+        Ok(r) => {
+            let ghosts: Vec<_> = r
+                .decisions
+                .iter()
+                .filter(|d| matches!(d.verdict, ghost_instances::InstanceVerdict::Ghost { .. }))
+                .collect();
+            let wasted: UsdPerHour = ghosts.iter().filter_map(|d| d.usd_per_hour).sum();
+            println!(
+                "  {} ghost instance(s) (tagged for the cluster, backing no node for over 24 h): {}/h ({}/month), reported (cargo run --example ghost_probe)",
+                ghosts.len(),
+                usd(wasted),
+                month(wasted)
+            );
+        }
+        Err(e) => println!("  ghost instances: cannot tell: {e}"),
+    }
+}
+
+fn cross_az_section(
+    snapshot: &ClusterSnapshot,
+    traffic: Option<&cloudoptim::traffic::TrafficMatrix>,
+) {
+    println!("\n== Cross-AZ traffic");
+    let Some(traffic) = traffic else {
+        println!("  needs a traffic matrix: cargo run --example cross_az -- --snapshot FILE --traffic FLOWS.csv");
+        return;
+    };
+    let r = cloudoptim::cross_az::analyze(snapshot, traffic);
+    println!(
+        "  today {}/h ({}/month) crosses zones; placed, {}/h ({}/month): saves {}/month (cargo run --example cross_az)",
+        usd(r.before.usd_per_hour),
+        month(r.before.usd_per_hour),
+        usd(r.after.usd_per_hour),
+        month(r.after.usd_per_hour),
+        month(r.savings())
+    );
 }
