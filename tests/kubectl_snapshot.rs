@@ -1344,10 +1344,13 @@ fn unknown_kinds_are_skipped_and_counted() {
         config_map("kube-root-ca.crt"),
     ]);
     let import = read_list(&text).expect("read");
+    // Services are read (cross-AZ placement uses them); ConfigMaps are not.
     assert_eq!(
         import.skipped_kinds,
-        BTreeMap::from([("v1/Service".to_owned(), 1), ("v1/ConfigMap".to_owned(), 2)])
+        BTreeMap::from([("v1/ConfigMap".to_owned(), 2)])
     );
+    assert_eq!(import.snapshot.services.len(), 1);
+    assert_eq!(import.snapshot.services[0].name, "checkout");
     assert_eq!(import.snapshot.nodes.len(), 1);
     assert_eq!(import.snapshot.nodes[0].name, SPOT);
     assert!(import.snapshot.pods.is_empty());
