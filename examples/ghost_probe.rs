@@ -272,9 +272,7 @@ mod live {
 mod live {
     use super::*;
     use cloudoptim::aws::{observe_account, AutoScaling, AwsSettings, Ec2, Ec2Executor};
-    use cloudoptim::execute::PlanRunner;
-    use cloudoptim::k8s::{ClientSettings, KubeClient, KubeExecutor, ObserveOptions};
-    use cloudoptim::plan::Mode;
+    use cloudoptim::k8s::{ClientSettings, KubeClient, ObserveOptions};
 
     pub fn run(args: &Args) -> Result<(), String> {
         let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
@@ -325,33 +323,8 @@ mod live {
             let (report, plan) = decide(&account, nodes, &policy, catalog, now)?;
             print_report(&report, &policy);
             print_plan(&plan);
-            let mode = if args.execute {
-                Mode::Execute
-            } else {
-                Mode::DryRun
-            };
-            let kube = KubeExecutor::new(client, mode);
             let aws = Ec2Executor::new(ec2).with_auto_scaling(autoscaling);
-            let clock = move || now;
-            let ran = PlanRunner::new(&clock)
-                .with(&aws)
-                .with(&kube)
-                .mode(mode)
-                .run(&plan)
-                .await
-                .map_err(|e| format!("plan refused: {e}"))?;
-            println!(
-                "\n  {}:\n{ran}",
-                if args.execute {
-                    "Executed (every precondition re-checked first)"
-                } else {
-                    "Dry-run (add --execute to act)"
-                }
-            );
-            match ran.failed {
-                Some(f) => Err(format!("step {} failed: {}", f.index + 1, f.source)),
-                None => Ok(()),
-            }
+            support::run_live_plan(&plan, now, args.execute, &aws, client).await
         })
     }
 }

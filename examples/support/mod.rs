@@ -30,3 +30,40 @@ pub fn read_kubectl_file(
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     cloudoptim::kubectl::read_list_from(file).map_err(|e| format!("{}: {e}", path.display()))
 }
+
+/// Run `plan` through the one plan runner over the live account (EC2 and
+/// Auto Scaling) and cluster, with the clock fixed at `now`; print what each
+/// step did (or would do, in dry-run) and fail on the first failed step.
+#[cfg(all(feature = "aws", feature = "kube"))]
+#[allow(dead_code)] // Only the examples that act on both sides call it.
+pub async fn run_live_plan(
+    plan: &cloudoptim::plan::Plan,
+    now: jiff::Timestamp,
+    execute: bool,
+    aws: &cloudoptim::aws::Ec2Executor,
+    client: cloudoptim::k8s::KubeClient,
+) -> Result<(), String> {
+    use cloudoptim::plan::Mode;
+    let mode = if execute { Mode::Execute } else { Mode::DryRun };
+    let kube = cloudoptim::k8s::KubeExecutor::new(client, mode);
+    let clock = move || now;
+    let ran = cloudoptim::execute::PlanRunner::new(&clock)
+        .with(aws)
+        .with(&kube)
+        .mode(mode)
+        .run(plan)
+        .await
+        .map_err(|e| format!("plan refused: {e}"))?;
+    println!(
+        "\n  {}:\n{ran}",
+        if execute {
+            "Executed (every precondition re-checked first)"
+        } else {
+            "Dry-run (add --execute to act)"
+        }
+    );
+    match ran.failed {
+        Some(f) => Err(format!("step {} failed: {}", f.index + 1, f.source)),
+        None => Ok(()),
+    }
+}
