@@ -133,6 +133,19 @@ fn print_report(report: &CrossAzReport, source: &str, flows: usize, ms: f64, all
         "Cross-AZ traffic — {source}: {flows} flows, zones {}",
         report.zones.join(", ")
     );
+    for (flow, why) in &report.cannot_place {
+        println!("  cannot place {} -> {}: {why:?}", flow.from, flow.to);
+    }
+    if report.cannot_improve == Some(CannotImprove::NoTraffic) {
+        println!("  cannot tell: no flow has both sides in the snapshot, so no cost is claimed");
+        return;
+    }
+    if !report.cannot_place.is_empty() {
+        println!(
+            "  (the {} flow(s) above are not counted in the figures below)",
+            report.cannot_place.len()
+        );
+    }
     println!(
         "  today:  {:>10.1} MB/s cross zones, {}",
         report.before.cross_zone_bytes_per_second / 1e6,
@@ -163,9 +176,6 @@ fn print_report(report: &CrossAzReport, source: &str, flows: usize, ms: f64, all
             println!("  no saving proposed: {why}");
         }
         None => println!("  saves {}", cost(report.savings())),
-    }
-    for (flow, why) in &report.cannot_place {
-        println!("  cannot place {} -> {}: {why:?}", flow.from, flow.to);
     }
     println!(
         "\n  {:<32} {:>4}  {:<34} {:<34} same-zone share",
