@@ -194,14 +194,113 @@ pub(super) fn best_counts(spec: &ServiceSpec, gain: &[f64], room: &[u32]) -> Vec
     out
 }
 
-/// The candidate counts of `s` given room `room`: [`best_counts`] and every
-/// admissible move of one replica from one zone to another.
-fn candidates(problem: &Problem, placement: &Placement, s: usize, room: &[u32]) -> Vec<Vec<u32>> {
-    let Some(spec) = problem.services.get(s) else {
-        return Vec::new();
-    };
-    let mut out = best_counts(spec, &gains(problem, placement, s), room);
-    let old = placement.of(s);
+/// Same-zone traffic bookkeeping, the gain table of Fiduccia–Mattheyses:
+/// for each service `s` and zone `z`, Σ over its neighbours `t` of
+/// w_st · n_t[z] / N_t. Kept up to date as rows change (one pass over the
+/// moved service's neighbours), so valuing a candidate costs one pass over
+/// the zones instead of one over the neighbours.
+#[derive(Clone, Debug)]
+struct Gains {
+    zones: usize,
+    table: Vec<f64>,
+}
+
+impl Gains {
+    fn new(problem: &Problem, placement: &Placement) -> Gains {
+        let zones = problem.zones.len();
+        let mut gains = Gains {
+            zones,
+            table: vec![0.0; problem.services.len().saturating_mul(zones)],
+        };
+        for edge in problem.graph.raw_edges() {
+            let (a, b) = (edge.source().index(), edge.target().index());
+            gains.add(b, placement.of(a), edge.weight);
+            gains.add(a, placement.of(b), edge.weight);
+        }
+        gains
+    }
+
+    fn row(&self, s: usize) -> &[f64] {
+        let start = s.saturating_mul(self.zones);
+        self.table
+            .get(start..start.saturating_add(self.zones))
+            .unwrap_or(&[])
+    }
+
+    /// Add `weight` × the zone shares of `counts` to the row of `s`.
+    fn add(&mut self, s: usize, counts: &[u32], weight: f64) {
+        let start = s.saturating_mul(self.zones);
+        if let Some(row) = self.table.get_mut(start..start.saturating_add(self.zones)) {
+            add_shares(row, counts, weight);
+        }
+    }
+
+    /// Service `s` goes from `old` to `new`: its neighbours' rows follow.
+    fn moved(&mut self, problem: &Problem, s: usize, old: &[u32], new: &[u32]) {
+        for edge in problem.graph.edges(NodeIndex::new(s)) {
+            let t = if edge.source().index() == s {
+                edge.target().index()
+            } else {
+                edge.source().index()
+            };
+            self.add(t, old, -edge.weight());
+            self.add(t, new, *edge.weight());
+        }
+    }
+
+    /// Same-zone bytes/s between `s` (with `counts`) and everything else,
+    /// its own traffic included.
+    fn value(&self, problem: &Problem, s: usize, counts: &[u32]) -> f64 {
+        value_with(self.row(s), own(problem, s), counts)
+    }
+}
+
+/// Traffic of `s` with itself, bytes/s.
+fn own(problem: &Problem, s: usize) -> f64 {
+    problem.self_bytes_per_second.get(s).copied().unwrap_or(0.0)
+}
+
+/// Same-zone bytes/s of a service with `counts`, given its gain row and its
+/// own traffic: Σ_z n[z]·row[z] / N + own · Σ_z n[z]² / N².
+fn value_with(row: &[f64], own: f64, counts: &[u32]) -> f64 {
+    let n = total(counts) as f64;
+    if n == 0.0 {
+        return 0.0;
+    }
+    let mut sum: f64 = counts
+        .iter()
+        .zip(row)
+        .map(|(&c, &g)| f64::from(c) * g)
+        .sum::<f64>()
+        / n;
+    if own > 0.0 {
+        let squares: u64 = counts.iter().map(|&c| u64::from(c) * u64::from(c)).sum();
+        sum += own * squares as f64 / (n * n);
+    }
+    sum
+}
+
+/// Gain per replica in each zone for [`best_counts`]: the gain row plus its
+/// own traffic linearized around `mine`.
+fn linear(row: &[f64], own: f64, mine: &[u32]) -> Vec<f64> {
+    let n = total(mine) as f64;
+    row.iter()
+        .zip(mine)
+        .map(|(&g, &c)| {
+            if own > 0.0 && n > 0.0 {
+                g + 2.0 * own * f64::from(c) / n
+            } else {
+                g
+            }
+        })
+        .collect()
+}
+
+/// The candidate counts of a service now at `old`, given its per-replica
+/// gains and room: [`best_counts`] and every admissible move of one replica
+/// from one zone to another.
+fn candidates(spec: &ServiceSpec, old: &[u32], gain: &[f64], room: &[u32]) -> Vec<Vec<u32>> {
+    let mut out = best_counts(spec, gain, room);
     if total(old) == u64::from(spec.replicas) {
         for from in 0..old.len() {
             for to in 0..old.len() {
@@ -222,16 +321,32 @@ fn candidates(problem: &Problem, placement: &Placement, s: usize, room: &[u32]) 
     out
 }
 
-/// The candidate with the most same-zone traffic for `s` (the first on a tie).
-fn best_candidate(
+/// The candidates of `s` under `placement`, valued with `gains`.
+fn candidates_of(
     problem: &Problem,
     placement: &Placement,
+    gains: &Gains,
     s: usize,
-    candidates: Vec<Vec<u32>>,
-) -> Option<(f64, Vec<u32>)> {
+    room: &[u32],
+) -> Vec<Vec<u32>> {
+    let Some(spec) = problem.services.get(s) else {
+        return Vec::new();
+    };
+    let mine = placement.of(s);
+    candidates(
+        spec,
+        mine,
+        &linear(gains.row(s), own(problem, s), mine),
+        room,
+    )
+}
+
+/// The candidate with the most same-zone traffic for a service with this
+/// gain row and own traffic (the first on a tie).
+fn best_candidate(row: &[f64], own: f64, candidates: Vec<Vec<u32>>) -> Option<(f64, Vec<u32>)> {
     let mut best: Option<(f64, Vec<u32>)> = None;
     for counts in candidates {
-        let value = affinity(problem, placement, s, &counts);
+        let value = value_with(row, own, &counts);
         if best.as_ref().is_none_or(|(v, _)| value > *v) {
             best = Some((value, counts));
         }
@@ -239,65 +354,23 @@ fn best_candidate(
     best
 }
 
-/// Same-zone bytes/s between `s` (with `counts`) and everything else under
-/// `placement`, its own traffic included.
-fn affinity(problem: &Problem, placement: &Placement, s: usize, counts: &[u32]) -> f64 {
-    let n = total(counts) as f64;
-    if n == 0.0 {
-        return 0.0;
-    }
-    let mut sum = 0.0;
-    for edge in problem.graph.edges(NodeIndex::new(s)) {
-        let t = if edge.source().index() == s {
-            edge.target().index()
-        } else {
-            edge.source().index()
-        };
-        let other = placement.of(t);
-        let m = total(other) as f64;
-        if m > 0.0 {
-            let dot: u64 = counts
-                .iter()
-                .zip(other)
-                .map(|(&a, &b)| u64::from(a) * u64::from(b))
-                .sum();
-            sum += edge.weight() * dot as f64 / (n * m);
-        }
-    }
-    let own = problem.self_bytes_per_second.get(s).copied().unwrap_or(0.0);
-    if own > 0.0 {
-        let squares: u64 = counts.iter().map(|&c| u64::from(c) * u64::from(c)).sum();
-        sum += own * squares as f64 / (n * n);
-    }
-    sum
-}
-
-/// Gain per replica of `s` in each zone, given the others in `placement`.
-fn gains(problem: &Problem, placement: &Placement, s: usize) -> Vec<f64> {
-    let mut gain = vec![0.0; problem.zones.len()];
-    for edge in problem.graph.edges(NodeIndex::new(s)) {
-        let t = if edge.source().index() == s {
-            edge.target().index()
-        } else {
-            edge.source().index()
-        };
-        let other = placement.of(t);
-        let m = total(other) as f64;
-        if m > 0.0 {
-            for (g, &c) in gain.iter_mut().zip(other) {
-                *g += edge.weight() * f64::from(c) / m;
-            }
-        }
-    }
-    let own = problem.self_bytes_per_second.get(s).copied().unwrap_or(0.0);
-    let mine = placement.of(s);
-    let n = total(mine) as f64;
-    if own > 0.0 && n > 0.0 {
-        for (g, &c) in gain.iter_mut().zip(mine) {
-            *g += 2.0 * own * f64::from(c) / n;
-        }
-    }
-    gain
+/// Give `s` the row `new`, keeping the free capacity and the gain table in step.
+fn move_to(
+    problem: &Problem,
+    placement: &mut Placement,
+    free: &mut Free,
+    gains: &mut Gains,
+    s: usize,
+    new: &[u32],
+) {
+    let Some(spec) = problem.services.get(s) else {
+        return;
+    };
+    let old = placement.of(s).to_vec();
+    free.apply(spec, &old, 1);
+    free.apply(spec, new, -1);
+    gains.moved(problem, s, &old, new);
+    placement.set(s, new);
 }
 
 fn weighted_degree(problem: &Problem, s: usize) -> f64 {
@@ -370,15 +443,15 @@ fn construct(problem: &Problem, start: &Placement, order: &[usize]) -> Option<Pl
         placement.set(s, &vec![0; problem.zones.len()]);
     }
     let mut free = Free::new(problem, &placement);
+    let mut gains = Gains::new(problem, &placement);
     for &s in order {
         let spec = problem.services.get(s)?;
         let room: Vec<u32> = (0..problem.zones.len())
             .map(|z| free.room(spec, z, 0))
             .collect();
-        let options = best_counts(spec, &gains(problem, &placement, s), &room);
-        let (_, counts) = best_candidate(problem, &placement, s, options)?;
-        free.apply(spec, &counts, -1);
-        placement.set(s, &counts);
+        let options = best_counts(spec, gains.row(s), &room);
+        let (_, counts) = best_candidate(gains.row(s), own(problem, s), options)?;
+        move_to(problem, &mut placement, &mut free, &mut gains, s, &counts);
     }
     Some(placement)
 }
@@ -477,18 +550,15 @@ fn make_room(
     problem: &Problem,
     placement: &mut Placement,
     free: &mut Free,
+    gains: &mut Gains,
     s: usize,
     wanted: &[u32],
     gain: f64,
     must_beat: f64,
 ) -> Option<Vec<usize>> {
     let spec = problem.services.get(s)?;
-    let saved_free = free.clone();
     let mut saved_rows: Vec<(usize, Vec<u32>)> = vec![(s, placement.of(s).to_vec())];
-    let old = placement.of(s).to_vec();
-    free.apply(spec, &old, 1);
-    free.apply(spec, wanted, -1);
-    placement.set(s, wanted);
+    move_to(problem, placement, free, gains, s, wanted);
     let mut total_gain = gain;
     let steps = 4 * spec.replicas as usize + 4;
     let mut ok = false;
@@ -503,7 +573,7 @@ fn make_room(
             if t == s || !tspec.movable || row.get(zone).copied().unwrap_or(0) == 0 {
                 continue;
             }
-            let here = affinity(problem, placement, t, row);
+            let here = gains.value(problem, t, row);
             for to in 0..row.len() {
                 if to == zone {
                     continue;
@@ -516,7 +586,7 @@ fn make_room(
                 if !fits || !tspec.admits(&counts) {
                     continue;
                 }
-                let loss = here - affinity(problem, placement, t, &counts);
+                let loss = here - gains.value(problem, t, &counts);
                 if best.as_ref().is_none_or(|(l, _, _)| loss < *l) {
                     best = Some((loss, t, counts));
                 }
@@ -527,14 +597,10 @@ fn make_room(
         if total_gain <= must_beat {
             break;
         }
-        if let Some(tspec) = problem.services.get(t) {
-            if !saved_rows.iter().any(|(x, _)| *x == t) {
-                saved_rows.push((t, placement.of(t).to_vec()));
-            }
-            free.apply(tspec, placement.of(t), 1);
-            free.apply(tspec, &counts, -1);
-            placement.set(t, &counts);
+        if !saved_rows.iter().any(|(x, _)| *x == t) {
+            saved_rows.push((t, placement.of(t).to_vec()));
         }
+        move_to(problem, placement, free, gains, t, &counts);
     }
     if ok && total_gain > must_beat {
         let touched: Vec<usize> = saved_rows.iter().map(|(t, _)| *t).collect();
@@ -551,9 +617,8 @@ fn make_room(
         around.extend(touched);
         return Some(around);
     }
-    *free = saved_free;
-    for (t, row) in saved_rows {
-        placement.set(t, &row);
+    for (t, row) in saved_rows.into_iter().rev() {
+        move_to(problem, placement, free, gains, t, &row);
     }
     None
 }
@@ -573,11 +638,9 @@ fn tolerance(problem: &Problem) -> f64 {
 /// Heaviest edges tried by [`pair_moves`] per pass.
 const PAIR_MOVE_EDGES: usize = 5_000;
 
-/// Joint moves of the two ends of the heaviest edges (the coarsening step
-/// of multilevel partitioning, one level deep): `a` takes each of its
-/// candidate counts, `b` its best answer to it; the best pair is kept if it
-/// lowers the cross-zone traffic. Returns whether anything moved.
-fn pair_moves(problem: &Problem, placement: &mut Placement, tolerance: f64) -> bool {
+/// The [`PAIR_MOVE_EDGES`] heaviest edges between movable services,
+/// heaviest first: (bytes/s, one end, the other).
+fn heavy_edges(problem: &Problem) -> Vec<(f64, usize, usize)> {
     let mut edges: Vec<(f64, usize, usize)> = problem
         .graph
         .raw_edges()
@@ -590,54 +653,64 @@ fn pair_moves(problem: &Problem, placement: &mut Placement, tolerance: f64) -> b
         .collect();
     edges.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
     edges.truncate(PAIR_MOVE_EDGES);
+    edges
+}
+
+/// Joint moves of the two ends of each of `edges` (the coarsening step of
+/// multilevel partitioning, one level deep): `a` takes each of its
+/// candidate counts, `b` its best answer to it; the best pair is kept if it
+/// lowers the cross-zone traffic. Returns whether anything moved.
+fn pair_moves(
+    problem: &Problem,
+    placement: &mut Placement,
+    edges: &[(f64, usize, usize)],
+    tolerance: f64,
+) -> bool {
+    let zones = problem.zones.len();
     let mut free = Free::new(problem, placement);
+    let mut gains = Gains::new(problem, placement);
     let mut moved = false;
-    for (_, a, b) in edges {
+    for &(weight, a, b) in edges {
         let (Some(sa), Some(sb)) = (problem.services.get(a), problem.services.get(b)) else {
             continue;
         };
         let old_a = placement.of(a).to_vec();
         let old_b = placement.of(b).to_vec();
-        let base_a = affinity(problem, placement, a, &old_a);
-        let room_a: Vec<u32> = (0..problem.zones.len())
+        let own_b = own(problem, b);
+        let base_a = gains.value(problem, a, &old_a);
+        let room_a: Vec<u32> = (0..zones)
             .map(|z| free.room(sa, z, old_a.get(z).copied().unwrap_or(0)))
             .collect();
+        let row_b = gains.row(b).to_vec();
         let mut best: Option<(f64, Vec<u32>, Vec<u32>)> = None;
-        for ca in candidates(problem, placement, a, &room_a) {
+        for ca in candidates_of(problem, placement, &gains, a, &room_a) {
             if ca == old_a {
                 continue;
             }
-            let gain_a = affinity(problem, placement, a, &ca) - base_a;
+            let gain_a = gains.value(problem, a, &ca) - base_a;
+            // b's gain row with a at `ca`.
+            let mut shifted = row_b.clone();
+            add_shares(&mut shifted, &old_a, -weight);
+            add_shares(&mut shifted, &ca, weight);
             free.apply(sa, &old_a, 1);
             free.apply(sa, &ca, -1);
-            placement.set(a, &ca);
-            let base_b = affinity(problem, placement, b, &old_b);
-            let room_b: Vec<u32> = (0..problem.zones.len())
+            let room_b: Vec<u32> = (0..zones)
                 .map(|z| free.room(sb, z, old_b.get(z).copied().unwrap_or(0)))
                 .collect();
-            if let Some((after_b, cb)) = best_candidate(
-                problem,
-                placement,
-                b,
-                candidates(problem, placement, b, &room_b),
-            ) {
-                let gain = gain_a + after_b - base_b;
+            let options = candidates(sb, &old_b, &linear(&shifted, own_b, &old_b), &room_b);
+            if let Some((after_b, cb)) = best_candidate(&shifted, own_b, options) {
+                let gain = gain_a + after_b - value_with(&shifted, own_b, &old_b);
                 if best.as_ref().is_none_or(|(g, _, _)| gain > *g) {
                     best = Some((gain, ca.clone(), cb));
                 }
             }
             free.apply(sa, &ca, 1);
             free.apply(sa, &old_a, -1);
-            placement.set(a, &old_a);
         }
         if let Some((gain, ca, cb)) = best {
             if gain > tolerance {
-                free.apply(sa, &old_a, 1);
-                free.apply(sa, &ca, -1);
-                placement.set(a, &ca);
-                free.apply(sb, &old_b, 1);
-                free.apply(sb, &cb, -1);
-                placement.set(b, &cb);
+                move_to(problem, placement, &mut free, &mut gains, a, &ca);
+                move_to(problem, placement, &mut free, &mut gains, b, &cb);
                 moved = true;
             }
         }
@@ -645,12 +718,25 @@ fn pair_moves(problem: &Problem, placement: &mut Placement, tolerance: f64) -> b
     moved
 }
 
+/// Add `weight` × the zone shares of `counts` to `row`.
+fn add_shares(row: &mut [f64], counts: &[u32], weight: f64) {
+    let n = total(counts);
+    if n > 0 {
+        let scale = weight / n as f64;
+        for (g, &c) in row.iter_mut().zip(counts) {
+            *g += scale * f64::from(c);
+        }
+    }
+}
+
 /// Move services to their best counts while that lowers the cross-zone
 /// traffic, neighbours of a moved service queued again.
 fn refine(problem: &Problem, placement: &mut Placement) {
     let order = heaviest_first(problem);
     let tolerance = tolerance(problem);
+    let zones = problem.zones.len();
     let mut free = Free::new(problem, placement);
+    let mut gains = Gains::new(problem, placement);
     let mut queued = vec![false; problem.services.len()];
     let mut queue: VecDeque<usize> = order.iter().copied().collect();
     for &s in &order {
@@ -673,21 +759,24 @@ fn refine(problem: &Problem, placement: &mut Placement) {
             continue;
         };
         let old = placement.of(s).to_vec();
-        let room: Vec<u32> = (0..problem.zones.len())
+        let room: Vec<u32> = (0..zones)
             .map(|z| free.room(spec, z, old.get(z).copied().unwrap_or(0)))
             .collect();
-        let before = affinity(problem, placement, s, &old);
-        let options = candidates(problem, placement, s, &room);
-        let fitting = best_candidate(problem, placement, s, options);
+        let own_s = own(problem, s);
+        let before = gains.value(problem, s, &old);
+        let fitting = best_candidate(
+            gains.row(s),
+            own_s,
+            candidates_of(problem, placement, &gains, s, &room),
+        );
         let fitting_gain = fitting.as_ref().map_or(0.0, |(after, _)| after - before);
         // What `s` would do with room everywhere; if that is better, try to
         // make the room by moving single replicas of others out.
-        let open = vec![spec.replicas; problem.zones.len()];
+        let open = vec![spec.replicas; zones];
         let unbounded = best_candidate(
-            problem,
-            placement,
-            s,
-            candidates(problem, placement, s, &open),
+            gains.row(s),
+            own_s,
+            candidates_of(problem, placement, &gains, s, &open),
         );
         let mut moved = false;
         if let Some((after_open, wanted)) = unbounded {
@@ -700,6 +789,7 @@ fn refine(problem: &Problem, placement: &mut Placement) {
                     problem,
                     placement,
                     &mut free,
+                    &mut gains,
                     s,
                     &wanted,
                     after_open - before,
@@ -724,9 +814,7 @@ fn refine(problem: &Problem, placement: &mut Placement) {
             if new == old || after <= before + tolerance {
                 continue;
             }
-            free.apply(spec, &old, 1);
-            free.apply(spec, &new, -1);
-            placement.set(s, &new);
+            move_to(problem, placement, &mut free, &mut gains, s, &new);
         }
         for edge in problem.graph.edges(NodeIndex::new(s)) {
             let t = if edge.source().index() == s {
@@ -768,6 +856,8 @@ pub fn place_heuristic(problem: &Problem) -> Option<Placement> {
     if starts.iter().all(|p| problem.violation(p).is_some()) {
         starts.extend(construct_balanced(problem, &current, &hardest));
     }
+    let edges = heavy_edges(problem);
+    let tolerance = tolerance(problem);
     let mut best: Option<(f64, Placement)> = None;
     for mut p in starts {
         if problem.violation(&p).is_some() {
@@ -775,7 +865,7 @@ pub fn place_heuristic(problem: &Problem) -> Option<Placement> {
         }
         refine(problem, &mut p);
         for _ in 0..3 {
-            if !pair_moves(problem, &mut p, tolerance(problem)) {
+            if !pair_moves(problem, &mut p, &edges, tolerance) {
                 break;
             }
             refine(problem, &mut p);
