@@ -7,7 +7,7 @@
 //! [`AutoScalingGroup`] to know whether removing it shrinks the group or
 //! makes the group launch a replacement.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -100,7 +100,8 @@ impl Instance {
     /// Whether the instance is tagged as belonging to `cluster_name`.
     pub fn belongs_to_cluster(&self, cluster_name: &str) -> bool {
         self.tags
-            .contains_key(&format!("{}{cluster_name}", tags::CLUSTER_PREFIX))
+            .keys()
+            .any(|k| k.strip_prefix(tags::CLUSTER_PREFIX) == Some(cluster_name))
             || self.tags.get(tags::EKS_CLUSTER_NAME).map(String::as_str) == Some(cluster_name)
     }
 }
@@ -221,6 +222,19 @@ impl AwsInventory {
             .iter()
             .find(|g| g.contains(instance_id))
     }
+
+    /// Every grouped instance's Auto Scaling group, for lookups of many
+    /// instances ([`AwsInventory::group_of`] scans every group): the same
+    /// answer, the first group holding it.
+    pub fn groups_by_instance(&self) -> HashMap<&str, &AutoScalingGroup> {
+        let mut index = HashMap::new();
+        for group in &self.auto_scaling_groups {
+            for id in &group.instance_ids {
+                index.entry(id.as_str()).or_insert(group);
+            }
+        }
+        index
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +281,13 @@ mod tests {
             Some("a")
         );
         assert!(inventory.group_of("i-9").is_none());
+        let index = inventory.groups_by_instance();
+        for id in ["i-1", "i-2", "i-3", "i-9"] {
+            assert_eq!(
+                index.get(id).map(|g| &g.name),
+                inventory.group_of(id).map(|g| &g.name)
+            );
+        }
     }
 
     #[test]

@@ -5,12 +5,15 @@
 //! Amounts are integer micro-dollars, so a figure is exact: a gp3 volume
 //! of 1,000 GB with 6,000 IOPS and 250 MB/s costs $80 + $15 + $5 = $100.00.
 
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use crate::inventory::Volume;
 
 const TABLE_CSV: &str = include_str!("../../data/ebs-prices-us-east-1.csv");
 
 /// A priced dimension of a volume.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Dimension {
     Gb,
     Iops,
@@ -26,7 +29,36 @@ struct Row<'a> {
     micro_usd_per_unit_month: u64,
 }
 
-fn rows() -> impl Iterator<Item = Row<'static>> {
+/// Tiers (start, micro-dollars per unit-month), sorted by start, of each
+/// region, volume type and dimension; read once per process.
+type Table = BTreeMap<&'static str, BTreeMap<&'static str, BTreeMap<Dimension, Vec<(u64, u64)>>>>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = Table::new();
+        for r in read_rows() {
+            table
+                .entry(r.region)
+                .or_default()
+                .entry(r.volume_type)
+                .or_default()
+                .entry(r.dimension)
+                .or_default()
+                .push((r.from_units, r.micro_usd_per_unit_month));
+        }
+        for tiers in table
+            .values_mut()
+            .flat_map(|t| t.values_mut())
+            .flat_map(|d| d.values_mut())
+        {
+            tiers.sort_unstable();
+        }
+        table
+    })
+}
+
+fn read_rows() -> Vec<Row<'static>> {
     TABLE_CSV
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
@@ -49,12 +81,12 @@ fn rows() -> impl Iterator<Item = Row<'static>> {
                 micro_usd_per_unit_month: f.next()?.trim().parse().ok()?,
             })
         })
+        .collect()
 }
 
 /// Units above each tier's start, each at its tier's price: tiers sorted
 /// by start, a tier ends where the next begins.
-fn tiered(units: u64, mut tiers: Vec<(u64, u64)>) -> Option<u64> {
-    tiers.sort_unstable();
+fn tiered(units: u64, tiers: &[(u64, u64)]) -> Option<u64> {
     let mut total = 0u64;
     for (i, &(from, price)) in tiers.iter().enumerate() {
         let to = tiers.get(i + 1).map_or(u64::MAX, |t| t.0);
@@ -64,11 +96,12 @@ fn tiered(units: u64, mut tiers: Vec<(u64, u64)>) -> Option<u64> {
     Some(total)
 }
 
-fn dimension_tiers(region: &str, volume_type: &str, dimension: Dimension) -> Vec<(u64, u64)> {
-    rows()
-        .filter(|r| r.region == region && r.volume_type == volume_type && r.dimension == dimension)
-        .map(|r| (r.from_units, r.micro_usd_per_unit_month))
-        .collect()
+fn dimension_tiers(region: &str, volume_type: &str, dimension: Dimension) -> &'static [(u64, u64)] {
+    table()
+        .get(region)
+        .and_then(|types| types.get(volume_type))
+        .and_then(|dimensions| dimensions.get(&dimension))
+        .map_or(&[], Vec::as_slice)
 }
 
 /// The monthly price of `volume` in `region`, micro-dollars: size, plus

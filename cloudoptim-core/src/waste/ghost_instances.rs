@@ -6,7 +6,7 @@
 //! `spec.providerID` only, never by name. The node list must be complete:
 //! a failed or partial observation blocks the run ([`CannotTell`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -185,7 +185,7 @@ pub enum CannotTell {
 fn cluster_groups<'a>(
     inventory: &'a AwsInventory,
     cluster: &str,
-    node_ids: &BTreeSet<&str>,
+    node_ids: &HashSet<&str>,
 ) -> BTreeSet<&'a str> {
     let tag = format!("{}{cluster}", tags::CLUSTER_PREFIX);
     let autoscaler = format!("k8s.io/cluster-autoscaler/{cluster}");
@@ -249,11 +249,11 @@ pub fn classify(
             })
         }
     };
-    let node_of: std::collections::BTreeMap<&str, &str> = nodes
+    let node_of: HashMap<&str, &str> = nodes
         .iter()
         .filter_map(|n| Some((n.instance_id.as_deref()?, n.name.as_str())))
         .collect();
-    let node_ids: BTreeSet<&str> = node_of.keys().copied().collect();
+    let node_ids: HashSet<&str> = node_of.keys().copied().collect();
     let groups = cluster_groups(inventory, &policy.cluster_name, &node_ids);
     let ours = |i: &Instance| is_clusters(i, &policy.cluster_name, &groups);
     let fleet = inventory
@@ -265,11 +265,12 @@ pub fn classify(
         return Err(CannotTell::NoNodes { running: fleet });
     }
     let grace = SignedDuration::from_secs(i64::try_from(policy.grace_seconds).unwrap_or(i64::MAX));
+    let group_of = inventory.groups_by_instance();
     let decisions = inventory
         .instances
         .iter()
         .map(|i| {
-            let group = inventory.group_of(&i.instance_id);
+            let group = group_of.get(i.instance_id.as_str()).copied();
             let mark = i.tags.get(tags::GHOST_SINCE).cloned();
             let verdict = verdict(
                 i,
@@ -314,7 +315,7 @@ fn verdict(
     i: &Instance,
     mark: Option<&str>,
     group: Option<&AutoScalingGroup>,
-    node_of: &std::collections::BTreeMap<&str, &str>,
+    node_of: &HashMap<&str, &str>,
     ours: bool,
     grace: SignedDuration,
     policy: &GhostPolicy,

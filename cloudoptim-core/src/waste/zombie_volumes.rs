@@ -7,7 +7,7 @@
 //! is older than the grace period a snapshot then a deletion, each step
 //! re-checked when it runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,8 @@ impl ZombiePolicy {
     /// never candidates.
     pub fn owns(&self, volume: &Volume) -> bool {
         let t = &volume.tags;
-        t.contains_key(&format!("{}{}", tags::CLUSTER_PREFIX, self.cluster_name))
+        t.keys()
+            .any(|k| k.strip_prefix(tags::CLUSTER_PREFIX) == Some(self.cluster_name.as_str()))
             && (t.contains_key(tags::CSI_VOLUME_NAME)
                 || t.contains_key(tags::PVC_NAME)
                 || t.contains_key(tags::PV_NAME))
@@ -235,18 +236,18 @@ pub fn classify(
         }
     }
     // Volume id → the PV referring to it (the first, by name).
-    let mut pv_of: BTreeMap<&str, &crate::snapshot::PersistentVolume> = BTreeMap::new();
+    let mut pv_of: HashMap<&str, &crate::snapshot::PersistentVolume> = HashMap::new();
     for pv in &snapshot.persistent_volumes {
         if let Some(id) = pv.ebs_volume_id() {
             pv_of.entry(id).or_insert(pv);
         }
     }
-    let pv_names: BTreeSet<&str> = snapshot
+    let pv_names: HashSet<&str> = snapshot
         .persistent_volumes
         .iter()
         .map(|p| p.name.as_str())
         .collect();
-    let claims: BTreeSet<(&str, &str)> = snapshot
+    let claims: HashSet<(&str, &str)> = snapshot
         .persistent_volume_claims
         .iter()
         .map(|c| (c.namespace.as_str(), c.name.as_str()))
@@ -275,9 +276,9 @@ pub fn classify(
 fn verdict(
     v: &Volume,
     mark: Option<&str>,
-    pv_of: &BTreeMap<&str, &crate::snapshot::PersistentVolume>,
-    pv_names: &BTreeSet<&str>,
-    claims: &BTreeSet<(&str, &str)>,
+    pv_of: &HashMap<&str, &crate::snapshot::PersistentVolume>,
+    pv_names: &HashSet<&str>,
+    claims: &HashSet<(&str, &str)>,
     policy: &ZombiePolicy,
     now: Timestamp,
 ) -> VolumeVerdict {
