@@ -7,13 +7,19 @@
 //! ```text
 //! cargo run --release --example cross_az                         # the embedded demo
 //! cargo run --release --example cross_az -- --snapshot cluster.json --traffic flows.csv
+//! cargo run --release --features kube --example cross_az -- --kubeconfig ~/.kube/config \
+//!     --traffic flows.csv [--execute]
 //! ```
 //!
 //! The traffic is CSV (`from,to,bytes_per_second` with optional
 //! `from_namespace,to_namespace` columns; `#` lines are comments) or JSON
 //! (`{"flows": [{"from": …, "to": …, "bytes_per_second": …}]}`), e.g.
 //! derived from VPC flow logs or mesh metrics. AWS charges $0.01/GB on each
-//! side of a cross-zone byte. The patches are printed, not applied.
+//! side of a cross-zone byte. No zone holds more than `--max-zone-share`
+//! percent (default 66) of a moving service's replicas. The plan is
+//! printed; against a live cluster it runs through the plan runner as a
+//! server-side dry-run, and changes the templates and Services only with
+//! `--execute` (each step re-checks that what it replaces is unchanged).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -24,18 +30,27 @@ use std::time::Instant;
 
 use cloudoptim::catalog::Catalog;
 use cloudoptim::cross_az::{
-    analyze, read_traffic, CannotImprove, CrossAzReport, Method, ServiceOutcome,
+    analyze, plan, read_traffic, CannotImprove, CrossAzPolicy, CrossAzReport, Method,
+    ServiceOutcome, MIN_ENDPOINTS_PER_ZONE,
 };
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
 use cloudoptim::money::{dollars, UsdPerHour};
+use cloudoptim::plan::Plan;
 use cloudoptim::snapshot::ClusterSnapshot;
 use cloudoptim::traffic::TrafficMatrix;
 
-const USAGE: &str = "usage: cross_az [--snapshot FILE.json --traffic FILE.csv|FILE.json] [--all]";
+const USAGE: &str =
+    "usage: cross_az [--snapshot FILE.json | --kubeconfig FILE [--context NAME] [--execute]] \
+                     [--traffic FILE.csv|FILE.json] [--max-zone-share PERCENT] [--patches] [--all]";
 
 struct Args {
     snapshot: Option<PathBuf>,
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
     traffic: Option<PathBuf>,
+    max_zone_share_percent: u32,
+    execute: bool,
+    patches: bool,
     all: bool,
 }
 
@@ -43,14 +58,36 @@ fn parse_args() -> Result<Args, lexopt::Error> {
     use lexopt::prelude::*;
     let mut args = Args {
         snapshot: None,
+        kubeconfig: std::env::var_os("KUBECONFIG").map(PathBuf::from),
+        context: None,
         traffic: None,
+        max_zone_share_percent: CrossAzPolicy::default().max_zone_share_percent,
+        execute: false,
+        patches: false,
         all: false,
     };
+    let mut kubeconfig_given = false;
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
             Long("snapshot") => args.snapshot = Some(parser.value()?.into()),
+            Long("kubeconfig") => {
+                args.kubeconfig = Some(parser.value()?.into());
+                kubeconfig_given = true;
+            }
+            Long("context") => args.context = Some(parser.value()?.string()?),
             Long("traffic") => args.traffic = Some(parser.value()?.into()),
+            Long("max-zone-share") => {
+                let v: u32 = parser.value()?.parse()?;
+                if !(1..=100).contains(&v) {
+                    return Err(lexopt::Error::Custom(
+                        format!("--max-zone-share {v}: a percentage from 1 to 100").into(),
+                    ));
+                }
+                args.max_zone_share_percent = v;
+            }
+            Long("execute") => args.execute = true,
+            Long("patches") => args.patches = true,
             Long("all") => args.all = true,
             Long("help") | Short('h') => {
                 println!("{USAGE}");
@@ -58,6 +95,11 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             }
             _ => return Err(arg.unexpected()),
         }
+    }
+    // KUBECONFIG from the environment is used only with --traffic and no
+    // --snapshot (a file given on the command line wins).
+    if !kubeconfig_given && (args.snapshot.is_some() || args.traffic.is_none()) {
+        args.kubeconfig = None;
     }
     Ok(args)
 }
@@ -71,8 +113,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if args.snapshot.is_some() != args.traffic.is_some() {
-        eprintln!("cross_az: --snapshot and --traffic go together (where pods run, and what they send)\n{USAGE}");
+    let live = args.kubeconfig.is_some();
+    let problem = if args.snapshot.is_some() && live {
+        Some("--snapshot and --kubeconfig are two sources: give one")
+    } else if (args.snapshot.is_some() || live) != args.traffic.is_some() {
+        Some("--traffic goes with --snapshot or --kubeconfig (what pods send, and where they run)")
+    } else if args.execute && !live {
+        Some("--execute needs a live cluster (--kubeconfig)")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        eprintln!("cross_az: {problem}\n{USAGE}");
         return ExitCode::from(2);
     }
     match run(&args) {
@@ -84,20 +136,23 @@ fn main() -> ExitCode {
     }
 }
 
+fn read_traffic_file(path: &std::path::Path) -> Result<TrafficMatrix, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    read_traffic(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn run(args: &Args) -> Result<(), String> {
+    if args.kubeconfig.is_some() {
+        return live(args);
+    }
     let (snapshot, traffic, source): (ClusterSnapshot, TrafficMatrix, String) =
         match (&args.snapshot, &args.traffic) {
-            (Some(s), Some(t)) => {
-                let import = support::read_kubectl_file(s)?;
-                let text = std::fs::read_to_string(t)
-                    .map_err(|e| format!("cannot read {}: {e}", t.display()))?;
-                let traffic = read_traffic(&text).map_err(|e| format!("{}: {e}", t.display()))?;
-                (
-                    import.snapshot,
-                    traffic,
-                    format!("{} and {}", s.display(), t.display()),
-                )
-            }
+            (Some(s), Some(t)) => (
+                support::read_kubectl_file(s)?.snapshot,
+                read_traffic_file(t)?,
+                format!("{} and {}", s.display(), t.display()),
+            ),
             _ => {
                 let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
                 let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog)
@@ -105,11 +160,83 @@ fn run(args: &Args) -> Result<(), String> {
                 (demo.snapshot, demo.traffic, "the embedded demo".to_owned())
             }
         };
-    let started = Instant::now();
-    let report = analyze(&snapshot, &traffic);
-    let ms = started.elapsed().as_secs_f64() * 1e3;
-    print_report(&report, &source, traffic.flows.len(), ms, args.all);
+    let plan = analyze_and_plan(args, &snapshot, &traffic, &source);
+    if !plan.steps.is_empty() {
+        println!("  (a plan only: run against a live cluster with --kubeconfig to apply it)");
+    }
     Ok(())
+}
+
+/// Analyze, print the report and the plan; return the plan.
+fn analyze_and_plan(
+    args: &Args,
+    snapshot: &ClusterSnapshot,
+    traffic: &TrafficMatrix,
+    source: &str,
+) -> Plan {
+    let policy = CrossAzPolicy {
+        max_zone_share_percent: args.max_zone_share_percent,
+    };
+    let started = Instant::now();
+    let report = analyze(snapshot, traffic, &policy);
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    print_report(&report, source, traffic.flows.len(), ms, args, &policy);
+    let plan = plan(&report, jiff::Timestamp::now());
+    print_plan(&report, &plan, snapshot, args.patches);
+    plan
+}
+
+#[cfg(not(feature = "kube"))]
+fn live(_: &Args) -> Result<(), String> {
+    Err("a live cluster needs the Kubernetes adapter: add --features kube".into())
+}
+
+#[cfg(feature = "kube")]
+fn live(args: &Args) -> Result<(), String> {
+    use cloudoptim::k8s::{ClientSettings, KubeClient, KubeExecutor, Mode, ObserveOptions};
+    let traffic_path = args.traffic.as_deref().ok_or("--traffic is needed")?;
+    let traffic = read_traffic_file(traffic_path)?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let settings = ClientSettings::from_env().map_err(|e| e.to_string())?;
+        let client = KubeClient::from_kubeconfig(
+            args.kubeconfig.as_deref(),
+            args.context.as_deref(),
+            settings,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let observed = client
+            .observe(&ObserveOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
+        let source = format!("{} and {}", client.cluster_url(), traffic_path.display());
+        let plan = analyze_and_plan(args, &observed.snapshot, &traffic, &source);
+        if plan.steps.is_empty() {
+            return Ok(());
+        }
+        let mode = if args.execute {
+            Mode::Execute
+        } else {
+            Mode::DryRun
+        };
+        let run = KubeExecutor::new(client, mode)
+            .run(&plan)
+            .await
+            .map_err(|e| format!("plan refused: {e}"))?;
+        print!("{run}");
+        if let Some(failed) = run.failed {
+            return Err(format!(
+                "step {} failed: {}",
+                failed.index + 1,
+                failed.source
+            ));
+        }
+        if !args.execute {
+            println!("Dry run (server-side): nothing changed; add --execute to patch.");
+        }
+        Ok(())
+    })
 }
 
 fn cost(v: UsdPerHour) -> String {
@@ -128,10 +255,19 @@ fn zones(counts: &[(String, u32)]) -> String {
         .join(" ")
 }
 
-fn print_report(report: &CrossAzReport, source: &str, flows: usize, ms: f64, all: bool) {
+fn print_report(
+    report: &CrossAzReport,
+    source: &str,
+    flows: usize,
+    ms: f64,
+    args: &Args,
+    policy: &CrossAzPolicy,
+) {
+    let all = args.all;
     println!(
-        "Cross-AZ traffic — {source}: {flows} flows, zones {}",
-        report.zones.join(", ")
+        "Cross-AZ traffic — {source}: {flows} flows, zones {}; at most {}% of a moving service in one zone",
+        report.zones.join(", "),
+        policy.max_zone_share_percent
     );
     for (flow, why) in &report.cannot_place {
         println!("  cannot place {} -> {}: {why:?}", flow.from, flow.to);
@@ -181,18 +317,11 @@ fn print_report(report: &CrossAzReport, source: &str, flows: usize, ms: f64, all
         "\n  {:<32} {:>4}  {:<34} {:<34} same-zone share",
         "service", "pods", "today", "wanted"
     );
-    let mut patches = Vec::new();
     for s in &report.services {
         let note = match &s.outcome {
             ServiceOutcome::Fixed { why } => format!("stays: {why:?}"),
             ServiceOutcome::Unchanged => "already best".to_owned(),
-            ServiceOutcome::Moves { change } => {
-                patches.push((
-                    format!("{} {}", change.kind, change.workload),
-                    change.to_patch_json(),
-                ));
-                "moves".to_owned()
-            }
+            ServiceOutcome::Moves { .. } => "moves".to_owned(),
         };
         if !all && !matches!(s.outcome, ServiceOutcome::Moves { .. }) {
             continue;
@@ -206,15 +335,54 @@ fn print_report(report: &CrossAzReport, source: &str, flows: usize, ms: f64, all
             s.same_zone_share_before * 100.0,
             s.same_zone_share_after * 100.0,
         );
-        if let Some(p) = &s.prefer_close {
-            patches.push((format!("Service {}", p.service), p.to_patch_json()));
-        }
     }
     if !all {
         println!("  (services that stay are left out; --all lists them)");
     }
-    println!("\n  Patches (strategic merge; printed, not applied):");
-    for (target, patch) in patches {
-        println!("    {target}: {patch}");
+}
+
+fn print_plan(report: &CrossAzReport, plan: &Plan, snapshot: &ClusterSnapshot, patches: bool) {
+    for s in &report.services {
+        for svc in &s.prefer_close_at_risk {
+            println!(
+                "  warning: Service {svc} already prefers same-zone endpoints, and {} would keep \
+                 fewer than {MIN_ENDPOINTS_PER_ZONE} replicas in a zone: review before applying",
+                s.service
+            );
+        }
+    }
+    if snapshot.services.is_empty() {
+        println!(
+            "  PreferClose: cannot tell which Services front the workloads (the snapshot has no \
+             Services), so none is proposed"
+        );
+    }
+    if plan.steps.is_empty() {
+        return;
+    }
+    println!(
+        "\n  Plan ({} steps, each re-checked when it runs):",
+        plan.steps.len()
+    );
+    for (i, step) in plan.steps.iter().enumerate() {
+        println!("  {:>3}. {}", i + 1, step.reason);
+    }
+    if patches {
+        println!("\n  Patches (strategic merge):");
+        for s in &report.services {
+            if let ServiceOutcome::Moves { change } = &s.outcome {
+                println!(
+                    "    {} {}: {}",
+                    change.kind,
+                    change.workload,
+                    change.to_patch_json()
+                );
+            }
+            for p in &s.prefer_close {
+                println!("    Service {}: {}", p.service, p.to_patch_json());
+            }
+        }
+    } else {
+        println!("  (--patches prints the patch bodies)");
     }
 }

@@ -937,7 +937,7 @@ fn cross_az_section(
         println!("  needs a traffic matrix: cargo run --example cross_az -- --snapshot FILE --traffic FLOWS.csv");
         return;
     };
-    let r = cloudoptim::cross_az::analyze(snapshot, traffic);
+    let r = cloudoptim::cross_az::analyze(snapshot, traffic, &Default::default());
     println!(
         "  today {}/h ({}/month) crosses zones; placed, {}/h ({}/month): saves {}/month (cargo run --example cross_az)",
         usd(r.before.usd_per_hour),

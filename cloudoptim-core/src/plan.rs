@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::inventory::Tags;
 use crate::money::UsdPerHour;
-use crate::snapshot::{CapacityType, OwnerRef, WeightedNodeSelectorTerm, WorkloadKind};
+use crate::snapshot::{
+    CapacityType, LabelSelector, OwnerRef, WeightedNodeSelectorTerm, WorkloadKind,
+};
 
 /// A workload controller, by kind, namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -243,15 +245,21 @@ pub enum Action {
         to: u32,
     },
     /// Replace the preferred node affinity of a controller's pod template
-    /// (`preferredDuringSchedulingIgnoredDuringExecution`, an atomic list):
-    /// cross-AZ placement weights the zones a workload should run in. The
-    /// controller rolls its pods, which the scheduler then places by the
-    /// new preference.
+    /// (`preferredDuringSchedulingIgnoredDuringExecution`, an atomic list)
+    /// and, when `zone_spread` is given, its `DoNotSchedule` topology
+    /// spread on the zone, in one patch (one rollout): cross-AZ placement
+    /// weights the zones a workload should run in and bounds how uneven
+    /// they may get. The controller rolls its pods, which the scheduler
+    /// then places by the new template.
     SetPreferredNodeAffinity {
         /// The controller.
         workload: WorkloadRef,
         /// The whole new list (terms not about zones kept as they were).
         preferred: Vec<WeightedNodeSelectorTerm>,
+        /// The zone spread to set with it (replacing the template's
+        /// `DoNotSchedule` constraint on `topology.kubernetes.io/zone`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone_spread: Option<ZoneSpread>,
     },
     /// Set (`Some`) or clear (`None`) a Service's `spec.trafficDistribution`
     /// (`PreferClose`: kube-proxy prefers endpoints in the caller's zone).
@@ -347,6 +355,17 @@ impl Action {
             Action::DeleteVolume { .. } => "delete_volume",
         }
     }
+}
+
+/// A `whenUnsatisfiable: DoNotSchedule` topology spread constraint on
+/// `topology.kubernetes.io/zone` over a workload's pods: no zone may hold
+/// more than `max_skew` replicas above the emptiest eligible one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneSpread {
+    /// `maxSkew` (at least 1).
+    pub max_skew: u32,
+    /// The pods it counts: the workload's own selector.
+    pub selector: LabelSelector,
 }
 
 /// A resource that a protection tag or annotation can cover.

@@ -19,9 +19,11 @@ use std::time::Duration;
 use cloudoptim_core::drain::{
     Drain, DrainNext, DrainOptions, DrainPod, EvictRequest, EvictionAnswer, PodState,
 };
-use cloudoptim_core::plan::{Mode, ObjectRef, ResourcePatch, StepOutcome, WorkloadRef};
+use cloudoptim_core::plan::{Mode, ObjectRef, ResourcePatch, StepOutcome, WorkloadRef, ZoneSpread};
 use cloudoptim_core::quantity::{format_bytes, format_millis};
-use cloudoptim_core::snapshot::{WeightedNodeSelectorTerm, WorkloadKind};
+use cloudoptim_core::snapshot::{
+    node_labels, LabelSelector, WeightedNodeSelectorTerm, WorkloadKind,
+};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -36,6 +38,35 @@ use crate::error::K8sError;
 /// Where a controller's pod template keeps its preferred node affinity.
 pub(crate) const PREFERRED_NODE_AFFINITY: &str =
     "/spec/template/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution";
+
+/// Whether a workload (as JSON) has this preferred node-affinity list and,
+/// when given, this `DoNotSchedule` zone spread.
+pub(crate) fn template_has(
+    workload: &Value,
+    preferred: &Value,
+    spread: Option<&ZoneSpread>,
+) -> bool {
+    let now = workload
+        .pointer(PREFERRED_NODE_AFFINITY)
+        .cloned()
+        .unwrap_or(json!([]));
+    if now != *preferred {
+        return false;
+    }
+    let Some(spread) = spread else { return true };
+    workload
+        .pointer("/spec/template/spec/topologySpreadConstraints")
+        .and_then(Value::as_array)
+        .is_some_and(|list| {
+            list.iter().any(|c| {
+                c["topologyKey"] == node_labels::ZONE
+                    && c["whenUnsatisfiable"] == "DoNotSchedule"
+                    && c["maxSkew"] == spread.max_skew.max(1)
+                    && serde_json::from_value::<LabelSelector>(c["labelSelector"].clone()).ok()
+                        == Some(spread.selector.clone())
+            })
+        })
+}
 
 /// Annotation on a node CloudOptim cordoned: which plan did it.
 pub const CORDONED_ANNOTATION: &str = "cloudoptim.io/cordoned-by";
@@ -758,13 +789,14 @@ impl KubeExecutor {
         Ok(self.outcome(format!("{verb} {key}")))
     }
 
-    /// Replace the preferred node affinity of a Deployment's or
-    /// StatefulSet's pod template (the list is atomic in the API, so a
-    /// strategic merge replaces it whole); the controller rolls its pods.
+    /// Replace the preferred node affinity of a controller's pod template
+    /// and, when given, its `DoNotSchedule` zone spread, in one strategic
+    /// merge patch (one rollout). Done already when the template has both.
     pub async fn set_preferred_node_affinity(
         &self,
         workload: &WorkloadRef,
         preferred: &[WeightedNodeSelectorTerm],
+        zone_spread: Option<&ZoneSpread>,
     ) -> Result<StepOutcome, K8sError> {
         let key = workload_key(workload);
         let Some(current) = self.get_workload(workload).await? else {
@@ -776,13 +808,14 @@ impl KubeExecutor {
             target: key.clone(),
             message: e.to_string(),
         })?;
-        let now = current
-            .pointer(PREFERRED_NODE_AFFINITY)
-            .cloned()
-            .unwrap_or(json!([]));
-        if now == wanted {
+        if template_has(&current, &wanted, zone_spread) {
             return Ok(StepOutcome::Done(format!(
-                "{key} already has this preferred node affinity"
+                "{key} already has this preferred node affinity{}",
+                if zone_spread.is_some() {
+                    " and zone spread"
+                } else {
+                    ""
+                }
             )));
         }
         let list = if preferred.is_empty() {
@@ -790,14 +823,36 @@ impl KubeExecutor {
         } else {
             wanted
         };
-        let body = json!({"spec": {"template": {"spec": {"affinity": {"nodeAffinity": {
+        let mut pod_spec = json!({"affinity": {"nodeAffinity": {
             "preferredDuringSchedulingIgnoredDuringExecution": list
-        }}}}}});
+        }}});
+        if let (Some(spread), Some(spec)) = (zone_spread, pod_spec.as_object_mut()) {
+            // The list merges on topologyKey; the selector is replaced, not
+            // merged with the one there.
+            let mut selector = serde_json::to_value(&spread.selector).unwrap_or(json!({}));
+            if let Some(m) = selector.as_object_mut() {
+                m.insert("$patch".into(), json!("replace"));
+            }
+            spec.insert(
+                "topologySpreadConstraints".into(),
+                json!([{
+                    "topologyKey": node_labels::ZONE,
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "maxSkew": spread.max_skew.max(1),
+                    "labelSelector": selector,
+                }]),
+            );
+        }
+        let body = json!({"spec": {"template": {"spec": pod_spec}}});
         self.patch_workload(workload, Patch::Strategic(body))
             .await?;
         Ok(self.outcome(format!(
-            "set the preferred node affinity of {key} ({} terms); it rolls its pods",
-            preferred.len()
+            "set the preferred node affinity of {key} ({} terms){}; it rolls its pods",
+            preferred.len(),
+            zone_spread.map_or(String::new(), |s| format!(
+                " and its zone spread (maxSkew {})",
+                s.max_skew
+            ))
         )))
     }
 

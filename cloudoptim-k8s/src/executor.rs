@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::client::Op;
 use crate::error::K8sError;
-use crate::execute::{KubeExecutor, PREFERRED_NODE_AFFINITY};
+use crate::execute::{template_has, KubeExecutor};
 
 /// Read API objects (as JSON, `kind` set) into a snapshot of the core's types.
 fn read(
@@ -254,19 +254,17 @@ impl KubeExecutor {
             Action::SetPreferredNodeAffinity {
                 workload,
                 preferred,
+                zone_spread,
             } => {
-                let wanted = serde_json::to_value(preferred).ok();
-                let now = self.get_workload(workload).await?.map(|o| {
-                    o.pointer(PREFERRED_NODE_AFFINITY)
-                        .cloned()
-                        .unwrap_or(Value::Array(Vec::new()))
-                });
-                (now.is_some() && now == wanted).then(|| {
-                    format!(
-                        "{} {}/{} already has this preferred node affinity",
-                        workload.kind, workload.namespace, workload.name
-                    )
-                })
+                let wanted = serde_json::to_value(preferred).unwrap_or(Value::Null);
+                let now = self.get_workload(workload).await?;
+                now.is_some_and(|o| template_has(&o, &wanted, zone_spread.as_ref()))
+                    .then(|| {
+                        format!(
+                            "{} {}/{} already has this preferred node affinity",
+                            workload.kind, workload.namespace, workload.name
+                        )
+                    })
             }
             Action::SetTrafficDistribution {
                 namespace,
@@ -376,7 +374,11 @@ impl Executor for KubeExecutor {
             Action::SetPreferredNodeAffinity {
                 workload,
                 preferred,
-            } => this.set_preferred_node_affinity(workload, preferred).await,
+                zone_spread,
+            } => {
+                this.set_preferred_node_affinity(workload, preferred, zone_spread.as_ref())
+                    .await
+            }
             Action::SetTrafficDistribution {
                 namespace,
                 service,

@@ -1905,6 +1905,13 @@ async fn zone_preferences_and_traffic_distribution_are_set_on_the_template_and_s
                 "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
                     {"weight": 10, "preference": {"matchExpressions": [
                         {"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}},
+                "topologySpreadConstraints": [
+                    {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                     "whenUnsatisfiable": "ScheduleAnyway",
+                     "labelSelector": {"matchLabels": {"app": "api"}}},
+                    {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                     "whenUnsatisfiable": "DoNotSchedule",
+                     "labelSelector": {"matchLabels": {"app": "api", "tier": "old"}}}],
                 "containers": [{"name": "app", "image": "registry.example/app:1"}]}}}}),
     )
     .await;
@@ -1936,6 +1943,11 @@ async fn zone_preferences_and_traffic_distribution_are_set_on_the_template_and_s
             Action::SetPreferredNodeAffinity {
                 workload: api.clone(),
                 preferred: after.clone(),
+                zone_spread: Some(cloudoptim_core::plan::ZoneSpread {
+                    max_skew: 2,
+                    selector: serde_json::from_value(json!({"matchLabels": {"app": "api"}}))
+                        .unwrap(),
+                }),
             },
             vec![Precondition::PreferredNodeAffinityIs {
                 workload: api.clone(),
@@ -1995,6 +2007,33 @@ async fn zone_preferences_and_traffic_distribution_are_set_on_the_template_and_s
     assert_eq!(
         template_terms(deployments.get("api").await.unwrap()),
         serde_json::to_value(&after).unwrap()
+    );
+    // In the same patch: the zone spread replaced (its selector too), the
+    // hostname spread kept.
+    let spreads = serde_json::to_value(
+        deployments
+            .get("api")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .topology_spread_constraints
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        spreads,
+        json!([
+            {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+             "whenUnsatisfiable": "ScheduleAnyway",
+             "labelSelector": {"matchLabels": {"app": "api"}}},
+            {"maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone",
+             "whenUnsatisfiable": "DoNotSchedule",
+             "labelSelector": {"matchLabels": {"app": "api"}}}]),
+        "{spreads:#}"
     );
     assert_eq!(
         distribution(services.get("api").await.unwrap()).as_deref(),

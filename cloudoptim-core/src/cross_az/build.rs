@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::problem::{Problem, ServiceSpec};
+use super::CrossAzPolicy;
 use crate::resources::Resources;
 use crate::snapshot::{
     node_labels, tolerates_all, ClusterSnapshot, Node, Pod, VolumeSource, WhenUnsatisfiable,
@@ -85,6 +86,9 @@ pub struct ServiceInfo {
     /// Preferred node-affinity terms of its pods that are not about the
     /// zone (kept in the patch, which replaces the list).
     pub other_preferred: Vec<crate::snapshot::WeightedNodeSelectorTerm>,
+    /// The whole preferred list of its template as read (the workload's
+    /// when the snapshot has it, else its first pod's).
+    pub current_preferred: Vec<crate::snapshot::WeightedNodeSelectorTerm>,
 }
 
 /// The problem and what maps it back to the cluster.
@@ -121,7 +125,7 @@ fn fits_node(pod: &Pod, node: &Node) -> bool {
 }
 
 /// Build the placement problem of the services `traffic` names.
-pub fn build(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix) -> Built {
+pub fn build(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix, policy: &CrossAzPolicy) -> Built {
     let zone_of_node: HashMap<&str, &str> = snapshot
         .nodes
         .iter()
@@ -211,6 +215,7 @@ pub fn build(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix) -> Built {
                 &zones,
                 &zone_index,
                 &claim_zone,
+                policy,
             );
             problem_services.push((spec, info, pods.clone()));
             Ok(problem_services.len() - 1)
@@ -292,6 +297,7 @@ fn describe(
     zones: &[String],
     zone_index: &HashMap<&str, usize>,
     claim_zone: &HashMap<(&str, &str), &str>,
+    policy: &CrossAzPolicy,
 ) -> (ServiceSpec, ServiceInfo) {
     let replicas = u32::try_from(pods.len()).unwrap_or(u32::MAX);
     let per_replica = pods
@@ -375,6 +381,17 @@ fn describe(
                 .collect(),
         });
     }
+    // The policy's share cap, for the services that move; never below
+    // what the allowed zones need to hold every replica.
+    let max_per_zone = match (fixed.is_none(), policy.max_zone_share_percent) {
+        (true, percent @ 1..=99) if replicas >= 2 => {
+            let share = (u64::from(replicas) * u64::from(percent)).div_ceil(100);
+            let needed = u64::from(replicas).div_ceil(allowed_count.max(1) as u64);
+            let cap = u32::try_from(share.max(needed).max(1)).unwrap_or(u32::MAX);
+            Some(max_per_zone.map_or(cap, |m| m.min(cap)))
+        }
+        _ => max_per_zone,
+    };
     let workload = WorkloadKind::from_kind(&kind)
         .and_then(|k| snapshot.workload(k, &service.namespace, &service.name));
     let selector = match workload {
@@ -390,6 +407,13 @@ fn describe(
                 match_expressions: Vec::new(),
             }
         }
+    };
+    let current_preferred = match workload {
+        Some(w) => w.template.node_affinity.preferred.clone(),
+        None => pods
+            .first()
+            .map(|p| p.node_affinity.preferred.clone())
+            .unwrap_or_default(),
     };
     let other_preferred = pods
         .first()
@@ -422,6 +446,7 @@ fn describe(
         fixed,
         selector,
         other_preferred,
+        current_preferred,
     };
     (spec, info)
 }

@@ -33,7 +33,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::snapshot::{node_labels, LabelSelector, WeightedNodeSelectorTerm};
+use crate::money::UsdPerHour;
+use crate::plan::{Action, Precondition, Step, WorkloadRef, ZoneSpread};
+use crate::snapshot::{
+    node_labels, LabelSelector, NodeSelectorTerm, SelectorOperator, SelectorRequirement,
+    WeightedNodeSelectorTerm, WorkloadKind,
+};
 use crate::traffic::ServiceRef;
 
 /// Replicas each zone of a service must keep for [`PreferCloseChange`].
@@ -56,6 +61,10 @@ pub struct ZonePlacementChange {
     pub selector: LabelSelector,
     /// Preferred node-affinity terms kept from today's template.
     pub kept_preferred: Vec<WeightedNodeSelectorTerm>,
+    /// The template's whole preferred list as it was read (the plan step
+    /// re-checks it is still so before patching).
+    #[serde(default)]
+    pub current_preferred: Vec<WeightedNodeSelectorTerm>,
 }
 
 impl ZonePlacementChange {
@@ -104,6 +113,37 @@ impl ZonePlacementChange {
             zone_weights,
             selector,
             kept_preferred,
+            current_preferred: Vec::new(),
+        }
+    }
+
+    /// The template's whole new preferred list: the kept terms, then one
+    /// term per wanted zone (none when the spread alone does it).
+    pub fn preferred(&self) -> Vec<WeightedNodeSelectorTerm> {
+        let mut terms = self.kept_preferred.clone();
+        terms.extend(
+            self.zone_weights
+                .iter()
+                .map(|(zone, weight)| WeightedNodeSelectorTerm {
+                    weight: *weight,
+                    preference: NodeSelectorTerm {
+                        match_expressions: vec![SelectorRequirement {
+                            key: node_labels::ZONE.to_owned(),
+                            operator: SelectorOperator::In,
+                            values: vec![zone.clone()],
+                        }],
+                        match_fields: Vec::new(),
+                    },
+                }),
+        );
+        terms
+    }
+
+    /// The zone spread constraint of the template.
+    pub fn zone_spread(&self) -> ZoneSpread {
+        ZoneSpread {
+            max_skew: self.max_skew,
+            selector: self.selector.clone(),
         }
     }
 
@@ -125,60 +165,112 @@ impl ZonePlacementChange {
     /// assert_eq!(terms[1]["weight"], 25);
     /// ```
     pub fn to_patch_json(&self) -> Value {
-        let spread = json!({
-            "maxSkew": self.max_skew,
-            "topologyKey": node_labels::ZONE,
-            "whenUnsatisfiable": "DoNotSchedule",
-            "labelSelector": self.selector,
-        });
-        let mut pod_spec = json!({ "topologySpreadConstraints": [spread] });
-        if !self.zone_weights.is_empty() {
-            let mut terms: Vec<Value> = self
-                .kept_preferred
-                .iter()
-                .filter_map(|t| serde_json::to_value(t).ok())
-                .collect();
-            terms.extend(self.zone_weights.iter().map(|(zone, weight)| {
-                json!({
-                    "weight": weight,
-                    "preference": {"matchExpressions": [
-                        {"key": node_labels::ZONE, "operator": "In", "values": [zone]}
-                    ]},
-                })
-            }));
-            if let Some(spec) = pod_spec.as_object_mut() {
-                spec.insert(
-                    "affinity".into(),
-                    json!({"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": terms}}),
-                );
-            }
-        }
-        json!({ "spec": { "template": { "spec": pod_spec } } })
+        let spread = self.zone_spread();
+        json!({ "spec": { "template": { "spec": {
+            "topologySpreadConstraints": [{
+                "maxSkew": spread.max_skew,
+                "topologyKey": node_labels::ZONE,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": spread.selector,
+            }],
+            "affinity": { "nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": self.preferred(),
+            }},
+        }}}})
+    }
+
+    /// The plan step making the change: one patch of the template (one
+    /// rollout), run only while its preferred list is still what was read.
+    pub fn step(&self, usd_per_hour_delta: UsdPerHour) -> Option<Step> {
+        let kind = WorkloadKind::from_kind(&self.kind)?;
+        let workload = WorkloadRef {
+            kind,
+            namespace: self.workload.namespace.clone(),
+            name: self.workload.name.clone(),
+        };
+        let zones: Vec<String> = self
+            .replicas_by_zone
+            .iter()
+            .map(|(z, n)| format!("{z}:{n}"))
+            .collect();
+        Some(Step {
+            reason: format!(
+                "{} {} to {} (zone spread maxSkew {}) for less cross-zone traffic",
+                self.kind,
+                self.workload,
+                zones.join(" "),
+                self.max_skew
+            ),
+            preconditions: vec![Precondition::PreferredNodeAffinityIs {
+                workload: workload.clone(),
+                preferred: self.current_preferred.clone(),
+            }],
+            action: Action::SetPreferredNodeAffinity {
+                workload,
+                preferred: self.preferred(),
+                zone_spread: Some(self.zone_spread()),
+            },
+            usd_per_hour_delta,
+        })
     }
 }
 
 /// `trafficDistribution: PreferClose` on a Service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreferCloseChange {
-    /// The Service (named as its workload).
+    /// The Service.
     pub service: ServiceRef,
-    /// Its fewest replicas in a zone it runs in.
+    /// Its fewest endpoints in a zone its workload runs in, once placed.
     pub fewest_per_zone: u32,
+    /// Its `spec.trafficDistribution` as read (the step re-checks it).
+    #[serde(default)]
+    pub current: Option<String>,
 }
 
 impl PreferCloseChange {
     /// The change, if every zone with replicas in `wanted` keeps at least
     /// [`MIN_ENDPOINTS_PER_ZONE`] of them.
     pub fn if_enough_endpoints(service: ServiceRef, wanted: &[u32]) -> Option<Self> {
-        let fewest = wanted.iter().copied().filter(|&w| w > 0).min()?;
+        let fewest = fewest_per_zone(wanted)?;
         (fewest >= MIN_ENDPOINTS_PER_ZONE).then_some(PreferCloseChange {
             service,
             fewest_per_zone: fewest,
+            current: None,
         })
     }
 
     /// The strategic-merge patch of the Service.
     pub fn to_patch_json(&self) -> Value {
-        json!({ "spec": { "trafficDistribution": "PreferClose" } })
+        json!({ "spec": { "trafficDistribution": PREFER_CLOSE } })
     }
+
+    /// The plan step making the change, run only while the Service's
+    /// `trafficDistribution` is still what was read.
+    pub fn step(&self) -> Step {
+        Step {
+            reason: format!(
+                "Service {}: trafficDistribution PreferClose (at least {} endpoints in each zone)",
+                self.service, self.fewest_per_zone
+            ),
+            preconditions: vec![Precondition::TrafficDistributionIs {
+                namespace: self.service.namespace.clone(),
+                service: self.service.name.clone(),
+                value: self.current.clone(),
+            }],
+            action: Action::SetTrafficDistribution {
+                namespace: self.service.namespace.clone(),
+                service: self.service.name.clone(),
+                value: Some(PREFER_CLOSE.to_owned()),
+            },
+            usd_per_hour_delta: UsdPerHour::ZERO,
+        }
+    }
+}
+
+/// The `trafficDistribution` value proposed.
+pub const PREFER_CLOSE: &str = "PreferClose";
+
+/// The fewest replicas in a zone that has any; `None` when none has.
+pub fn fewest_per_zone(counts: &[u32]) -> Option<u32> {
+    counts.iter().copied().filter(|&c| c > 0).min()
 }

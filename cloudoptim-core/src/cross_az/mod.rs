@@ -43,7 +43,9 @@
 //!   allocatable of the zone's ready, schedulable nodes minus the requests
 //!   of every pod that stays. This is a zone-level bound: it ignores how
 //!   pods pack onto individual nodes;
-//! - **≥ 2 zones** for every service with two replicas or more;
+//! - **≥ 2 zones** for every service with two replicas or more, and at
+//!   most [`CrossAzPolicy::max_zone_share_percent`] of its replicas
+//!   (default 66%) in one zone;
 //! - **existing zone constraints**: only zones where a node satisfies the
 //!   pods' node selector, required node affinity and taints; the `maxSkew`
 //!   of a required (`DoNotSchedule`) topology spread on the zone; at most
@@ -68,7 +70,9 @@ mod tests;
 use serde::{Deserialize, Serialize};
 
 pub use build::{build, Built, CannotPlace, Fixed, ServiceInfo};
-pub use changes::{PreferCloseChange, ZonePlacementChange, MIN_ENDPOINTS_PER_ZONE};
+pub use changes::{
+    fewest_per_zone, PreferCloseChange, ZonePlacementChange, MIN_ENDPOINTS_PER_ZONE, PREFER_CLOSE,
+};
 pub use exact::{place_exact, EXACT_NODE_BUDGET};
 pub use heuristic::place_heuristic;
 pub use input::{
@@ -77,8 +81,11 @@ pub use input::{
 };
 pub use problem::{Placement, Problem, ServiceSpec};
 
+use std::collections::{BTreeSet, HashMap};
+
 use crate::money::UsdPerHour;
-use crate::snapshot::ClusterSnapshot;
+use crate::plan::{Plan, Step};
+use crate::snapshot::{ClusterSnapshot, Pod, Service};
 use crate::traffic::{
     ServiceRef, TrafficFlow, TrafficMatrix, BYTES_PER_GB, CROSS_AZ_USD_PER_GB_EACH_WAY,
 };
@@ -86,6 +93,27 @@ use crate::traffic::{
 /// Problems with at most this many movable services are solved exactly
 /// (when the search stays within [`EXACT_NODE_BUDGET`]).
 pub const EXACT_MAX_MOVABLE_SERVICES: usize = 8;
+
+/// What the placement may do beyond the cluster's own constraints.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossAzPolicy {
+    /// At most this share of a moving service's replicas in one zone,
+    /// percent, rounded up to whole replicas (and never below what its
+    /// allowed zones need to hold them all). 100 turns the cap off: then
+    /// only the cluster's own constraints and the ≥ 2 zones rule hold, and
+    /// the cheapest placement often puts all but one replica in one zone.
+    /// Default 66: losing the fullest zone leaves a service at least a
+    /// third of its replicas.
+    pub max_zone_share_percent: u32,
+}
+
+impl Default for CrossAzPolicy {
+    fn default() -> Self {
+        CrossAzPolicy {
+            max_zone_share_percent: 66,
+        }
+    }
+}
 
 /// What `bytes_per_second` crossing zones costs per hour, both sides paid.
 pub fn cross_zone_cost(cross_zone_bytes_per_second: f64) -> UsdPerHour {
@@ -160,9 +188,16 @@ pub struct ServicePlacement {
     pub same_zone_share_after: f64,
     /// Whether and how it moves.
     pub outcome: ServiceOutcome,
-    /// `trafficDistribution: PreferClose` for its Service, when it receives
-    /// traffic and every zone keeps enough endpoints.
-    pub prefer_close: Option<PreferCloseChange>,
+    /// `trafficDistribution: PreferClose` for each Service of the snapshot
+    /// whose endpoints are this workload's pods (and no other's), when it
+    /// receives traffic, does not prefer its zone already, and every zone
+    /// keeps at least [`MIN_ENDPOINTS_PER_ZONE`] replicas.
+    pub prefer_close: Vec<PreferCloseChange>,
+    /// Services of its pods that already prefer same-zone endpoints
+    /// (PreferClose or topology-aware routing) while the wanted placement
+    /// leaves a zone fewer than [`MIN_ENDPOINTS_PER_ZONE`] replicas: that
+    /// zone's clients would crowd onto them. Review before applying.
+    pub prefer_close_at_risk: Vec<ServiceRef>,
 }
 
 /// Which method found the placement.
@@ -259,20 +294,121 @@ fn share_of(problem: &Problem, placement: &Placement, s: usize) -> f64 {
     }
 }
 
+/// For each workload (namespace, top owner name), the Services of the
+/// snapshot whose endpoints are its active pods and no other workload's.
+/// Pods are looked up through their labels, so a Service costs the pods
+/// carrying its rarest selector label, not the whole namespace.
+fn services_fronting(snapshot: &ClusterSnapshot) -> HashMap<(&str, &str), Vec<&Service>> {
+    let mut by_label: HashMap<(&str, &str, &str), Vec<&Pod>> = HashMap::new();
+    for pod in snapshot.pods.iter().filter(|p| p.is_active_on_node()) {
+        for (k, v) in &pod.labels {
+            by_label
+                .entry((pod.namespace.as_str(), k.as_str(), v.as_str()))
+                .or_default()
+                .push(pod);
+        }
+    }
+    let mut out: HashMap<(&str, &str), Vec<&Service>> = HashMap::new();
+    for svc in &snapshot.services {
+        let Some(pods) = svc
+            .selector
+            .iter()
+            .map(|(k, v)| {
+                by_label
+                    .get(&(svc.namespace.as_str(), k.as_str(), v.as_str()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|p| p.len())
+        else {
+            continue;
+        };
+        let owners: BTreeSet<&str> = pods
+            .iter()
+            .filter(|p| svc.selects(p))
+            .map(|p| p.top_owner().map_or("", |o| o.name.as_str()))
+            .collect();
+        if let (1, Some(owner)) = (owners.len(), owners.first()) {
+            if !owner.is_empty() {
+                out.entry((svc.namespace.as_str(), owner))
+                    .or_default()
+                    .push(svc);
+            }
+        }
+    }
+    out
+}
+
+/// The plan realizing `report`: one template patch per moving workload
+/// (its zone spread and zone preferences together, so one rollout), then
+/// `trafficDistribution: PreferClose` on each Service that gets enough
+/// endpoints per zone. Each step re-checks that what it replaces is still
+/// what was read. The saving is spread over the workload steps by their
+/// share of the cross-zone traffic they remove.
+///
+/// ```
+/// use cloudoptim_core::cross_az::{analyze, plan, CrossAzPolicy};
+/// use cloudoptim_core::demo::DemoEnvironment;
+///
+/// let demo = DemoEnvironment::generate(&Default::default(), cloudoptim_core::catalog::Catalog::embedded()?)?;
+/// let report = analyze(&demo.snapshot, &demo.traffic, &CrossAzPolicy::default());
+/// let plan = plan(&report, "2026-12-02T12:00:00Z".parse()?);
+/// assert_eq!(plan.steps.len(), report.changes().count()
+///     + report.services.iter().map(|s| s.prefer_close.len()).sum::<usize>());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn plan(report: &CrossAzReport, now: jiff::Timestamp) -> Plan {
+    let moving: Vec<&ServicePlacement> = report
+        .services
+        .iter()
+        .filter(|s| matches!(s.outcome, ServiceOutcome::Moves { .. }))
+        .collect();
+    let gained =
+        |s: &ServicePlacement| (s.same_zone_share_after - s.same_zone_share_before).max(0.0);
+    let total: f64 = moving.iter().map(|s| gained(s)).sum();
+    let saving = report.savings();
+    let mut steps: Vec<Step> = moving
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            ServiceOutcome::Moves { change } => {
+                let share = if total > 0.0 { gained(s) / total } else { 0.0 };
+                let delta = UsdPerHour::from_usd(-saving.usd() * share).unwrap_or(UsdPerHour::ZERO);
+                change.step(delta)
+            }
+            _ => None,
+        })
+        .collect();
+    steps.extend(
+        report
+            .services
+            .iter()
+            .flat_map(|s| &s.prefer_close)
+            .map(PreferCloseChange::step),
+    );
+    Plan {
+        engine: "cross-az".into(),
+        created_at: now,
+        steps,
+    }
+}
+
 /// Cost today's cross-zone traffic of `traffic` over `snapshot`, place the
 /// services to lower it, and say how.
 ///
 /// ```
-/// use cloudoptim_core::cross_az::analyze;
+/// use cloudoptim_core::cross_az::{analyze, CrossAzPolicy};
 /// use cloudoptim_core::demo::DemoEnvironment;
 ///
 /// let demo = DemoEnvironment::generate(&Default::default(), cloudoptim_core::catalog::Catalog::embedded()?)?;
-/// let report = analyze(&demo.snapshot, &demo.traffic);
+/// let report = analyze(&demo.snapshot, &demo.traffic, &CrossAzPolicy::default());
 /// assert!(report.after.usd_per_hour <= report.before.usd_per_hour);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn analyze(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix) -> CrossAzReport {
-    let built = build(snapshot, traffic);
+pub fn analyze(
+    snapshot: &ClusterSnapshot,
+    traffic: &TrafficMatrix,
+    policy: &CrossAzPolicy,
+) -> CrossAzReport {
+    let built = build(snapshot, traffic, policy);
     let problem = &built.problem;
     let current = problem.current();
     let before = CrossZoneCost::of(problem.cross_zone_bytes_per_second(&current));
@@ -337,6 +473,13 @@ pub fn analyze(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix) -> CrossAzRe
         .iter()
         .filter_map(|r| r.as_ref().ok().map(|(_, b)| *b))
         .collect();
+    let fronts = services_fronting(snapshot);
+    let fronting = |w: &ServiceRef| -> Vec<&Service> {
+        fronts
+            .get(&(w.namespace.as_str(), w.name.as_str()))
+            .cloned()
+            .unwrap_or_default()
+    };
     let services = built
         .services
         .iter()
@@ -347,8 +490,8 @@ pub fn analyze(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix) -> CrossAzRe
             let outcome = match &info.fixed {
                 Some(why) => ServiceOutcome::Fixed { why: why.clone() },
                 None if old == new => ServiceOutcome::Unchanged,
-                None => ServiceOutcome::Moves {
-                    change: ZonePlacementChange::new(
+                None => {
+                    let mut change = ZonePlacementChange::new(
                         &info.kind,
                         info.service.clone(),
                         &problem.zones,
@@ -356,8 +499,10 @@ pub fn analyze(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix) -> CrossAzRe
                         &spec.allowed,
                         info.selector.clone(),
                         info.other_preferred.clone(),
-                    ),
-                },
+                    );
+                    change.current_preferred = info.current_preferred.clone();
+                    ServiceOutcome::Moves { change }
+                }
             };
             ServicePlacement {
                 service: info.service.clone(),
@@ -368,10 +513,33 @@ pub fn analyze(snapshot: &ClusterSnapshot, traffic: &TrafficMatrix) -> CrossAzRe
                 same_zone_share_before: share_of(problem, &current, s),
                 same_zone_share_after: share_of(problem, &wanted, s),
                 outcome,
-                prefer_close: receives
-                    .contains(&s)
-                    .then(|| PreferCloseChange::if_enough_endpoints(info.service.clone(), new))
-                    .flatten(),
+                prefer_close: if receives.contains(&s) {
+                    fronting(&info.service)
+                        .into_iter()
+                        .filter(|svc| !svc.prefers_same_zone())
+                        .filter_map(|svc| {
+                            let mut c = PreferCloseChange::if_enough_endpoints(
+                                ServiceRef::new(&svc.namespace, &svc.name),
+                                new,
+                            )?;
+                            c.current = svc.traffic_distribution.clone();
+                            Some(c)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                prefer_close_at_risk: if fewest_per_zone(new)
+                    .is_some_and(|f| f < MIN_ENDPOINTS_PER_ZONE)
+                {
+                    fronting(&info.service)
+                        .into_iter()
+                        .filter(|svc| svc.prefers_same_zone())
+                        .map(|svc| ServiceRef::new(&svc.namespace, &svc.name))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();

@@ -6,6 +6,13 @@ use serde_json::{json, Value};
 use super::*;
 use crate::resources::Resources;
 
+/// The cluster's own constraints only: no share cap.
+fn uncapped() -> CrossAzPolicy {
+    CrossAzPolicy {
+        max_zone_share_percent: 100,
+    }
+}
+
 // ---------- problems drawn at random ----------
 
 fn spec_strategy(zones: usize) -> impl Strategy<Value = ServiceSpec> {
@@ -342,7 +349,7 @@ fn co_locating_two_services_halves_their_cross_zone_traffic() {
     let traffic = TrafficMatrix {
         flows: vec![flow("web", "api", 1e6)],
     };
-    let r = analyze(&s, &traffic);
+    let r = analyze(&s, &traffic, &uncapped());
     // Today: web {a,b} × api {b,c}: same zone 1/2·1/2 = 1/4, 3/4 crosses.
     assert!((r.before.cross_zone_bytes_per_second - 0.75e6).abs() < 1e-3);
     // Best with ≥ 2 zones each: the same two zones, 1/2 crosses.
@@ -358,7 +365,7 @@ fn co_locating_two_services_halves_their_cross_zone_traffic() {
     for s in &r.services {
         assert_eq!(s.wanted.len(), 2, "{s:?}");
         assert!(
-            s.prefer_close.is_none(),
+            s.prefer_close.is_empty(),
             "one replica per zone is not enough for PreferClose"
         );
     }
@@ -385,6 +392,7 @@ fn a_one_zone_cluster_cannot_improve() {
         &TrafficMatrix {
             flows: vec![flow("web", "api", 1e6)],
         },
+        &uncapped(),
     );
     assert_eq!(r.cannot_improve, Some(CannotImprove::OneZone));
     assert_eq!(r.before, r.after);
@@ -399,7 +407,7 @@ fn unknown_services_are_reported_not_invented() {
     let traffic = TrafficMatrix {
         flows: vec![flow("web", "ghost", 1e6), flow("nobody", "api", 5.0)],
     };
-    let r = analyze(&s, &traffic);
+    let r = analyze(&s, &traffic, &uncapped());
     assert_eq!(r.cannot_place.len(), 2);
     assert!(
         matches!(&r.cannot_place[0].1, CannotPlace::NoPods { service } if service.name == "ghost")
@@ -422,12 +430,16 @@ fn zero_and_empty_traffic_save_nothing() {
             flows: vec![flow("web", "api", 0.0)],
         },
     ] {
-        let r = analyze(&s, &traffic);
+        let r = analyze(&s, &traffic, &uncapped());
         assert_eq!(r.cannot_improve, Some(CannotImprove::NoTraffic));
         assert_eq!(r.savings(), UsdPerHour::ZERO);
         assert_eq!(r.changes().count(), 0);
     }
-    let empty = analyze(&ClusterSnapshot::default(), &TrafficMatrix::default());
+    let empty = analyze(
+        &ClusterSnapshot::default(),
+        &TrafficMatrix::default(),
+        &uncapped(),
+    );
     assert!(empty.services.is_empty() && empty.zones.is_empty());
 }
 
@@ -460,7 +472,7 @@ fn zone_constraints_hold_affinity_volumes_and_capacity() {
     let traffic = TrafficMatrix {
         flows: vec![flow("web", "api", 1e6), flow("api", "db", 1e6)],
     };
-    let r = analyze(&s, &traffic);
+    let r = analyze(&s, &traffic, &uncapped());
     let by_name = |n: &str| r.services.iter().find(|s| s.service.name == n).unwrap();
     assert!(
         matches!(
@@ -497,6 +509,7 @@ fn a_full_zone_takes_no_more_replicas() {
         &TrafficMatrix {
             flows: vec![flow("web", "api", 1e6)],
         },
+        &uncapped(),
     );
     // b holds two 500m pods already; moving web from a to c or api from c
     // to a keeps every zone at ≤ 1 CPU, which is what the optimum does.
@@ -505,6 +518,7 @@ fn a_full_zone_takes_no_more_replicas() {
         &TrafficMatrix {
             flows: vec![flow("web", "api", 1e6)],
         },
+        &uncapped(),
     );
     let wanted: Vec<u32> = r
         .services
@@ -551,7 +565,7 @@ fn the_demo_costs_less_after() {
         crate::catalog::Catalog::embedded().unwrap(),
     )
     .unwrap();
-    let r = analyze(&demo.snapshot, &demo.traffic);
+    let r = analyze(&demo.snapshot, &demo.traffic, &uncapped());
     assert!(r.before.usd_per_hour > UsdPerHour::ZERO);
     assert!(
         r.after.usd_per_hour < r.before.usd_per_hour,
@@ -560,12 +574,39 @@ fn the_demo_costs_less_after() {
         r.after
     );
     assert!(r.cannot_place.is_empty(), "{:?}", r.cannot_place);
-    let built = build(&demo.snapshot, &demo.traffic);
+    let built = build(&demo.snapshot, &demo.traffic, &uncapped());
     for (sp, spec) in r.services.iter().zip(&built.problem.services) {
         if spec.movable && spec.replicas >= 2 {
             assert!(sp.wanted.len() >= 2, "{sp:?}");
         }
     }
+}
+
+#[test]
+fn the_share_cap_keeps_a_third_of_every_moving_service_out_of_its_fullest_zone() {
+    let demo = crate::demo::DemoEnvironment::generate(
+        &Default::default(),
+        crate::catalog::Catalog::embedded().unwrap(),
+    )
+    .unwrap();
+    let open = analyze(&demo.snapshot, &demo.traffic, &uncapped());
+    let capped = analyze(&demo.snapshot, &demo.traffic, &CrossAzPolicy::default());
+    // Uncapped, the demo piles services into one zone; capped it may not.
+    let piled = |r: &CrossAzReport| {
+        r.services
+            .iter()
+            .filter(|s| matches!(s.outcome, ServiceOutcome::Moves { .. }))
+            .filter(|s| {
+                let most = s.wanted.iter().map(|(_, n)| *n).max().unwrap_or(0);
+                u64::from(most) > (u64::from(s.replicas) * 66).div_ceil(100)
+            })
+            .count()
+    };
+    assert!(piled(&open) > 0);
+    assert_eq!(piled(&capped), 0);
+    // Capped still saves, less than uncapped.
+    assert!(capped.after.usd_per_hour < capped.before.usd_per_hour);
+    assert!(capped.after.usd_per_hour >= open.after.usd_per_hour);
 }
 
 /// On 2,000 small random problems whose placement today is feasible, with
@@ -616,4 +657,107 @@ fn the_heuristic_is_within_5_percent_of_the_exact_optimum_on_most_graphs() {
         total_ratio / cases as f64
     );
     assert!(within * 100 >= cases * 95, "{within} of {cases} within 5%");
+}
+
+// ---------- the plan ----------
+
+fn service(name: &str, app: &str, traffic_distribution: Option<&str>) -> Value {
+    let mut spec = json!({"selector": {"app": app}, "ports": [{"port": 80}]});
+    if let Some(td) = traffic_distribution {
+        spec["trafficDistribution"] = json!(td);
+    }
+    json!({"kind": "Service", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": "shop"}, "spec": spec})
+}
+
+/// web and api, six replicas each, two per zone today; two Services in
+/// front of api, one already PreferClose.
+fn six_and_six() -> ClusterSnapshot {
+    let mut items = vec![
+        node("n1", "us-east-1a", "16"),
+        node("n2", "us-east-1b", "16"),
+        node("n3", "us-east-1c", "16"),
+    ];
+    for i in 0..6 {
+        let n = ["n1", "n2", "n3"][i % 3];
+        items.push(pod("web", i, n, json!({})));
+        items.push(pod("api", i, n, json!({})));
+    }
+    items.push(service("api-svc", "api", None));
+    items.push(service("api-close", "api", Some("PreferClose")));
+    items.push(service("nobody", "ghost", None));
+    snapshot(items)
+}
+
+#[test]
+fn the_plan_patches_each_moving_template_once_and_prefer_closes_the_services_in_front() {
+    let s = six_and_six();
+    let traffic = TrafficMatrix {
+        flows: vec![flow("web", "api", 1e8)],
+    };
+    let half = CrossAzPolicy {
+        max_zone_share_percent: 50,
+    };
+    let r = analyze(&s, &traffic, &half);
+    assert!(r.savings() > UsdPerHour::ZERO, "{r:?}");
+    let api = r.services.iter().find(|x| x.service.name == "api").unwrap();
+    assert!(api.wanted.iter().all(|(_, n)| *n == 3), "{:?}", api.wanted);
+    // api-svc gets PreferClose; api-close has it already; nobody fronts nothing.
+    let named: Vec<&str> = api
+        .prefer_close
+        .iter()
+        .map(|c| c.service.name.as_str())
+        .collect();
+    assert_eq!(named, ["api-svc"]);
+    assert!(api.prefer_close_at_risk.is_empty());
+
+    let p = plan(&r, "2026-12-02T12:00:00Z".parse().unwrap());
+    let moving = r.changes().count();
+    assert!(moving >= 1);
+    assert_eq!(p.steps.len(), moving + 1);
+    for step in &p.steps[..moving] {
+        let crate::plan::Action::SetPreferredNodeAffinity {
+            zone_spread,
+            preferred,
+            ..
+        } = &step.action
+        else {
+            panic!("{step:?}");
+        };
+        assert!(zone_spread.as_ref().is_some_and(|z| z.max_skew >= 1));
+        assert!(!preferred.is_empty());
+        assert!(matches!(
+            step.preconditions.as_slice(),
+            [crate::plan::Precondition::PreferredNodeAffinityIs { preferred, .. }] if preferred.is_empty()
+        ));
+    }
+    assert!(matches!(
+        &p.steps[moving].action,
+        crate::plan::Action::SetTrafficDistribution { service, value, .. }
+            if service == "api-svc" && value.as_deref() == Some("PreferClose")
+    ));
+    // The saving is spread over the workload steps.
+    let spread: i64 = p
+        .steps
+        .iter()
+        .map(|s| s.usd_per_hour_delta.micro_usd())
+        .sum();
+    assert!(
+        (spread + r.savings().micro_usd()).abs() <= moving as i64,
+        "{spread}"
+    );
+
+    // Uncapped, api piles into one zone: no PreferClose, and the Service
+    // that already prefers its zone is flagged.
+    let open = analyze(&s, &traffic, &uncapped());
+    let api = open
+        .services
+        .iter()
+        .find(|x| x.service.name == "api")
+        .unwrap();
+    assert!(api.prefer_close.is_empty(), "{:?}", api.wanted);
+    assert_eq!(
+        api.prefer_close_at_risk,
+        vec![ServiceRef::new("shop", "api-close")]
+    );
 }

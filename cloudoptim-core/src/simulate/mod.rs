@@ -530,9 +530,12 @@ impl State<'_> {
             Action::SetPreferredNodeAffinity {
                 workload,
                 preferred,
+                zone_spread: _,
             } => {
                 // The template changes; running pods stay where they are
-                // until the controller's rollout, which is not simulated.
+                // until the controller's rollout, which is not simulated
+                // (nor is the template's zone spread, which the simulated
+                // template does not carry).
                 if let Some(w) = self.rest.workloads.iter_mut().find(|w| {
                     w.kind == workload.kind
                         && w.namespace == workload.namespace
