@@ -827,10 +827,16 @@ impl KubeExecutor {
             "preferredDuringSchedulingIgnoredDuringExecution": list
         }}});
         if let (Some(spread), Some(spec)) = (zone_spread, pod_spec.as_object_mut()) {
-            // The list merges on topologyKey; the selector is replaced, not
-            // merged with the one there.
+            // The list merges on topologyKey: an entry for the zone that is
+            // there has its selector replaced, not merged with ours (the
+            // directive is only valid there: on a new entry the API server
+            // drops the selector it is in).
             let mut selector = serde_json::to_value(&spread.selector).unwrap_or(json!({}));
-            if let Some(m) = selector.as_object_mut() {
+            let has_zone_entry = current
+                .pointer("/spec/template/spec/topologySpreadConstraints")
+                .and_then(Value::as_array)
+                .is_some_and(|list| list.iter().any(|c| c["topologyKey"] == node_labels::ZONE));
+            if let (true, Some(m)) = (has_zone_entry, selector.as_object_mut()) {
                 m.insert("$patch".into(), json!("replace"));
             }
             spec.insert(

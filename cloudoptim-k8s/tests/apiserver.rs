@@ -2078,3 +2078,136 @@ async fn zone_preferences_and_traffic_distribution_are_set_on_the_template_and_s
         .affinity
         .is_none());
 }
+
+#[tokio::test]
+async fn a_cross_az_plan_made_from_the_observed_cluster_is_applied_through_the_runner() {
+    use cloudoptim_core::cross_az::{analyze, plan as placement_plan, CrossAzPolicy};
+    use cloudoptim_core::traffic::{ServiceRef, TrafficFlow, TrafficMatrix};
+
+    let admin = admin().await;
+    let ns = "crossaz";
+    namespace(&admin, ns).await;
+    let nodes = ["caz-a", "caz-b", "caz-c"];
+    let node_api: Api<Node> = Api::all(admin.clone());
+    for (name, zone) in nodes.iter().zip(["us-east-1a", "us-east-1b", "us-east-1c"]) {
+        node(&admin, name, "m5.xlarge", zone).await;
+        // Admission taints a new node not-ready; the node lifecycle
+        // controller (not run here) lifts it once the node is Ready.
+        node_api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"taints": null}})),
+            )
+            .await
+            .unwrap();
+    }
+    // web and api, six replicas each, two per zone: a third of web → api
+    // stays in its zone.
+    for app in ["web", "api"] {
+        let d = deployment(&admin, ns, app, 6).await;
+        let rs_name = format!("{app}-5d8f");
+        let rs = replicaset(&admin, ns, &rs_name, &d).await;
+        let uid = rs.metadata.uid.clone().unwrap();
+        for i in 0..6 {
+            let name = format!("{app}-{i}");
+            let mut spec = PodSpec::new(ns, &name, nodes[i % 3]);
+            spec.owner = Some(("ReplicaSet", &rs_name, &uid));
+            spec.labels = json!({"app": app});
+            pod(&admin, spec).await;
+        }
+    }
+    let services: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(admin.clone(), ns);
+    create(
+        &services,
+        json!({"metadata": {"name": "api-svc"},
+            "spec": {"selector": {"app": "api"}, "ports": [{"port": 80}]}}),
+    )
+    .await;
+
+    let client = cloudoptim(fast_settings()).await;
+    let observed = client.observe(&ObserveOptions::default()).await.unwrap();
+    let traffic = TrafficMatrix {
+        flows: vec![TrafficFlow {
+            from: ServiceRef::new(ns, "web"),
+            to: ServiceRef::new(ns, "api"),
+            bytes_per_second: 1e8,
+        }],
+    };
+    let half = CrossAzPolicy {
+        max_zone_share_percent: 50,
+    };
+    let report = analyze(&observed.snapshot, &traffic, &half);
+    assert!(report.savings().micro_usd() > 0, "{report:#?}");
+    let steps = placement_plan(&report, Timestamp::now());
+    let changes: Vec<_> = report.changes().cloned().collect();
+    assert!(!changes.is_empty());
+    assert!(
+        steps.steps.iter().any(|s| matches!(&s.action,
+            Action::SetTrafficDistribution { service, .. } if service == "api-svc")),
+        "{:#?}",
+        steps.steps
+    );
+
+    // Dry-run (server-side): nothing changes.
+    let dry = run_plan(&KubeExecutor::new(client.clone(), Mode::DryRun), &steps).await;
+    assert!(
+        dry.outcomes
+            .iter()
+            .all(|o| matches!(o, StepOutcome::WouldDo(_))),
+        "{:?}",
+        dry.outcomes
+    );
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), ns);
+    let template = |d: Deployment| serde_json::to_value(d.spec.unwrap().template.spec).unwrap();
+    for c in &changes {
+        let t = template(deployments.get(&c.workload.name).await.unwrap());
+        assert!(t.get("topologySpreadConstraints").is_none(), "{t:#}");
+    }
+
+    // Execute: each moving template carries the wanted zones, api-svc PreferClose.
+    let executor = KubeExecutor::new(client.clone(), Mode::Execute);
+    let run = run_plan(&executor, &steps).await;
+    assert!(
+        run.outcomes
+            .iter()
+            .all(|o| matches!(o, StepOutcome::Done(_))),
+        "{:?}",
+        run.outcomes
+    );
+    for c in &changes {
+        let t = template(deployments.get(&c.workload.name).await.unwrap());
+        assert_eq!(
+            t["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"],
+            serde_json::to_value(c.preferred()).unwrap()
+        );
+        assert_eq!(
+            t["topologySpreadConstraints"],
+            json!([{"maxSkew": c.max_skew, "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": c.workload.name}}}])
+        );
+    }
+    assert_eq!(
+        services
+            .get("api-svc")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .traffic_distribution
+            .as_deref(),
+        Some("PreferClose")
+    );
+
+    // Again: every step already done, nothing patched twice.
+    let again = run_plan(&executor, &steps).await;
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|o| matches!(o, StepOutcome::Done(m) if m.contains("already"))),
+        "{:?}",
+        again.outcomes
+    );
+}
