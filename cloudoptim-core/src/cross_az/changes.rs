@@ -249,7 +249,7 @@ impl PreferCloseChange {
     pub fn step(&self) -> Step {
         Step {
             reason: format!(
-                "Service {}: trafficDistribution PreferClose (at least {} endpoints in each zone)",
+                "Service {}: trafficDistribution PreferClose (at least {} endpoints in each of its zones)",
                 self.service, self.fewest_per_zone
             ),
             preconditions: vec![Precondition::TrafficDistributionIs {

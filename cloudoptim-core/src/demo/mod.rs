@@ -1435,6 +1435,15 @@ impl<'a> Generator<'a> {
             })
             .collect();
         let service = |s: &Spec| ServiceRef::new(s.namespace, s.name.clone());
+        // Each called service has a Service in front of it, named after it.
+        for s in &services {
+            self.snapshot.services.push(crate::snapshot::Service {
+                namespace: s.namespace.to_owned(),
+                name: s.name.clone(),
+                selector: [("app".to_owned(), s.name.clone())].into_iter().collect(),
+                ..crate::snapshot::Service::default()
+            });
+        }
         let mut flows = Vec::new();
         for (i, from) in services.iter().enumerate() {
             let later = &services[i + 1..];
