@@ -264,13 +264,17 @@ fn print_report(
     policy: &CrossAzPolicy,
 ) {
     let all = args.all;
+    let zone_list = if report.zones.is_empty() {
+        "none (no node has a zone label)".to_owned()
+    } else {
+        report.zones.join(", ")
+    };
     println!(
-        "Cross-AZ traffic — {source}: {flows} flows, zones {}; at most {}% of a moving service in one zone",
-        report.zones.join(", "),
+        "Cross-AZ traffic — {source}: {flows} flows, zones {zone_list}; at most {}% of a moving service in one zone",
         policy.max_zone_share_percent
     );
     for (flow, why) in &report.cannot_place {
-        println!("  cannot place {} -> {}: {why:?}", flow.from, flow.to);
+        println!("  cannot place {} -> {}: {why}", flow.from, flow.to);
     }
     if report.cannot_improve == Some(CannotImprove::NoTraffic) {
         println!("  cannot tell: no flow has both sides in the snapshot, so no cost is claimed");
@@ -319,7 +323,7 @@ fn print_report(
     );
     for s in &report.services {
         let note = match &s.outcome {
-            ServiceOutcome::Fixed { why } => format!("stays: {why:?}"),
+            ServiceOutcome::Fixed { why } => format!("stays: {why}"),
             ServiceOutcome::Unchanged => "already best".to_owned(),
             ServiceOutcome::Moves { .. } => "moves".to_owned(),
         };
@@ -351,7 +355,7 @@ fn print_plan(report: &CrossAzReport, plan: &Plan, snapshot: &ClusterSnapshot, p
             );
         }
     }
-    if snapshot.services.is_empty() {
+    if snapshot.services.is_empty() && !plan.steps.is_empty() {
         println!(
             "  PreferClose: cannot tell which Services front the workloads (the snapshot has no \
              Services), so none is proposed"

@@ -70,6 +70,45 @@ pub enum CannotPlace {
     },
 }
 
+impl std::fmt::Display for Fixed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fixed::DaemonSet => write!(f, "a DaemonSet runs where its nodes are"),
+            Fixed::ShortLived { kind } => write!(f, "a {kind} is placed when it starts"),
+            Fixed::ZonalVolume { pod, claim, zone } => {
+                write!(f, "pod {pod} has volume {claim} in {zone}")
+            }
+            Fixed::PodAffinityOnZone => write!(f, "required pod affinity on the zone"),
+            Fixed::TooFewZones { allowed } if allowed.is_empty() => {
+                write!(f, "no zone has a node its pods may run on")
+            }
+            Fixed::TooFewZones { allowed } => {
+                write!(f, "its pods may run only in {}", allowed.join(", "))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CannotPlace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CannotPlace::NoPods { service } => {
+                write!(f, "no running pod of the snapshot belongs to {service}")
+            }
+            CannotPlace::Ambiguous { service, kinds } => {
+                write!(
+                    f,
+                    "{service} names workloads of several kinds ({})",
+                    kinds.join(", ")
+                )
+            }
+            CannotPlace::ZoneUnknown { service, pod } => {
+                write!(f, "{service}: pod {pod} runs on a node of no known zone")
+            }
+        }
+    }
+}
+
 /// What is known of one service of the problem.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceInfo {
