@@ -13,6 +13,7 @@
 //! | *(none)* | [`cloudoptim_core`] | domain model, catalog, kubectl snapshots, engines |
 //! | `aws` | `cloudoptim-aws` | EC2 and SQS adapter |
 //! | `kube` | `cloudoptim-k8s` | Kubernetes API adapter |
+//! | `runtime` | this crate | the control plane's state in PostgreSQL ([`runtime`]) |
 //!
 //! ```
 //! use cloudoptim::catalog::Catalog;
@@ -32,3 +33,6 @@ pub use cloudoptim_aws as aws;
 /// The Kubernetes adapter (feature `kube`).
 #[cfg(feature = "kube")]
 pub use cloudoptim_k8s as k8s;
+
+#[cfg(feature = "runtime")]
+pub mod runtime;
