@@ -11,6 +11,7 @@
 //! The migrations are in the repository (`migrations/`) and embedded;
 //! [`Store::migrate`] applies those not applied yet.
 
+pub mod api;
 mod seal;
 mod store;
 

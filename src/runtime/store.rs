@@ -353,6 +353,43 @@ impl Store {
             .collect())
     }
 
+    /// One cluster, without its token.
+    pub async fn cluster(&self, id: ClusterId) -> Result<ClusterRecord, StoreError> {
+        self.clusters()
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or(StoreError::NoSuchCluster(id))
+    }
+
+    /// Take the lease of this cluster if nobody holds it (or its lease
+    /// expired); `None` when another process holds it.
+    pub async fn claim_cluster(
+        &self,
+        id: ClusterId,
+        holder: &str,
+        duration: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let row = self
+            .client
+            .query_opt(
+                "UPDATE clusters c
+                 SET lease_holder = $2,
+                     lease_expires_at = now() + make_interval(secs => $3),
+                     lease_epoch = c.lease_epoch + 1
+                 WHERE c.id = $1 AND (c.lease_holder IS NULL OR c.lease_expires_at <= now())
+                 RETURNING c.id, c.name, c.lease_epoch",
+                &[&id.0, &holder, &duration.as_secs_f64()],
+            )
+            .await?;
+        Ok(row.map(|r| Lease {
+            cluster: ClusterId(r.get(0)),
+            cluster_name: r.get(1),
+            holder: holder.to_owned(),
+            epoch: r.get(2),
+        }))
+    }
+
     /// The cluster's token, opened (for the Kubernetes client only).
     pub async fn token(&self, cluster: ClusterId) -> Result<Secret, StoreError> {
         let row = self

@@ -1,0 +1,366 @@
+//! The seal's core-platform HTTP API over the [`Store`] (the part built so
+//! far): clusters registered and listed, optimization history, and a node
+//! cordoned through the same plan runner and preconditions as the engines
+//! (dry-run unless the request asks to execute), recorded as a run.
+//!
+//! Errors are JSON, `{"error": KIND, "reason": TEXT}`, with the status that
+//! fits (400 unreadable body, 401 no or wrong API key, 404 unknown cluster,
+//! 409 duplicate or cluster held by another process, 422 a field refused,
+//! 502 the cluster's API failed, 503 the database failed). When an API key
+//! is configured every request must carry it (`x-api-key: KEY` or
+//! `authorization: Bearer KEY`). Tokens are accepted, sealed, and never
+//! returned.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cloudoptim_core::plan::{Mode, Plan, Precondition};
+use cloudoptim_k8s::{ClientSettings, KubeClient, KubeExecutor, Onboarding, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::seal::Secret;
+use super::store::{ClusterId, NewCluster, RunStatus, StepRecord, Store, StoreError};
+
+/// How long a request holds a cluster's lease at most.
+const REQUEST_LEASE: Duration = Duration::from_secs(120);
+
+/// What the handlers share.
+pub struct ApiState {
+    /// The state store.
+    pub store: Store,
+    /// The key requests must carry; `None` lets every request in.
+    pub api_key: Option<String>,
+    /// This process's name as a lease holder.
+    pub holder: String,
+    /// Timeouts and retries of the Kubernetes clients it builds.
+    pub kube_settings: ClientSettings,
+}
+
+/// The routes, with the API key check in front when one is configured.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/admin/clusters",
+            get(list_clusters).post(add_cluster),
+        )
+        .route("/api/v1/optimization/history", get(history))
+        .route("/api/v1/k8s/{cluster_id}/nodes/cordon", post(cordon))
+        .layer(middleware::from_fn_with_state(state.clone(), require_key))
+        .with_state(state)
+}
+
+/// A JSON error with its status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    reason: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": self.kind, "reason": self.reason})),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let (status, kind) = match &e {
+            StoreError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            StoreError::Duplicate(_) => (StatusCode::CONFLICT, "duplicate"),
+            StoreError::NoSuchCluster(_) | StoreError::NoSuchRun { .. } => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            StoreError::LeaseLost { .. } => (StatusCode::CONFLICT, "lease_lost"),
+            StoreError::Db(_) | StoreError::Migration { .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, "database")
+            }
+            StoreError::Seal(_) | StoreError::Corrupt { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "stored_state")
+            }
+        };
+        ApiError::new(status, kind, e.to_string())
+    }
+}
+
+async fn require_key(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(key) = &state.api_key {
+        let given = headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| {
+                headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+            });
+        if !given.is_some_and(|g| same(g.as_bytes(), key.as_bytes())) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this server needs its API key (x-api-key or authorization: Bearer)",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Equal in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Read a JSON body into `T`, naming what is wrong.
+fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("request body: {e}"),
+        )
+    })
+}
+
+async fn list_clusters(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    let clusters = state.store.clusters().await?;
+    Ok(Json(json!({
+        "clusters": clusters.iter().map(|c| json!({
+            "id": c.id.0,
+            "name": c.name,
+            "region": c.region,
+            "api_endpoint": c.api_endpoint,
+            "has_ca": c.ca_pem.is_some(),
+            "role_arn": c.role_arn,
+            "external_id": c.external_id,
+            "sqs_queue_url": c.sqs_queue_url,
+            "lease_holder": c.lease_holder,
+        })).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterBody {
+    name: String,
+    region: String,
+    api_endpoint: String,
+    #[serde(default)]
+    ca_pem: Option<String>,
+    #[serde(default)]
+    role_arn: Option<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    sqs_queue_url: Option<String>,
+    service_account_token: String,
+}
+
+async fn add_cluster(
+    State(state): State<Arc<ApiState>>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: ClusterBody = body(&bytes)?;
+    let id = state
+        .store
+        .add_cluster(&NewCluster {
+            name: b.name,
+            region: b.region,
+            api_endpoint: b.api_endpoint,
+            ca_pem: b.ca_pem,
+            role_arn: b.role_arn,
+            external_id: b.external_id,
+            sqs_queue_url: b.sqs_queue_url,
+            token: Secret::new(b.service_account_token),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id.0}))))
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    cluster_id: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn history(
+    State(state): State<Arc<ApiState>>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let runs = state
+        .store
+        .history(
+            q.cluster_id.map(ClusterId),
+            q.limit.unwrap_or(50).min(1_000),
+        )
+        .await?;
+    Ok(Json(json!({
+        "runs": runs.iter().map(|r| json!({
+            "id": r.id.0,
+            "cluster_id": r.cluster.0,
+            "engine": r.engine,
+            "status": status_text(r.status),
+            "started_at": r.started_at.to_string(),
+            "planned_steps": r.plan.steps.len(),
+            "steps": r.steps.iter().map(|(i, s)| {
+                let (outcome, detail) = match s {
+                    StepRecord::Outcome(o) => (outcome_kind(o), o.to_string()),
+                    StepRecord::Failed(e) => ("failed", e.clone()),
+                };
+                json!({"index": i, "outcome": outcome, "detail": detail})
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>()
+    })))
+}
+
+fn status_text(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "running",
+        RunStatus::Completed => "completed",
+        RunStatus::Failed => "failed",
+    }
+}
+
+fn outcome_kind(o: &cloudoptim_core::plan::StepOutcome) -> &'static str {
+    use cloudoptim_core::plan::StepOutcome as O;
+    match o {
+        O::Done(_) => "done",
+        O::WouldDo(_) => "would_do",
+        O::Skipped(_) => "skipped",
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CordonBody {
+    node: String,
+    /// Act (default: a server-side dry-run).
+    #[serde(default)]
+    execute: bool,
+}
+
+async fn cordon(
+    State(state): State<Arc<ApiState>>,
+    Path(cluster_id): Path<i64>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: CordonBody = body(&bytes)?;
+    if b.node.is_empty() || b.node.len() > 253 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("node {:?}: a node name of 1-253 characters", b.node),
+        ));
+    }
+    let cluster = ClusterId(cluster_id);
+    let record = state.store.cluster(cluster).await?;
+    let lease = state
+        .store
+        .claim_cluster(cluster, &state.holder, REQUEST_LEASE)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "cluster_busy",
+                format!("cluster {cluster} is held by another process; try again"),
+            )
+        })?;
+    let result = cordon_held(&state, &record.api_endpoint, record.ca_pem, &lease, &b).await;
+    state.store.release(&lease).await?;
+    result
+}
+
+async fn cordon_held(
+    state: &ApiState,
+    endpoint: &str,
+    ca_pem: Option<String>,
+    lease: &super::store::Lease,
+    b: &CordonBody,
+) -> Result<Json<Value>, ApiError> {
+    let token = state.store.token(lease.cluster).await?;
+    let onboarding = Onboarding {
+        endpoint: endpoint.to_owned(),
+        token: SecretString::from(token.expose().to_owned()),
+        ca_pem,
+    };
+    let upstream = |e: String| ApiError::new(StatusCode::BAD_GATEWAY, "cluster_api", e);
+    let client = KubeClient::from_onboarding(&onboarding, state.kube_settings.clone())
+        .await
+        .map_err(|e| upstream(e.to_string()))?;
+    let mut plan = Plan::new("api-cordon", jiff::Timestamp::now());
+    plan.push(
+        cloudoptim_core::plan::Action::Cordon {
+            node: b.node.clone(),
+        },
+        "cordon requested through the API",
+        vec![Precondition::NodeExists {
+            node: b.node.clone(),
+        }],
+        Default::default(),
+    );
+    let mode = if b.execute {
+        Mode::Execute
+    } else {
+        Mode::DryRun
+    };
+    let run_id = state.store.start_run(lease, &plan).await?;
+    let ran = KubeExecutor::new(client, mode)
+        .run(&plan)
+        .await
+        .map_err(|e| upstream(format!("plan refused: {e}")))?;
+    for step in &ran.steps {
+        state
+            .store
+            .record_step(lease, run_id, step.index, Ok(&step.outcome))
+            .await?;
+    }
+    if let Some(f) = &ran.failed {
+        state
+            .store
+            .record_step(lease, run_id, f.index, Err(&f.source.to_string()))
+            .await?;
+    }
+    let status = if ran.failed.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Completed
+    };
+    state.store.finish_run(lease, run_id, status).await?;
+    if let Some(f) = ran.failed {
+        return Err(upstream(format!("run {run_id}: {}", f.source)));
+    }
+    Ok(Json(json!({
+        "run_id": run_id.0,
+        "mode": if b.execute { "execute" } else { "dry_run" },
+        "steps": ran.steps.iter().map(|s| json!({
+            "index": s.index, "outcome": outcome_kind(&s.outcome), "detail": s.outcome.to_string()
+        })).collect::<Vec<_>>(),
+    })))
+}

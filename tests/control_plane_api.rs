@@ -1,0 +1,253 @@
+//! The core-platform HTTP API against a real PostgreSQL and a real
+//! kube-apiserver (both started on loopback by `./scripts/test`): register
+//! a cluster, list it without its token, cordon one of its nodes through
+//! the plan runner (dry-run, then for real), read the runs back.
+#![cfg(feature = "runtime")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudoptim::k8s::{ClientSettings, KubeClient, Onboarding, SecretString};
+use cloudoptim::runtime::api::{router, ApiState};
+use cloudoptim::runtime::{Store, TokenKey};
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, PostParams};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run ./scripts/test"))
+}
+
+async fn fresh_database(name: &str) -> String {
+    let base = env("CLOUDOPTIM_POSTGRES_URL");
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        client.batch_execute(&sql).await.unwrap();
+    }
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+/// One HTTP/1.1 request; (status, JSON body).
+async fn call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let key = key
+        .map(|k| format!("x-api-key: {k}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n{key}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, rest) = response.split_once("\r\n\r\n").unwrap();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let json = if rest.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(rest).unwrap_or_else(|e| panic!("{e}: {rest}"))
+    };
+    (status, json)
+}
+
+#[tokio::test]
+async fn register_a_cluster_and_cordon_a_node_through_the_api() {
+    let url = fresh_database("api_cordon").await;
+    let key = TokenKey::from_hex(&"5a".repeat(32)).unwrap();
+    let mut store = Store::connect(&url, key).await.unwrap();
+    store.migrate().await.unwrap();
+    let state = Arc::new(ApiState {
+        store,
+        api_key: Some("let-me-in".into()),
+        holder: "api-test".into(),
+        kube_settings: ClientSettings {
+            timeout: Duration::from_secs(10),
+            retry_attempts: 2,
+            retry_base_delay: Duration::from_millis(100),
+        },
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let k = Some("let-me-in");
+
+    // The node to cordon, in the real API server.
+    let endpoint = env("CLOUDOPTIM_KUBE_APISERVER");
+    let token = env("CLOUDOPTIM_KUBE_ADMIN_TOKEN");
+    let ca = std::fs::read_to_string(env("CLOUDOPTIM_KUBE_CA")).unwrap();
+    let admin = KubeClient::from_onboarding(
+        &Onboarding {
+            endpoint: endpoint.clone(),
+            token: SecretString::from(token.clone()),
+            ca_pem: Some(ca.clone()),
+        },
+        ClientSettings::from_env().unwrap(),
+    )
+    .await
+    .unwrap();
+    let nodes: Api<Node> = Api::all(admin.kube().clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "api-cordon-node"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+
+    // No key, a wrong key: refused.
+    assert_eq!(
+        call(addr, "GET", "/api/v1/admin/clusters", None, None)
+            .await
+            .0,
+        401
+    );
+    let (status, err) = call(addr, "GET", "/api/v1/admin/clusters", Some("nope"), None).await;
+    assert_eq!((status, err["error"].as_str()), (401, Some("unauthorized")));
+
+    // Register; bad bodies say what is wrong.
+    let cluster = json!({"name": "prod", "region": "us-east-1", "api_endpoint": endpoint,
+        "ca_pem": ca, "service_account_token": token});
+    let (status, created) = call(
+        addr,
+        "POST",
+        "/api/v1/admin/clusters",
+        k,
+        Some(cluster.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (status, err) = call(
+        addr,
+        "POST",
+        "/api/v1/admin/clusters",
+        k,
+        Some(cluster.clone()),
+    )
+    .await;
+    assert_eq!((status, err["error"].as_str()), (409, Some("duplicate")));
+    let mut bad = cluster.clone();
+    bad["api_endpoint"] = json!("http://plain.example");
+    bad["name"] = json!("dev");
+    let (status, err) = call(addr, "POST", "/api/v1/admin/clusters", k, Some(bad)).await;
+    assert_eq!(status, 422);
+    assert!(
+        err["reason"].as_str().unwrap().contains("api_endpoint"),
+        "{err}"
+    );
+    let (status, err) = call(
+        addr,
+        "POST",
+        "/api/v1/admin/clusters",
+        k,
+        Some(json!({"name": "x", "surprise": 1})),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+
+    // Listed without the token.
+    let (status, listed) = call(addr, "GET", "/api/v1/admin/clusters", k, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["clusters"][0]["name"], "prod");
+    assert!(!listed.to_string().contains(&token));
+
+    // Cordon: a dry-run first (the default), then for real.
+    let path = format!("/api/v1/k8s/{id}/nodes/cordon");
+    let (status, dry) = call(
+        addr,
+        "POST",
+        &path,
+        k,
+        Some(json!({"node": "api-cordon-node"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["mode"], "dry_run");
+    assert_eq!(dry["steps"][0]["outcome"], "would_do");
+    assert_ne!(
+        nodes
+            .get("api-cordon-node")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .unschedulable,
+        Some(true)
+    );
+    let (status, done) = call(
+        addr,
+        "POST",
+        &path,
+        k,
+        Some(json!({"node": "api-cordon-node", "execute": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["steps"][0]["outcome"], "done");
+    assert_eq!(
+        nodes
+            .get("api-cordon-node")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .unschedulable,
+        Some(true)
+    );
+    // A node that is not there: the precondition skips it, nothing fails.
+    let (status, gone) = call(
+        addr,
+        "POST",
+        &path,
+        k,
+        Some(json!({"node": "no-such-node", "execute": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{gone}");
+    assert_eq!(gone["steps"][0]["outcome"], "skipped");
+    let (status, err) = call(
+        addr,
+        "POST",
+        "/api/v1/k8s/999/nodes/cordon",
+        k,
+        Some(json!({"node": "n"})),
+    )
+    .await;
+    assert_eq!((status, err["error"].as_str()), (404, Some("not_found")));
+
+    // The history has the three runs, newest first, each completed.
+    let (status, history) = call(
+        addr,
+        "GET",
+        &format!("/api/v1/optimization/history?cluster_id={id}"),
+        k,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let runs = history["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{history}");
+    assert!(runs
+        .iter()
+        .all(|r| r["status"] == "completed" && r["engine"] == "api-cordon"));
+    assert_eq!(runs[1]["steps"][0]["outcome"], "done");
+    // The lease was given back after each request.
+    let (_, listed) = call(addr, "GET", "/api/v1/admin/clusters", k, None).await;
+    assert_eq!(listed["clusters"][0]["lease_holder"], Value::Null);
+}
