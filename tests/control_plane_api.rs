@@ -102,6 +102,10 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
     .await
     .unwrap();
     let nodes: Api<Node> = Api::all(admin.kube().clone());
+    // Left by an earlier run against the same server, if any.
+    let _ = nodes
+        .delete("api-cordon-node", &kube::api::DeleteParams::default())
+        .await;
     nodes
         .create(
             &PostParams::default(),
@@ -247,6 +251,16 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
         .iter()
         .all(|r| r["status"] == "completed" && r["engine"] == "api-cordon"));
     assert_eq!(runs[1]["steps"][0]["outcome"], "done");
+    // The OpenAPI document names every route served.
+    let (status, doc) = call(addr, "GET", "/api/v1/openapi.json", k, None).await;
+    assert_eq!(status, 200);
+    for route in [
+        "/api/v1/admin/clusters",
+        "/api/v1/optimization/history",
+        "/api/v1/k8s/{cluster_id}/nodes/cordon",
+    ] {
+        assert!(doc["paths"].get(route).is_some(), "{route}");
+    }
     // The lease was given back after each request.
     let (_, listed) = call(addr, "GET", "/api/v1/admin/clusters", k, None).await;
     assert_eq!(listed["clusters"][0]["lease_holder"], Value::Null);

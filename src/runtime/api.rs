@@ -53,6 +53,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/optimization/history", get(history))
         .route("/api/v1/k8s/{cluster_id}/nodes/cordon", post(cordon))
+        .route("/api/v1/openapi.json", get(openapi))
         .layer(middleware::from_fn_with_state(state.clone(), require_key))
         .with_state(state)
 }
@@ -147,6 +148,73 @@ fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, ApiError> {
             format!("request body: {e}"),
         )
     })
+}
+
+/// The OpenAPI 3.1 document of the routes above.
+pub fn openapi_document() -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let errors = |codes: &[&str]| -> Value {
+        codes
+            .iter()
+            .map(|c| ((*c).to_owned(), json!({"description": "error", "content": {"application/json": {"schema": error}}})))
+            .collect::<serde_json::Map<String, Value>>()
+            .into()
+    };
+    let with = |mut ok: Value, codes: &[&str]| {
+        if let (Some(o), Value::Object(e)) = (ok.as_object_mut(), errors(codes)) {
+            o.extend(e);
+        }
+        ok
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "CloudOptim control plane", "version": env!("CARGO_PKG_VERSION")},
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "reason"],
+                    "properties": {"error": {"type": "string"}, "reason": {"type": "string"}}},
+                "NewCluster": {"type": "object", "additionalProperties": false,
+                    "required": ["name", "region", "api_endpoint", "service_account_token"],
+                    "properties": {
+                        "name": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,253}$"},
+                        "region": {"type": "string"},
+                        "api_endpoint": {"type": "string", "pattern": "^https://"},
+                        "ca_pem": {"type": "string"}, "role_arn": {"type": "string"},
+                        "external_id": {"type": "string"}, "sqs_queue_url": {"type": "string"},
+                        "service_account_token": {"type": "string", "writeOnly": true}}},
+                "Cordon": {"type": "object", "additionalProperties": false, "required": ["node"],
+                    "properties": {"node": {"type": "string"}, "execute": {"type": "boolean", "default": false}}}
+            }
+        },
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/api/v1/admin/clusters": {
+                "get": {"summary": "Clusters under management (never their tokens)",
+                    "responses": with(json!({"200": {"description": "the clusters"}}), &["401", "503"])},
+                "post": {"summary": "Register a cluster (its token is sealed at rest)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCluster"}}}},
+                    "responses": with(json!({"201": {"description": "its id"}}), &["400", "401", "409", "422", "503"])}
+            },
+            "/api/v1/optimization/history": {
+                "get": {"summary": "Runs, newest first, with every step's outcome",
+                    "parameters": [
+                        {"name": "cluster_id", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
+                    "responses": with(json!({"200": {"description": "the runs"}}), &["401", "503"])}
+            },
+            "/api/v1/k8s/{cluster_id}/nodes/cordon": {
+                "post": {"summary": "Cordon a node through the plan runner (dry-run unless execute)",
+                    "parameters": [{"name": "cluster_id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Cordon"}}}},
+                    "responses": with(json!({"200": {"description": "the run and its steps"}}), &["400", "401", "404", "409", "422", "502", "503"])}
+            }
+        }
+    })
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
 }
 
 async fn list_clusters(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
