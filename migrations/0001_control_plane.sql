@@ -27,6 +27,8 @@ CREATE TABLE optimization_runs (
     cluster_id   BIGINT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
     engine       TEXT NOT NULL,
     plan         JSONB NOT NULL,
+    -- A dry-run is never resumed as a real run.
+    dry_run      BOOLEAN NOT NULL,
     status       TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
     started_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     finished_at  TIMESTAMPTZ,

@@ -251,6 +251,35 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
         .iter()
         .all(|r| r["status"] == "completed" && r["engine"] == "api-cordon"));
     assert_eq!(runs[1]["steps"][0]["outcome"], "done");
+    assert_eq!(runs[2]["mode"], "dry_run");
+    assert_eq!(runs[1]["mode"], "execute");
+    // A path or query that does not parse is a JSON error too.
+    let (status, err) = call(
+        addr,
+        "POST",
+        "/api/v1/k8s/prod/nodes/cordon",
+        k,
+        Some(json!({"node": "n"})),
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("bad_request")),
+        "{err}"
+    );
+    let (status, err) = call(
+        addr,
+        "GET",
+        "/api/v1/optimization/history?limit=many",
+        k,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("bad_request")),
+        "{err}"
+    );
     // The OpenAPI document names every route served.
     let (status, doc) = call(addr, "GET", "/api/v1/openapi.json", k, None).await;
     assert_eq!(status, 200);

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cloudoptim::plan::{Action, Plan, StepOutcome};
+use cloudoptim::plan::{Action, Mode, Plan, StepOutcome};
 use cloudoptim::runtime::{
     NewCluster, RunStatus, SealError, Secret, StepRecord, Store, StoreError, TokenKey,
 };
@@ -57,9 +57,9 @@ fn cluster(name: &str) -> NewCluster {
     }
 }
 
-fn two_step_plan() -> Plan {
+fn three_step_plan() -> Plan {
     let mut plan = Plan::new("consolidation", "2026-12-02T12:00:00Z".parse().unwrap());
-    for node in ["n1", "n2"] {
+    for node in ["n1", "n2", "n3"] {
         plan.push(
             Action::Cordon { node: node.into() },
             "test",
@@ -215,8 +215,8 @@ async fn a_crashed_holder_is_taken_over_after_its_lease_and_fenced_out() {
         .await
         .unwrap()
         .unwrap();
-    let plan = two_step_plan();
-    let run = a.start_run(&lease_a, &plan).await.unwrap();
+    let plan = three_step_plan();
+    let run = a.start_run(&lease_a, &plan, Mode::Execute).await.unwrap();
     let done = StepOutcome::Done("cordoned n1".into());
     a.record_step(&lease_a, run, 0, Ok(&done)).await.unwrap();
     assert!(b
@@ -238,6 +238,7 @@ async fn a_crashed_holder_is_taken_over_after_its_lease_and_fenced_out() {
     let unfinished = b.unfinished_run(id).await.unwrap().unwrap();
     assert_eq!(unfinished.id, run);
     assert_eq!(unfinished.plan, plan);
+    assert_eq!(unfinished.mode, Mode::Execute);
     let done_steps: Vec<usize> = unfinished
         .steps
         .iter()
@@ -247,22 +248,39 @@ async fn a_crashed_holder_is_taken_over_after_its_lease_and_fenced_out() {
     assert_eq!(done_steps, vec![0]);
     let second = StepOutcome::Done("cordoned n2".into());
     b.record_step(&lease_b, run, 1, Ok(&second)).await.unwrap();
-    b.finish_run(&lease_b, run, RunStatus::Completed)
-        .await
-        .unwrap();
 
-    // A wakes up: every write is refused, nothing of it lands.
+    // A wakes up while B is still at it: every write is refused, nothing
+    // of it lands (step 2 is recorded by nobody yet).
     for refused in [
-        a.record_step(&lease_a, run, 1, Err("late")).await,
+        a.record_step(&lease_a, run, 2, Err("late")).await,
         a.renew(&lease_a, Duration::from_secs(60)).await,
         a.finish_run(&lease_a, run, RunStatus::Failed).await,
-        a.start_run(&lease_a, &plan).await.map(|_| ()),
+        a.start_run(&lease_a, &plan, Mode::Execute)
+            .await
+            .map(|_| ()),
     ] {
         assert!(
             matches!(refused, Err(StoreError::LeaseLost { .. })),
             "{refused:?}"
         );
     }
+    let now = b.unfinished_run(id).await.unwrap().unwrap();
+    assert_eq!(now.steps.len(), 2, "{:?}", now.steps);
+    // A run that is not this cluster's is named as such.
+    let elsewhere = cloudoptim::runtime::RunId(run.0 + 1000);
+    assert!(matches!(
+        b.record_step(&lease_b, elsewhere, 0, Ok(&second)).await,
+        Err(StoreError::NoSuchRun { .. })
+    ));
+    let third = StepOutcome::Done("cordoned n3".into());
+    b.record_step(&lease_b, run, 2, Ok(&third)).await.unwrap();
+    b.finish_run(&lease_b, run, RunStatus::Completed)
+        .await
+        .unwrap();
+    // Finishing again changes nothing.
+    b.finish_run(&lease_b, run, RunStatus::Failed)
+        .await
+        .unwrap();
     let history = b.history(Some(id), 10).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].status, RunStatus::Completed);
@@ -270,7 +288,8 @@ async fn a_crashed_holder_is_taken_over_after_its_lease_and_fenced_out() {
         history[0].steps,
         vec![
             (0, StepRecord::Outcome(done)),
-            (1, StepRecord::Outcome(second))
+            (1, StepRecord::Outcome(second)),
+            (2, StepRecord::Outcome(third))
         ]
     );
     assert!(b.unfinished_run(id).await.unwrap().is_none());

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -280,8 +281,10 @@ struct HistoryQuery {
 
 async fn history(
     State(state): State<Arc<ApiState>>,
-    Query(q): Query<HistoryQuery>,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(q) =
+        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let runs = state
         .store
         .history(
@@ -294,6 +297,7 @@ async fn history(
             "id": r.id.0,
             "cluster_id": r.cluster.0,
             "engine": r.engine,
+            "mode": if r.mode == Mode::DryRun { "dry_run" } else { "execute" },
             "status": status_text(r.status),
             "started_at": r.started_at.to_string(),
             "planned_steps": r.plan.steps.len(),
@@ -336,9 +340,11 @@ struct CordonBody {
 
 async fn cordon(
     State(state): State<Arc<ApiState>>,
-    Path(cluster_id): Path<i64>,
+    cluster_id: Result<Path<i64>, PathRejection>,
     bytes: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let Path(cluster_id) = cluster_id
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
     let b: CordonBody = body(&bytes)?;
     if b.node.is_empty() || b.node.len() > 253 {
         return Err(ApiError::new(
@@ -361,8 +367,52 @@ async fn cordon(
             )
         })?;
     let result = cordon_held(&state, &record.api_endpoint, record.ca_pem, &lease, &b).await;
-    state.store.release(&lease).await?;
+    // A failed release only delays the next holder until the lease expires;
+    // it does not change what was done.
+    if let Err(e) = state.store.release(&lease).await {
+        tracing::warn!(cluster = %cluster, error = %e, "releasing the lease");
+    }
     result
+}
+
+/// Run `plan` while renewing the lease (so a slow cluster API cannot
+/// outlast it: the run stops when a renewal fails), then record its steps.
+async fn run_recorded(
+    state: &ApiState,
+    lease: &super::store::Lease,
+    run_id: super::store::RunId,
+    client: KubeClient,
+    mode: Mode,
+    plan: &Plan,
+) -> Result<cloudoptim_core::execute::PlanRun, ApiError> {
+    let executor = KubeExecutor::new(client, mode);
+    let renewing = async {
+        loop {
+            tokio::time::sleep(REQUEST_LEASE / 4).await;
+            if let Err(e) = state.store.renew(lease, REQUEST_LEASE).await {
+                return e;
+            }
+        }
+    };
+    let ran = tokio::select! {
+        ran = executor.run(plan) => ran.map_err(|e| {
+            ApiError::new(StatusCode::BAD_GATEWAY, "cluster_api", format!("plan refused: {e}"))
+        })?,
+        lost = renewing => return Err(lost.into()),
+    };
+    for step in &ran.steps {
+        state
+            .store
+            .record_step(lease, run_id, step.index, Ok(&step.outcome))
+            .await?;
+    }
+    if let Some(f) = &ran.failed {
+        state
+            .store
+            .record_step(lease, run_id, f.index, Err(&f.source.to_string()))
+            .await?;
+    }
+    Ok(ran)
 }
 
 async fn cordon_held(
@@ -398,29 +448,17 @@ async fn cordon_held(
     } else {
         Mode::DryRun
     };
-    let run_id = state.store.start_run(lease, &plan).await?;
-    let ran = KubeExecutor::new(client, mode)
-        .run(&plan)
-        .await
-        .map_err(|e| upstream(format!("plan refused: {e}")))?;
-    for step in &ran.steps {
-        state
-            .store
-            .record_step(lease, run_id, step.index, Ok(&step.outcome))
-            .await?;
-    }
-    if let Some(f) = &ran.failed {
-        state
-            .store
-            .record_step(lease, run_id, f.index, Err(&f.source.to_string()))
-            .await?;
-    }
-    let status = if ran.failed.is_some() {
-        RunStatus::Failed
-    } else {
-        RunStatus::Completed
+    let run_id = state.store.start_run(lease, &plan, mode).await?;
+    let recorded = run_recorded(state, lease, run_id, client, mode, &plan).await;
+    let status = match &recorded {
+        Ok(ran) if ran.failed.is_none() => RunStatus::Completed,
+        _ => RunStatus::Failed,
     };
-    state.store.finish_run(lease, run_id, status).await?;
+    // Finished whatever happened; when the run itself failed, its error is
+    // the answer.
+    let finished = state.store.finish_run(lease, run_id, status).await;
+    let ran = recorded?;
+    finished?;
     if let Some(f) = ran.failed {
         return Err(upstream(format!("run {run_id}: {}", f.source)));
     }

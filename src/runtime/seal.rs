@@ -75,9 +75,10 @@ impl TokenKey {
     }
 
     fn parse(text: &str, var: &'static str) -> Result<TokenKey, SealError> {
-        let bytes = hex::decode(text).map_err(|e| SealError::BadKey {
+        // The decoder's error quotes the offending character: not shown.
+        let bytes = hex::decode(text).map_err(|_| SealError::BadKey {
             var,
-            reason: format!("not hex digits ({e})"),
+            reason: "not 64 hex digits".to_owned(),
         })?;
         if bytes.len() != 32 {
             return Err(SealError::BadKey {

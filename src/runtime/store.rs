@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-use cloudoptim_core::plan::{Plan, StepOutcome};
+use cloudoptim_core::plan::{Mode, Plan, StepOutcome};
 use jiff::Timestamp;
 use tokio_postgres::{Client, NoTls};
 
@@ -160,6 +160,8 @@ pub struct RunRecord {
     pub engine: String,
     /// The plan.
     pub plan: Plan,
+    /// Dry-run or for real.
+    pub mode: Mode,
     /// Status.
     pub status: RunStatus,
     /// When it started (PostgreSQL's clock).
@@ -465,8 +467,13 @@ impl Store {
         Ok(())
     }
 
-    /// Record that `plan` starts running on the lease's cluster.
-    pub async fn start_run(&self, lease: &Lease, plan: &Plan) -> Result<RunId, StoreError> {
+    /// Record that `plan` starts running on the lease's cluster, in `mode`.
+    pub async fn start_run(
+        &self,
+        lease: &Lease,
+        plan: &Plan,
+        mode: Mode,
+    ) -> Result<RunId, StoreError> {
         let json = serde_json::to_value(plan).map_err(|e| StoreError::Corrupt {
             run: RunId(0),
             what: format!("the plan does not serialize: {e}"),
@@ -474,11 +481,19 @@ impl Store {
         let row = self
             .client
             .query_opt(
-                "INSERT INTO optimization_runs (cluster_id, engine, plan, status, lease_epoch)
-                 SELECT $1, $4, $5, 'running', $3 FROM clusters
+                "INSERT INTO optimization_runs (cluster_id, engine, plan, dry_run, status, lease_epoch)
+                 SELECT $1, $4, $5, $6, 'running', $3 FROM clusters
                  WHERE id = $1 AND lease_holder = $2 AND lease_epoch = $3 AND lease_expires_at > now()
+                 FOR SHARE
                  RETURNING id",
-                &[&lease.cluster.0, &lease.holder, &lease.epoch, &plan.engine, &json],
+                &[
+                    &lease.cluster.0,
+                    &lease.holder,
+                    &lease.epoch,
+                    &plan.engine,
+                    &json,
+                    &(mode == Mode::DryRun),
+                ],
             )
             .await?;
         row.map(|r| RunId(r.get(0))).ok_or_else(|| lost(lease))
@@ -509,7 +524,8 @@ impl Store {
                 "WITH ok AS (
                     SELECT r.id FROM optimization_runs r JOIN clusters c ON c.id = r.cluster_id
                     WHERE r.id = $4 AND c.id = $1 AND c.lease_holder = $2 AND c.lease_epoch = $3
-                      AND c.lease_expires_at > now())
+                      AND c.lease_expires_at > now()
+                    FOR SHARE OF c)
                  INSERT INTO run_steps (run_id, step_index, outcome, detail)
                  SELECT id, $5, $6, $7 FROM ok
                  ON CONFLICT (run_id, step_index) DO NOTHING
@@ -528,11 +544,30 @@ impl Store {
         if fenced.is_some() {
             return Ok(());
         }
-        // Nothing inserted: a step already recorded, or the lease is lost.
-        self.check_lease(lease).await
+        // Nothing inserted: the lease is lost, the run is not this
+        // cluster's, or the step was recorded already (kept).
+        self.check_lease(lease).await?;
+        self.check_run(lease, run).await
     }
 
-    /// Mark `run` finished.
+    async fn check_run(&self, lease: &Lease, run: RunId) -> Result<(), StoreError> {
+        let found = self
+            .client
+            .query_opt(
+                "SELECT 1 FROM optimization_runs WHERE id = $1 AND cluster_id = $2",
+                &[&run.0, &lease.cluster.0],
+            )
+            .await?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NoSuchRun {
+                run,
+                cluster: lease.cluster,
+            }),
+        }
+    }
+
+    /// Mark `run`, still running, finished.
     pub async fn finish_run(
         &self,
         lease: &Lease,
@@ -542,10 +577,13 @@ impl Store {
         let n = self
             .client
             .execute(
-                "UPDATE optimization_runs r SET status = $5, finished_at = now(), lease_epoch = $3
-                 FROM clusters c
-                 WHERE r.id = $4 AND r.cluster_id = c.id AND c.id = $1 AND c.lease_holder = $2
-                   AND c.lease_epoch = $3 AND c.lease_expires_at > now()",
+                "WITH ok AS (
+                    SELECT c.id FROM clusters c
+                    WHERE c.id = $1 AND c.lease_holder = $2 AND c.lease_epoch = $3
+                      AND c.lease_expires_at > now()
+                    FOR SHARE)
+                 UPDATE optimization_runs r SET status = $5, finished_at = now(), lease_epoch = $3
+                 FROM ok WHERE r.id = $4 AND r.cluster_id = ok.id AND r.status = 'running'",
                 &[
                     &lease.cluster.0,
                     &lease.holder,
@@ -555,7 +593,13 @@ impl Store {
                 ],
             )
             .await?;
-        held(n, lease)
+        if n == 1 {
+            return Ok(());
+        }
+        self.check_lease(lease).await?;
+        self.check_run(lease, run).await?;
+        // The run exists and the lease holds: it was finished already.
+        Ok(())
     }
 
     /// The cluster's run still marked running (its process stopped or
@@ -600,7 +644,7 @@ impl Store {
             .client
             .query(
                 &format!(
-                    "SELECT id, cluster_id, engine, plan, status, {UTC_TEXT} FROM optimization_runs
+                    "SELECT id, cluster_id, engine, plan, status, {UTC_TEXT}, dry_run FROM optimization_runs
                      WHERE ($1::BIGINT IS NULL OR cluster_id = $1) AND ($2::BIGINT IS NULL OR id = $2)
                      ORDER BY id DESC LIMIT $3"
                 ),
@@ -617,6 +661,7 @@ impl Store {
             let status = RunStatus::parse(&status_text)
                 .ok_or_else(|| corrupt(format!("status {status_text:?}")))?;
             let started: String = r.get(5);
+            let dry_run: bool = r.get(6);
             let started_at = started
                 .parse()
                 .map_err(|e| corrupt(format!("started_at {started:?}: {e}")))?;
@@ -647,6 +692,7 @@ impl Store {
                 cluster: ClusterId(r.get(1)),
                 engine: r.get(2),
                 plan,
+                mode: if dry_run { Mode::DryRun } else { Mode::Execute },
                 status,
                 started_at,
                 steps,
