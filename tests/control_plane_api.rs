@@ -280,6 +280,41 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
         (400, Some("bad_request")),
         "{err}"
     );
+    // Drain: the cordon is already done; its one pod is evicted.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(admin.kube().clone(), "default");
+    let _ = pods
+        .delete("api-drain-pod", &kube::api::DeleteParams::default())
+        .await;
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "api-drain-pod", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "0b0e9f5e-2f7c-4a55-9d0e-5c1f6c7c0009", "controller": true}]},
+            "spec": {"nodeName": "api-cordon-node", "terminationGracePeriodSeconds": 0,
+                "containers": [{"name": "app", "image": "registry.example/app:1"}]}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let (status, drained) = call(
+        addr,
+        "POST",
+        &format!("/api/v1/k8s/{id}/nodes/drain"),
+        k,
+        Some(json!({"node": "api-cordon-node", "execute": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{drained}");
+    assert_eq!(drained["steps"].as_array().unwrap().len(), 2, "{drained}");
+    assert!(
+        drained["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "done"),
+        "{drained}"
+    );
+
     // The OpenAPI document names every route served.
     let (status, doc) = call(addr, "GET", "/api/v1/openapi.json", k, None).await;
     assert_eq!(status, 200);

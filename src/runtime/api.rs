@@ -1,7 +1,8 @@
 //! The seal's core-platform HTTP API over the [`Store`] (the part built so
 //! far): clusters registered and listed, optimization history, and a node
-//! cordoned through the same plan runner and preconditions as the engines
-//! (dry-run unless the request asks to execute), recorded as a run.
+//! cordoned or drained through the same plan runner and preconditions as
+//! the engines (dry-run unless the request asks to execute), recorded as a
+//! run.
 //!
 //! Errors are JSON, `{"error": KIND, "reason": TEXT}`, with the status that
 //! fits (400 unreadable body, 401 no or wrong API key, 404 unknown cluster,
@@ -54,6 +55,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/optimization/history", get(history))
         .route("/api/v1/k8s/{cluster_id}/nodes/cordon", post(cordon))
+        .route("/api/v1/k8s/{cluster_id}/nodes/drain", post(drain))
         .route("/api/v1/openapi.json", get(openapi))
         .layer(middleware::from_fn_with_state(state.clone(), require_key))
         .with_state(state)
@@ -204,6 +206,12 @@ pub fn openapi_document() -> Value {
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
                     "responses": with(json!({"200": {"description": "the runs"}}), &["401", "503"])}
             },
+            "/api/v1/k8s/{cluster_id}/nodes/drain": {
+                "post": {"summary": "Cordon then drain a node through the plan runner (dry-run unless execute)",
+                    "parameters": [{"name": "cluster_id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Cordon"}}}},
+                    "responses": with(json!({"200": {"description": "the run and its steps"}}), &["400", "401", "404", "409", "422", "502", "503"])}
+            },
             "/api/v1/k8s/{cluster_id}/nodes/cordon": {
                 "post": {"summary": "Cordon a node through the plan runner (dry-run unless execute)",
                     "parameters": [{"name": "cluster_id", "in": "path", "required": true, "schema": {"type": "integer"}}],
@@ -338,10 +346,37 @@ struct CordonBody {
     execute: bool,
 }
 
+/// What a node request does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NodeRequest {
+    /// Cordon only.
+    Cordon,
+    /// Cordon, then drain (the drain protocol of the Kubernetes adapter:
+    /// evictions under PDBs, DaemonSet and mirror pods left, a deadline).
+    Drain,
+}
+
 async fn cordon(
+    state: State<Arc<ApiState>>,
+    cluster_id: Result<Path<i64>, PathRejection>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    node_request(state, cluster_id, bytes, NodeRequest::Cordon).await
+}
+
+async fn drain(
+    state: State<Arc<ApiState>>,
+    cluster_id: Result<Path<i64>, PathRejection>,
+    bytes: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    node_request(state, cluster_id, bytes, NodeRequest::Drain).await
+}
+
+async fn node_request(
     State(state): State<Arc<ApiState>>,
     cluster_id: Result<Path<i64>, PathRejection>,
     bytes: Bytes,
+    request: NodeRequest,
 ) -> Result<Json<Value>, ApiError> {
     let Path(cluster_id) = cluster_id
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
@@ -366,7 +401,15 @@ async fn cordon(
                 format!("cluster {cluster} is held by another process; try again"),
             )
         })?;
-    let result = cordon_held(&state, &record.api_endpoint, record.ca_pem, &lease, &b).await;
+    let result = node_request_held(
+        &state,
+        &record.api_endpoint,
+        record.ca_pem,
+        &lease,
+        &b,
+        request,
+    )
+    .await;
     // A failed release only delays the next holder until the lease expires;
     // it does not change what was done.
     if let Err(e) = state.store.release(&lease).await {
@@ -415,12 +458,13 @@ async fn run_recorded(
     Ok(ran)
 }
 
-async fn cordon_held(
+async fn node_request_held(
     state: &ApiState,
     endpoint: &str,
     ca_pem: Option<String>,
     lease: &super::store::Lease,
     b: &CordonBody,
+    request: NodeRequest,
 ) -> Result<Json<Value>, ApiError> {
     let token = state.store.token(lease.cluster).await?;
     let onboarding = Onboarding {
@@ -432,17 +476,34 @@ async fn cordon_held(
     let client = KubeClient::from_onboarding(&onboarding, state.kube_settings.clone())
         .await
         .map_err(|e| upstream(e.to_string()))?;
-    let mut plan = Plan::new("api-cordon", jiff::Timestamp::now());
+    let engine = match request {
+        NodeRequest::Cordon => "api-cordon",
+        NodeRequest::Drain => "api-drain",
+    };
+    let mut plan = Plan::new(engine, jiff::Timestamp::now());
+    let exists = || {
+        vec![Precondition::NodeExists {
+            node: b.node.clone(),
+        }]
+    };
     plan.push(
         cloudoptim_core::plan::Action::Cordon {
             node: b.node.clone(),
         },
         "cordon requested through the API",
-        vec![Precondition::NodeExists {
-            node: b.node.clone(),
-        }],
+        exists(),
         Default::default(),
     );
+    if request == NodeRequest::Drain {
+        plan.push(
+            cloudoptim_core::plan::Action::Drain {
+                node: b.node.clone(),
+            },
+            "drain requested through the API",
+            exists(),
+            Default::default(),
+        );
+    }
     let mode = if b.execute {
         Mode::Execute
     } else {
