@@ -315,11 +315,17 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
         "{drained}"
     );
 
+    // Cordons and drains change no price: the ledger is empty.
+    let (status, saved) = call(addr, "GET", "/api/v1/admin/savings", k, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(saved["clusters"], json!([]));
+
     // The OpenAPI document names every route served.
     let (status, doc) = call(addr, "GET", "/api/v1/openapi.json", k, None).await;
     assert_eq!(status, 200);
     for route in [
         "/api/v1/admin/clusters",
+        "/api/v1/admin/savings",
         "/api/v1/optimization/history",
         "/api/v1/k8s/{cluster_id}/nodes/cordon",
     ] {

@@ -299,3 +299,58 @@ async fn a_crashed_holder_is_taken_over_after_its_lease_and_fenced_out() {
     b.release(&lease_b).await.unwrap();
     assert!(b.clusters().await.unwrap()[0].lease_holder.is_none());
 }
+
+#[tokio::test]
+async fn completed_runs_that_acted_enter_the_savings_ledger() {
+    let url = fresh_database("store_savings").await;
+    let s = store(&url).await;
+    let id = s.add_cluster(&cluster("prod")).await.unwrap();
+    let lease = s
+        .claim("a", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut plan = Plan::new("consolidation", "2026-12-02T12:00:00Z".parse().unwrap());
+    for node in ["n1", "n2"] {
+        plan.push(
+            Action::Cordon { node: node.into() },
+            "test",
+            vec![],
+            cloudoptim::money::UsdPerHour::from_micro_usd(-250_000),
+        );
+    }
+    // Executed: step 0 done, step 1 skipped; only the done step counts.
+    let run = s.start_run(&lease, &plan, Mode::Execute).await.unwrap();
+    s.record_step(&lease, run, 0, Ok(&StepOutcome::Done("x".into())))
+        .await
+        .unwrap();
+    s.record_step(&lease, run, 1, Ok(&StepOutcome::Skipped("y".into())))
+        .await
+        .unwrap();
+    s.finish_run(&lease, run, RunStatus::Completed)
+        .await
+        .unwrap();
+    // A dry-run and a failed run count for nothing.
+    let dry = s.start_run(&lease, &plan, Mode::DryRun).await.unwrap();
+    s.record_step(&lease, dry, 0, Ok(&StepOutcome::WouldDo("x".into())))
+        .await
+        .unwrap();
+    s.finish_run(&lease, dry, RunStatus::Completed)
+        .await
+        .unwrap();
+    let failed = s.start_run(&lease, &plan, Mode::Execute).await.unwrap();
+    s.record_step(&lease, failed, 0, Ok(&StepOutcome::Done("x".into())))
+        .await
+        .unwrap();
+    s.finish_run(&lease, failed, RunStatus::Failed)
+        .await
+        .unwrap();
+    // Finishing the first again does not count it twice.
+    s.finish_run(&lease, run, RunStatus::Completed)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.savings().await.unwrap(),
+        vec![(id, cloudoptim::money::UsdPerHour::from_micro_usd(-250_000))]
+    );
+}

@@ -53,6 +53,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/api/v1/admin/clusters",
             get(list_clusters).post(add_cluster),
         )
+        .route("/api/v1/admin/savings", get(savings))
         .route("/api/v1/optimization/history", get(history))
         .route("/api/v1/k8s/{cluster_id}/nodes/cordon", post(cordon))
         .route("/api/v1/k8s/{cluster_id}/nodes/drain", post(drain))
@@ -199,6 +200,10 @@ pub fn openapi_document() -> Value {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewCluster"}}}},
                     "responses": with(json!({"201": {"description": "its id"}}), &["400", "401", "409", "422", "503"])}
             },
+            "/api/v1/admin/savings": {
+                "get": {"summary": "What completed runs saved per cluster (the ledger)",
+                    "responses": with(json!({"200": {"description": "savings per cluster"}}), &["401", "503"])}
+            },
             "/api/v1/optimization/history": {
                 "get": {"summary": "Runs, newest first, with every step's outcome",
                     "parameters": [
@@ -279,6 +284,20 @@ async fn add_cluster(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(json!({"id": id.0}))))
+}
+
+async fn savings(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
+    let by_cluster = state.store.savings().await?;
+    let saved = |d: cloudoptim_core::money::UsdPerHour| -d.usd();
+    let total: f64 = by_cluster.iter().map(|(_, d)| saved(*d)).sum();
+    Ok(Json(json!({
+        "clusters": by_cluster.iter().map(|(id, d)| json!({
+            "cluster_id": id.0,
+            "usd_per_hour_saved": saved(*d),
+            "usd_per_month_saved": -d.usd_per_month(),
+        })).collect::<Vec<_>>(),
+        "total_usd_per_hour_saved": total,
+    })))
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
+use cloudoptim_core::money::UsdPerHour;
 use cloudoptim_core::plan::{Mode, Plan, StepOutcome};
 use jiff::Timestamp;
 use tokio_postgres::{Client, NoTls};
@@ -594,12 +595,62 @@ impl Store {
             )
             .await?;
         if n == 1 {
+            if status == RunStatus::Completed {
+                self.enter_savings(lease, run).await?;
+            }
             return Ok(());
         }
         self.check_lease(lease).await?;
         self.check_run(lease, run).await?;
         // The run exists and the lease holds: it was finished already.
         Ok(())
+    }
+
+    /// Enter a completed run's change to the bill in the ledger: the
+    /// deltas of the steps recorded as done, for runs that acted (a
+    /// dry-run changes nothing).
+    async fn enter_savings(&self, lease: &Lease, run: RunId) -> Result<(), StoreError> {
+        let Some(record) = self.runs(Some(lease.cluster), Some(run), 1).await?.pop() else {
+            return Ok(());
+        };
+        if record.mode != Mode::Execute {
+            return Ok(());
+        }
+        let delta: UsdPerHour = record
+            .steps
+            .iter()
+            .filter(|(_, s)| matches!(s, StepRecord::Outcome(StepOutcome::Done(_))))
+            .filter_map(|(i, _)| record.plan.steps.get(*i))
+            .map(|step| step.usd_per_hour_delta)
+            .sum();
+        if delta == UsdPerHour::ZERO {
+            return Ok(());
+        }
+        self.client
+            .execute(
+                "INSERT INTO savings_ledger (cluster_id, run_id, usd_per_hour_delta_micro)
+                 VALUES ($1, $2, $3)",
+                &[&lease.cluster.0, &run.0, &delta.micro_usd()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// What the completed runs changed in each cluster's hourly bill, by
+    /// cluster id (negative is a saving); clusters with no entry left out.
+    pub async fn savings(&self) -> Result<Vec<(ClusterId, UsdPerHour)>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT cluster_id, sum(usd_per_hour_delta_micro)::BIGINT FROM savings_ledger
+                 GROUP BY cluster_id ORDER BY cluster_id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (ClusterId(r.get(0)), UsdPerHour::from_micro_usd(r.get(1))))
+            .collect())
     }
 
     /// The cluster's run still marked running (its process stopped or
