@@ -5,6 +5,8 @@
 #![cfg(feature = "runtime")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod postgres_support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,27 +15,12 @@ use cloudoptim::runtime::api::{router, ApiState};
 use cloudoptim::runtime::{Store, TokenKey};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, PostParams};
+use postgres_support::fresh_database;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run ./scripts/test"))
-}
-
-async fn fresh_database(name: &str) -> String {
-    let base = env("CLOUDOPTIM_POSTGRES_URL");
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        client.batch_execute(&sql).await.unwrap();
-    }
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
 }
 
 /// One HTTP/1.1 request; (status, JSON body).

@@ -4,35 +4,15 @@
 #![cfg(feature = "runtime")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod postgres_support;
+
 use std::time::Duration;
 
 use cloudoptim::plan::{Action, Mode, Plan, StepOutcome};
 use cloudoptim::runtime::{
     NewCluster, RunStatus, SealError, Secret, StepRecord, Store, StoreError, TokenKey,
 };
-
-fn base_url() -> String {
-    std::env::var("CLOUDOPTIM_POSTGRES_URL")
-        .expect("CLOUDOPTIM_POSTGRES_URL is not set: run ./scripts/test, which starts PostgreSQL")
-}
-
-/// A new, empty database; its URL.
-async fn fresh_database(name: &str) -> String {
-    let base = base_url();
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    // One statement each: DROP DATABASE cannot run in a transaction block.
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        client.batch_execute(&sql).await.unwrap();
-    }
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
-}
+use postgres_support::fresh_database;
 
 fn key() -> TokenKey {
     TokenKey::from_hex(&"5a".repeat(32)).unwrap()

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::seal::Secret;
-use super::store::{ClusterId, NewCluster, RunStatus, StepRecord, Store, StoreError};
+use super::store::{outcome_kind, ClusterId, NewCluster, RunStatus, StepRecord, Store, StoreError};
 
 /// How long a request holds a cluster's lease at most.
 const REQUEST_LEASE: Duration = Duration::from_secs(120);
@@ -325,7 +325,7 @@ async fn history(
             "cluster_id": r.cluster.0,
             "engine": r.engine,
             "mode": if r.mode == Mode::DryRun { "dry_run" } else { "execute" },
-            "status": status_text(r.status),
+            "status": r.status.as_str(),
             "started_at": r.started_at.to_string(),
             "planned_steps": r.plan.steps.len(),
             "steps": r.steps.iter().map(|(i, s)| {
@@ -337,23 +337,6 @@ async fn history(
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>()
     })))
-}
-
-fn status_text(s: RunStatus) -> &'static str {
-    match s {
-        RunStatus::Running => "running",
-        RunStatus::Completed => "completed",
-        RunStatus::Failed => "failed",
-    }
-}
-
-fn outcome_kind(o: &cloudoptim_core::plan::StepOutcome) -> &'static str {
-    use cloudoptim_core::plan::StepOutcome as O;
-    match o {
-        O::Done(_) => "done",
-        O::WouldDo(_) => "would_do",
-        O::Skipped(_) => "skipped",
-    }
 }
 
 #[derive(Deserialize)]

@@ -123,7 +123,8 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn as_str(self) -> &'static str {
+    /// The name stored (and served by the API).
+    pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Completed => "completed",
@@ -331,13 +332,17 @@ impl Store {
 
     /// Every cluster, by id, without tokens.
     pub async fn clusters(&self) -> Result<Vec<ClusterRecord>, StoreError> {
+        self.cluster_rows(None).await
+    }
+
+    async fn cluster_rows(&self, id: Option<ClusterId>) -> Result<Vec<ClusterRecord>, StoreError> {
         let rows = self
             .client
             .query(
                 "SELECT id, name, region, api_endpoint, ca_pem, role_arn, external_id, sqs_queue_url,
                         CASE WHEN lease_expires_at > now() THEN lease_holder END
-                 FROM clusters ORDER BY id",
-                &[],
+                 FROM clusters WHERE ($1::BIGINT IS NULL OR id = $1) ORDER BY id",
+                &[&id.map(|c| c.0)],
             )
             .await?;
         Ok(rows
@@ -358,10 +363,9 @@ impl Store {
 
     /// One cluster, without its token.
     pub async fn cluster(&self, id: ClusterId) -> Result<ClusterRecord, StoreError> {
-        self.clusters()
+        self.cluster_rows(Some(id))
             .await?
-            .into_iter()
-            .find(|c| c.id == id)
+            .pop()
             .ok_or(StoreError::NoSuchCluster(id))
     }
 
@@ -510,9 +514,7 @@ impl Store {
         outcome: Result<&StepOutcome, &str>,
     ) -> Result<(), StoreError> {
         let (kind, detail) = match outcome {
-            Ok(StepOutcome::Done(d)) => ("done", d.as_str()),
-            Ok(StepOutcome::WouldDo(d)) => ("would_do", d.as_str()),
-            Ok(StepOutcome::Skipped(d)) => ("skipped", d.as_str()),
+            Ok(o) => (outcome_kind(o), outcome_detail(o)),
             Err(e) => ("failed", e),
         };
         let index = i32::try_from(index).map_err(|_| StoreError::Corrupt {
@@ -762,6 +764,21 @@ impl Store {
             )
             .await?;
         held(n, lease)
+    }
+}
+
+/// The name a step's outcome is stored (and served) under.
+pub fn outcome_kind(outcome: &StepOutcome) -> &'static str {
+    match outcome {
+        StepOutcome::Done(_) => "done",
+        StepOutcome::WouldDo(_) => "would_do",
+        StepOutcome::Skipped(_) => "skipped",
+    }
+}
+
+fn outcome_detail(outcome: &StepOutcome) -> &str {
+    match outcome {
+        StepOutcome::Done(d) | StepOutcome::WouldDo(d) | StepOutcome::Skipped(d) => d,
     }
 }
 
