@@ -17,5 +17,5 @@ pub use facts::{Fact, Facts, Observation, Unmet};
 pub(crate) use runner::test_account;
 pub use runner::{
     ApplyContext, Clock, Executor, ExecutorError, PlanRun, PlanRunner, Refused, StepFailed,
-    StepReport,
+    StepJournal, StepReport, DONE_EARLIER,
 };

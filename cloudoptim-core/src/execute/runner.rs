@@ -14,6 +14,7 @@
 //! the caller hands in the clock. The runner needs no particular async
 //! runtime.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -156,6 +157,24 @@ impl fmt::Display for PlanRun {
     }
 }
 
+/// Where each step's report goes the moment the step ends, before the
+/// next starts: a store that must survive the process (so a process that
+/// takes the plan over knows what is done), a metrics counter, a pacing
+/// pause between disruptions. An error from the journal stops the run
+/// there, as a failed step does (the step itself has run).
+#[async_trait]
+pub trait StepJournal: Send + Sync {
+    /// Step `report.index` ended with `report.outcome`.
+    async fn step(&self, report: &StepReport) -> Result<(), ExecutorError>;
+
+    /// Step `failed.index` failed; the run stops after this.
+    async fn failed(&self, failed: &StepFailed) -> Result<(), ExecutorError>;
+}
+
+/// What a step recorded as done by an earlier run of the same plan reports
+/// when the plan is resumed (see [`PlanRunner::resume`]).
+pub const DONE_EARLIER: &str = "done by an earlier run of this plan";
+
 /// A clock: the runner never reads the system time itself.
 pub type Clock = dyn Fn() -> Timestamp + Send + Sync;
 
@@ -197,6 +216,8 @@ pub struct PlanRunner<'a> {
     executors: Vec<&'a dyn Executor>,
     clock: &'a Clock,
     mode: Mode,
+    journal: Option<&'a dyn StepJournal>,
+    done_earlier: Option<&'a BTreeSet<usize>>,
 }
 
 impl<'a> PlanRunner<'a> {
@@ -207,7 +228,23 @@ impl<'a> PlanRunner<'a> {
             executors: Vec::new(),
             clock,
             mode: Mode::DryRun,
+            journal: None,
+            done_earlier: None,
         }
+    }
+
+    /// Tell `journal` about every step as it ends.
+    pub fn journal(mut self, journal: &'a dyn StepJournal) -> PlanRunner<'a> {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Resume a plan an earlier run (of another process, say) carried out
+    /// in part: the steps in `done` are reported done ([`DONE_EARLIER`])
+    /// without asking any executor or the journal; the others run as usual.
+    pub fn resume(mut self, done: &'a BTreeSet<usize>) -> PlanRunner<'a> {
+        self.done_earlier = Some(done);
+        self
     }
 
     /// Add an executor; the first that claims an action or observes a fact owns it.
@@ -266,13 +303,44 @@ impl<'a> PlanRunner<'a> {
         let label = format!("{} plan of {}", plan.engine, plan.created_at);
         let mut run = PlanRun::default();
         for (index, step) in plan.steps.iter().enumerate() {
+            if self.done_earlier.is_some_and(|d| d.contains(&index)) {
+                run.steps.push(StepReport {
+                    index,
+                    action: step.action.kind().to_owned(),
+                    executor: self
+                        .owner_of_action(&step.action)
+                        .map_or("none", |e| e.name())
+                        .to_owned(),
+                    outcome: StepOutcome::Done(DONE_EARLIER.to_owned()),
+                    relies_on_earlier_steps: vec![],
+                });
+                continue;
+            }
             match self.run_step(plan, index, step, &label).await {
                 Ok(report) => {
                     tracing::info!(index, action = step.action.kind(), outcome = %report.outcome, "step");
+                    let journaled = match self.journal {
+                        Some(j) => j.step(&report).await,
+                        None => Ok(()),
+                    };
                     run.steps.push(report);
+                    if let Err(source) = journaled {
+                        run.failed = Some(StepFailed {
+                            index,
+                            action: step.action.kind(),
+                            executor: "journal",
+                            source,
+                        });
+                        break;
+                    }
                 }
                 Err(failed) => {
                     tracing::warn!(index, action = step.action.kind(), error = %failed, "step failed");
+                    if let Some(j) = self.journal {
+                        if let Err(e) = j.failed(&failed).await {
+                            tracing::warn!(index, error = %e, "the journal did not take the failure");
+                        }
+                    }
                     run.failed = Some(failed);
                     break;
                 }
@@ -537,6 +605,97 @@ mod tests {
         only_delete.steps.remove(0);
         let run = block_on(runner.run(&only_delete)).unwrap();
         assert!(matches!(run.steps[0].outcome, StepOutcome::Skipped(_)));
+    }
+
+    /// Hears every step; refuses (like a lost lease) from `refuse_at` on.
+    struct Journal {
+        heard: Mutex<Vec<usize>>,
+        refuse_at: usize,
+    }
+
+    #[async_trait]
+    impl StepJournal for Journal {
+        async fn step(&self, report: &StepReport) -> Result<(), ExecutorError> {
+            if report.index >= self.refuse_at {
+                return Err("lease lost".into());
+            }
+            self.heard
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push(report.index);
+            Ok(())
+        }
+        async fn failed(&self, _: &StepFailed) -> Result<(), ExecutorError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_journal_hears_each_step_and_a_resumed_plan_skips_what_was_done() {
+        let snapshot = demo();
+        let nodes: Vec<String> = snapshot
+            .nodes
+            .iter()
+            .take(4)
+            .map(|n| n.name.clone())
+            .collect();
+        let memory = Memory {
+            snapshot: Mutex::new(snapshot),
+            applied: Mutex::new(vec![]),
+        };
+        let now: Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let clock = move || now;
+        let mut plan = Plan::new("test", now);
+        for n in &nodes {
+            plan.push(
+                Action::Cordon { node: n.clone() },
+                "",
+                vec![],
+                UsdPerHour::ZERO,
+            );
+        }
+        // The journal refuses step 2: the run stops there, step 2 having run.
+        let journal = Journal {
+            heard: Mutex::new(vec![]),
+            refuse_at: 2,
+        };
+        let runner = PlanRunner::new(&clock)
+            .with(&memory)
+            .mode(Mode::Execute)
+            .journal(&journal);
+        let run = block_on(runner.run(&plan)).unwrap();
+        assert_eq!(
+            run.failed.as_ref().map(|f| (f.index, f.executor)),
+            Some((2, "journal"))
+        );
+        assert_eq!(*journal.heard.lock().unwrap(), [0, 1]);
+        assert_eq!(memory.applied.lock().unwrap().len(), 3);
+
+        // Another runner resumes from the two steps recorded as done: they
+        // are neither applied again nor journaled again.
+        let done: BTreeSet<usize> = journal.heard.lock().unwrap().iter().copied().collect();
+        let journal = Journal {
+            heard: Mutex::new(vec![]),
+            refuse_at: usize::MAX,
+        };
+        let run = block_on(
+            PlanRunner::new(&clock)
+                .with(&memory)
+                .mode(Mode::Execute)
+                .journal(&journal)
+                .resume(&done)
+                .run(&plan),
+        )
+        .unwrap();
+        assert!(run.is_complete(), "{run}");
+        assert_eq!(run.steps[0].outcome, StepOutcome::Done(DONE_EARLIER.into()));
+        assert_eq!(run.steps[1].outcome, StepOutcome::Done(DONE_EARLIER.into()));
+        assert_eq!(*journal.heard.lock().unwrap(), [2, 3]);
+        assert_eq!(
+            memory.applied.lock().unwrap().len(),
+            5,
+            "steps 2 and 3 again: the memory executor has no already_done for a cordon"
+        );
     }
 }
 

@@ -192,6 +192,37 @@ impl ClusterSnapshot {
             .collect()
     }
 
+    /// Keep only the nodes carrying every label of `selector` (`key =
+    /// value`, as a Kubernetes equality selector) and the pods bound to
+    /// them; pods not bound to a node are dropped too, since the scheduler
+    /// may place them anywhere. Everything else (PDBs, workloads, Services,
+    /// volumes) stays whole. An empty selector keeps everything.
+    ///
+    /// This is how one managed cluster is scoped to a node pool (or how
+    /// several simulated clusters share one API server):
+    ///
+    /// ```
+    /// use cloudoptim_core::snapshot::ClusterSnapshot;
+    /// let mut s = ClusterSnapshot::default();
+    /// let selector = [("pool".to_owned(), "batch".to_owned())].into();
+    /// s.restrict_to_nodes(&selector);
+    /// assert!(s.nodes.is_empty());
+    /// ```
+    pub fn restrict_to_nodes(&mut self, selector: &BTreeMap<String, String>) {
+        if selector.is_empty() {
+            return;
+        }
+        self.nodes.retain(|n| {
+            selector
+                .iter()
+                .all(|(k, v)| n.labels.get(k).is_some_and(|have| have == v))
+        });
+        let kept: std::collections::BTreeSet<&str> =
+            self.nodes.iter().map(|n| n.name.as_str()).collect();
+        self.pods
+            .retain(|p| p.node_name.as_deref().is_some_and(|n| kept.contains(n)));
+    }
+
     /// The newest creation time of any pod or node: a stand-in for "when
     /// the snapshot was taken" when the caller has no better one.
     pub fn newest_timestamp(&self) -> Option<jiff::Timestamp> {
