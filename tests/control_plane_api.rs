@@ -60,7 +60,7 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
     let mut store = Store::connect(&url, key).await.unwrap();
     store.migrate().await.unwrap();
     let state = Arc::new(ApiState {
-        store,
+        store: Arc::new(store),
         api_key: Some("let-me-in".into()),
         holder: "api-test".into(),
         kube_settings: ClientSettings {
@@ -68,6 +68,7 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
             retry_attempts: 2,
             retry_base_delay: Duration::from_millis(100),
         },
+        metrics: None,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -33,6 +33,7 @@ fn cluster(name: &str) -> NewCluster {
         role_arn: Some("arn:aws:iam::123456789012:role/cloudoptim".into()),
         external_id: Some("ext-42".into()),
         sqs_queue_url: None,
+        node_selector: Default::default(),
         token: Secret::new(format!("token-of-{name}-do-not-leak")),
     }
 }
@@ -58,7 +59,7 @@ async fn migrations_apply_once_even_when_two_processes_start_together() {
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     let mut applied = ra.unwrap();
     applied.extend(rb.unwrap());
-    assert_eq!(applied, vec![1]);
+    assert_eq!(applied, vec![1, 2]);
     assert!(a.migrate().await.unwrap().is_empty());
 }
 

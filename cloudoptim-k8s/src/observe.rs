@@ -293,17 +293,8 @@ impl KubeClient {
         let mut pages = 0;
         let mut resumed_kinds = Vec::new();
         for listed in &LISTED {
-            let mut count = 0;
-            let params = ListParams::default().limit(options.page_size);
-            let read = self
-                .list_each(listed.path, listed.resource, &params, |mut item| {
-                    if let Value::Object(map) = &mut item {
-                        map.insert("kind".into(), Value::from(listed.kind));
-                        map.insert("apiVersion".into(), Value::from(listed.api_version));
-                    }
-                    count += 1;
-                    Ok(reader.push(item)?)
-                })
+            let (read, count) = self
+                .list_into(listed, options.page_size, &mut reader)
                 .await?;
             pages += read.pages;
             if read.resumed {
@@ -336,6 +327,40 @@ impl KubeClient {
     /// page size and any selectors), each handed to `each` as it arrives.
     /// A continue token that expired (410 Gone) is followed by the one the
     /// server offers, and the answer says so ([`ListRead::resumed`]).
+    /// Only the nodes, as the engines see them (for a node listing; the
+    /// engines themselves need [`observe`](Self::observe)).
+    pub async fn nodes(
+        &self,
+        page_size: u32,
+    ) -> Result<Vec<cloudoptim_core::snapshot::Node>, K8sError> {
+        let mut reader = ListReader::new();
+        let (read, _) = self.list_into(&LISTED[0], page_size, &mut reader).await?;
+        read.consistent(LISTED[0].resource)?;
+        Ok(reader.finish().snapshot.nodes)
+    }
+
+    /// List one kind into `reader`; what was read and how many objects.
+    async fn list_into(
+        &self,
+        listed: &Listed,
+        page_size: u32,
+        reader: &mut ListReader,
+    ) -> Result<(ListRead, usize), K8sError> {
+        let mut count = 0;
+        let params = ListParams::default().limit(page_size);
+        let read = self
+            .list_each(listed.path, listed.resource, &params, |mut item| {
+                if let Value::Object(map) = &mut item {
+                    map.insert("kind".into(), Value::from(listed.kind));
+                    map.insert("apiVersion".into(), Value::from(listed.api_version));
+                }
+                count += 1;
+                Ok(reader.push(item)?)
+            })
+            .await?;
+        Ok((read, count))
+    }
+
     pub(crate) async fn list_each(
         &self,
         path: &str,

@@ -28,6 +28,8 @@ use cloudoptim_k8s::{ClientSettings, KubeClient, KubeExecutor, Onboarding, Secre
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::events::EventStatus;
+use super::metrics::Metrics;
 use super::seal::Secret;
 use super::store::{outcome_kind, ClusterId, NewCluster, RunStatus, StepRecord, Store, StoreError};
 
@@ -36,14 +38,16 @@ const REQUEST_LEASE: Duration = Duration::from_secs(120);
 
 /// What the handlers share.
 pub struct ApiState {
-    /// The state store.
-    pub store: Store,
+    /// The state store (shared with a controller in the same process).
+    pub store: Arc<Store>,
     /// The key requests must carry; `None` lets every request in.
     pub api_key: Option<String>,
     /// This process's name as a lease holder.
     pub holder: String,
     /// Timeouts and retries of the Kubernetes clients it builds.
     pub kube_settings: ClientSettings,
+    /// The metrics `/metrics` serves: a controller's in the same process.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// The routes, with the API key check in front when one is configured.
@@ -55,9 +59,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/api/v1/admin/savings", get(savings))
         .route("/api/v1/optimization/history", get(history))
+        .route("/api/v1/optimization/trigger", post(trigger))
+        .route("/api/v1/events/spot-warnings", get(spot_warnings))
+        .route("/api/v1/events/process", post(process_event))
+        .route("/api/v1/k8s/{cluster_id}/nodes", get(nodes))
         .route("/api/v1/k8s/{cluster_id}/nodes/cordon", post(cordon))
         .route("/api/v1/k8s/{cluster_id}/nodes/drain", post(drain))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .layer(middleware::from_fn_with_state(state.clone(), require_key))
         .with_state(state)
 }
@@ -231,6 +240,170 @@ async fn openapi() -> Json<Value> {
     Json(openapi_document())
 }
 
+async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    let m = state.metrics.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no controller runs in this process: its metrics are served by the process that runs it",
+        )
+    })?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response())
+}
+
+/// A cluster id from the path.
+fn cluster_path(p: Result<Path<i64>, PathRejection>) -> Result<ClusterId, ApiError> {
+    let Path(id) =
+        p.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    Ok(ClusterId(id))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerBody {
+    cluster_id: i64,
+}
+
+/// Ask for a cycle now: the cluster's lease holder, in whichever process,
+/// runs it at its next look (202: accepted, not yet run).
+async fn trigger(
+    State(state): State<Arc<ApiState>>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: TriggerBody = body(&bytes)?;
+    state.store.request_cycle(ClusterId(b.cluster_id)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"cluster_id": b.cluster_id, "cycle": "requested",
+            "see": format!("/api/v1/optimization/history?cluster_id={}", b.cluster_id)})),
+    ))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    cluster_id: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn spot_warnings(
+    State(state): State<Arc<ApiState>>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) =
+        q.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+    let events = state
+        .store
+        .events(
+            q.cluster_id.map(ClusterId),
+            q.limit.unwrap_or(50).min(1_000),
+        )
+        .await?;
+    Ok(Json(json!({
+        "events": events.iter().map(|e| json!({
+            "id": e.id.0,
+            "cluster_id": e.cluster.0,
+            "event_id": e.event_id,
+            "kind": e.kind,
+            "instance_id": e.instance_id,
+            "event_time": e.event_time.to_string(),
+            "status": e.status.as_str(),
+            "run_id": e.run.map(|r| r.0),
+            "detail": e.detail,
+        })).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcessBody {
+    cluster_id: i64,
+    /// The event as EventBridge delivers it.
+    event: Value,
+}
+
+/// Hand an EventBridge event in: recorded `pending` for the cluster's
+/// lease holder, which plans and runs it as if its queue had delivered it
+/// (202; `GET /events/spot-warnings` tells what became of it).
+async fn process_event(
+    State(state): State<Arc<ApiState>>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: ProcessBody = body(&bytes)?;
+    let text = b.event.to_string();
+    let event = cloudoptim_core::spot::events::parse_event(&text).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("event: {e}"),
+        )
+    })?;
+    let id = state
+        .store
+        .submit_event(ClusterId(b.cluster_id), &event, &text)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id.0, "event_id": event.id, "status": EventStatus::Pending.as_str()})),
+    ))
+}
+
+/// The cluster's nodes as the engines see them (read-only: no lease).
+async fn nodes(
+    State(state): State<Arc<ApiState>>,
+    cluster_id: Result<Path<i64>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let cluster = cluster_path(cluster_id)?;
+    let record = state.store.cluster(cluster).await?;
+    let client = connect(&state, &record.api_endpoint, record.ca_pem.clone(), cluster).await?;
+    let nodes = client
+        .nodes(500)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "cluster_api", e.to_string()))?;
+    let managed = |n: &cloudoptim_core::snapshot::Node| {
+        record
+            .node_selector
+            .iter()
+            .all(|(k, v)| n.labels.get(k).is_some_and(|have| have == v))
+    };
+    Ok(Json(json!({
+        "nodes": nodes.iter().map(|n| json!({
+            "name": n.name,
+            "instance_id": n.instance_id,
+            "instance_type": n.instance_type,
+            "zone": n.zone,
+            "capacity_type": n.capacity_type,
+            "unschedulable": n.unschedulable,
+            "ready": n.ready,
+            "managed": managed(n),
+        })).collect::<Vec<_>>()
+    })))
+}
+
+/// A Kubernetes client for the cluster, with its token opened.
+async fn connect(
+    state: &ApiState,
+    endpoint: &str,
+    ca_pem: Option<String>,
+    cluster: ClusterId,
+) -> Result<KubeClient, ApiError> {
+    let token = state.store.token(cluster).await?;
+    let onboarding = Onboarding {
+        endpoint: endpoint.to_owned(),
+        token: SecretString::from(token.expose().to_owned()),
+        ca_pem,
+    };
+    KubeClient::from_onboarding(&onboarding, state.kube_settings.clone())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "cluster_api", e.to_string()))
+}
+
 async fn list_clusters(State(state): State<Arc<ApiState>>) -> Result<Json<Value>, ApiError> {
     let clusters = state.store.clusters().await?;
     Ok(Json(json!({
@@ -243,6 +416,7 @@ async fn list_clusters(State(state): State<Arc<ApiState>>) -> Result<Json<Value>
             "role_arn": c.role_arn,
             "external_id": c.external_id,
             "sqs_queue_url": c.sqs_queue_url,
+            "node_selector": c.node_selector,
             "lease_holder": c.lease_holder,
         })).collect::<Vec<_>>()
     })))
@@ -262,6 +436,8 @@ struct ClusterBody {
     external_id: Option<String>,
     #[serde(default)]
     sqs_queue_url: Option<String>,
+    #[serde(default)]
+    node_selector: std::collections::BTreeMap<String, String>,
     service_account_token: String,
 }
 
@@ -280,6 +456,7 @@ async fn add_cluster(
             role_arn: b.role_arn,
             external_id: b.external_id,
             sqs_queue_url: b.sqs_queue_url,
+            node_selector: b.node_selector,
             token: Secret::new(b.service_account_token),
         })
         .await?;
@@ -468,16 +645,8 @@ async fn node_request_held(
     b: &CordonBody,
     request: NodeRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let token = state.store.token(lease.cluster).await?;
-    let onboarding = Onboarding {
-        endpoint: endpoint.to_owned(),
-        token: SecretString::from(token.expose().to_owned()),
-        ca_pem,
-    };
     let upstream = |e: String| ApiError::new(StatusCode::BAD_GATEWAY, "cluster_api", e);
-    let client = KubeClient::from_onboarding(&onboarding, state.kube_settings.clone())
-        .await
-        .map_err(|e| upstream(e.to_string()))?;
+    let client = connect(state, endpoint, ca_pem, lease.cluster).await?;
     let engine = match request {
         NodeRequest::Cordon => "api-cordon",
         NodeRequest::Drain => "api-drain",

@@ -12,9 +12,15 @@
 //! [`Store::migrate`] applies those not applied yet.
 
 pub mod api;
+mod controller;
+mod events;
+mod metrics;
 mod seal;
 mod store;
 
+pub use controller::{Controller, ControllerConfig, ControllerError};
+pub use events::{EventId, EventRecord, EventStatus};
+pub use metrics::Metrics;
 pub use seal::{SealError, Secret, TokenKey};
 pub use store::{
     ClusterId, ClusterRecord, Lease, NewCluster, RunId, RunRecord, RunStatus, StepRecord, Store,

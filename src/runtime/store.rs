@@ -16,7 +16,7 @@
 //! [`Store::unfinished_run`] with the steps it recorded as done; the new
 //! holder carries on from there instead of repeating them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -28,7 +28,10 @@ use tokio_postgres::{Client, NoTls};
 use super::seal::{SealError, Secret, TokenKey};
 
 /// The migrations, in order: (version, SQL). Applied once each.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_control_plane.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/0001_control_plane.sql")),
+    (2, include_str!("../../migrations/0002_controller.sql")),
+];
 
 /// Serializes concurrent migrators (any constant shared by all processes).
 const MIGRATION_LOCK: i64 = 0x636c_6f75_646f_7074;
@@ -70,6 +73,9 @@ pub struct NewCluster {
     pub external_id: Option<String>,
     /// Its spot-interruption SQS queue.
     pub sqs_queue_url: Option<String>,
+    /// Manage only the nodes carrying all these labels (a node pool);
+    /// empty manages every node.
+    pub node_selector: BTreeMap<String, String>,
     /// The service account token CloudOptim uses (sealed before it is
     /// stored; never returned by listings).
     pub token: Secret,
@@ -94,6 +100,8 @@ pub struct ClusterRecord {
     pub external_id: Option<String>,
     /// SQS queue.
     pub sqs_queue_url: Option<String>,
+    /// The nodes managed: those carrying all these labels.
+    pub node_selector: BTreeMap<String, String>,
     /// Who holds its lease now, if the lease has not expired.
     pub lease_holder: Option<String>,
 }
@@ -239,7 +247,7 @@ const UTC_TEXT: &str = r#"to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"H
 
 /// The state store over one PostgreSQL connection.
 pub struct Store {
-    client: Client,
+    pub(super) client: Client,
     key: TokenKey,
 }
 
@@ -305,12 +313,18 @@ impl Store {
     pub async fn add_cluster(&self, new: &NewCluster) -> Result<ClusterId, StoreError> {
         validate(new)?;
         let sealed = self.key.seal(new.token.expose(), &new.name);
+        let selector = serde_json::Value::Object(
+            new.node_selector
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        );
         let row = self
             .client
             .query_opt(
                 "INSERT INTO clusters (name, region, api_endpoint, ca_pem, role_arn, external_id,
-                                       sqs_queue_url, token_sealed)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                       sqs_queue_url, token_sealed, node_selector)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (name) DO NOTHING RETURNING id",
                 &[
                     &new.name,
@@ -321,6 +335,7 @@ impl Store {
                     &new.external_id,
                     &new.sqs_queue_url,
                     &sealed,
+                    &selector,
                 ],
             )
             .await?;
@@ -340,7 +355,7 @@ impl Store {
             .client
             .query(
                 "SELECT id, name, region, api_endpoint, ca_pem, role_arn, external_id, sqs_queue_url,
-                        CASE WHEN lease_expires_at > now() THEN lease_holder END
+                        CASE WHEN lease_expires_at > now() THEN lease_holder END, node_selector
                  FROM clusters WHERE ($1::BIGINT IS NULL OR id = $1) ORDER BY id",
                 &[&id.map(|c| c.0)],
             )
@@ -357,6 +372,13 @@ impl Store {
                 external_id: r.get(6),
                 sqs_queue_url: r.get(7),
                 lease_holder: r.get(8),
+                node_selector: match r.get::<_, serde_json::Value>(9) {
+                    serde_json::Value::Object(m) => m
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k, v.as_str()?.to_owned())))
+                        .collect(),
+                    _ => BTreeMap::new(),
+                },
             })
             .collect())
     }
@@ -677,6 +699,14 @@ impl Store {
         }
     }
 
+    /// One run of `cluster`, with its recorded steps.
+    pub async fn run(&self, cluster: ClusterId, run: RunId) -> Result<RunRecord, StoreError> {
+        self.runs(Some(cluster), Some(run), 1)
+            .await?
+            .pop()
+            .ok_or(StoreError::NoSuchRun { run, cluster })
+    }
+
     /// The latest `limit` runs (of one cluster, or of all), newest first.
     pub async fn history(
         &self,
@@ -754,7 +784,7 @@ impl Store {
         Ok(out)
     }
 
-    async fn check_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+    pub(super) async fn check_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         let n = self
             .client
             .execute(
@@ -782,7 +812,7 @@ fn outcome_detail(outcome: &StepOutcome) -> &str {
     }
 }
 
-fn lost(lease: &Lease) -> StoreError {
+pub(super) fn lost(lease: &Lease) -> StoreError {
     StoreError::LeaseLost {
         cluster: lease.cluster,
         holder: lease.holder.clone(),
@@ -790,7 +820,7 @@ fn lost(lease: &Lease) -> StoreError {
     }
 }
 
-fn held(rows: u64, lease: &Lease) -> Result<(), StoreError> {
+pub(super) fn held(rows: u64, lease: &Lease) -> Result<(), StoreError> {
     if rows == 1 {
         Ok(())
     } else {
@@ -830,6 +860,27 @@ fn validate(new: &NewCluster) -> Result<(), StoreError> {
             &new.api_endpoint,
             "an https:// URL",
         ));
+    }
+    for (k, v) in &new.node_selector {
+        let label_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '/');
+        if k.is_empty() || k.len() > 317 || !k.chars().all(label_ok) {
+            return Err(invalid(
+                "node_selector",
+                k,
+                "a label key such as karpenter.sh/nodepool",
+            ));
+        }
+        if v.len() > 63
+            || !v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        {
+            return Err(invalid(
+                "node_selector",
+                v,
+                "a label value: at most 63 letters, digits, '-', '.' or '_'",
+            ));
+        }
     }
     if new.token.expose().trim().is_empty() {
         return Err(invalid("token", "", "empty"));

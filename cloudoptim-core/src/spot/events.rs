@@ -52,6 +52,19 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// A short name for records and metrics (`spot_interruption_warning`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::SpotInterruptionWarning { .. } => "spot_interruption_warning",
+            EventKind::RebalanceRecommendation => "rebalance_recommendation",
+            EventKind::StateChange { .. } => "state_change",
+            EventKind::ScheduledChange { .. } => "scheduled_change",
+            EventKind::Other { .. } => "other",
+        }
+    }
+}
+
 /// One event about EC2 instances.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceEvent {
