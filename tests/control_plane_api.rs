@@ -5,53 +5,18 @@
 #![cfg(feature = "runtime")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod postgres_support;
+mod runtime_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use cloudoptim::k8s::{ClientSettings, KubeClient, Onboarding, SecretString};
-use cloudoptim::runtime::api::{router, ApiState};
+use cloudoptim::runtime::api::ApiState;
 use cloudoptim::runtime::{Store, TokenKey};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, PostParams};
-use postgres_support::fresh_database;
+use runtime_support::{call, env, fresh_database, serve};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run ./scripts/test"))
-}
-
-/// One HTTP/1.1 request; (status, JSON body).
-async fn call(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    key: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let key = key
-        .map(|k| format!("x-api-key: {k}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n{key}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let (head, rest) = response.split_once("\r\n\r\n").unwrap();
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let json = if rest.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(rest).unwrap_or_else(|e| panic!("{e}: {rest}"))
-    };
-    (status, json)
-}
 
 #[tokio::test]
 async fn register_a_cluster_and_cordon_a_node_through_the_api() {
@@ -70,9 +35,7 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
         },
         metrics: None,
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
+    let addr = serve(state).await;
     let k = Some("let-me-in");
 
     // The node to cordon, in the real API server.

@@ -4,7 +4,7 @@
 #![cfg(feature = "runtime")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod postgres_support;
+mod runtime_support;
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use cloudoptim::plan::{Action, Mode, Plan, StepOutcome};
 use cloudoptim::runtime::{
     NewCluster, RunStatus, SealError, Secret, StepRecord, Store, StoreError, TokenKey,
 };
-use postgres_support::fresh_database;
+use runtime_support::fresh_database;
 
 fn key() -> TokenKey {
     TokenKey::from_hex(&"5a".repeat(32)).unwrap()

@@ -28,7 +28,6 @@ use cloudoptim_k8s::{ClientSettings, KubeClient, KubeExecutor, Onboarding, Secre
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::events::EventStatus;
 use super::metrics::Metrics;
 use super::seal::Secret;
 use super::store::{outcome_kind, ClusterId, NewCluster, RunStatus, StepRecord, Store, StoreError};
@@ -344,17 +343,18 @@ async fn process_event(
             format!("event: {e}"),
         )
     })?;
-    let id = state
+    let (id, status) = state
         .store
         .submit_event(ClusterId(b.cluster_id), &event, &text)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": id.0, "event_id": event.id, "status": EventStatus::Pending.as_str()})),
+        Json(json!({"id": id.0, "event_id": event.id, "status": status.as_str()})),
     ))
 }
 
-/// The cluster's nodes as the engines see them (read-only: no lease).
+/// The cluster's nodes (those its node selector picks) as the engines see
+/// them (read-only: no lease).
 async fn nodes(
     State(state): State<Arc<ApiState>>,
     cluster_id: Result<Path<i64>, PathRejection>,
@@ -366,14 +366,8 @@ async fn nodes(
         .nodes(500)
         .await
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "cluster_api", e.to_string()))?;
-    let managed = |n: &cloudoptim_core::snapshot::Node| {
-        record
-            .node_selector
-            .iter()
-            .all(|(k, v)| n.labels.get(k).is_some_and(|have| have == v))
-    };
     Ok(Json(json!({
-        "nodes": nodes.iter().map(|n| json!({
+        "nodes": nodes.iter().filter(|n| n.matches(&record.node_selector)).map(|n| json!({
             "name": n.name,
             "instance_id": n.instance_id,
             "instance_type": n.instance_type,
@@ -381,7 +375,6 @@ async fn nodes(
             "capacity_type": n.capacity_type,
             "unschedulable": n.unschedulable,
             "ready": n.ready,
-            "managed": managed(n),
         })).collect::<Vec<_>>()
     })))
 }

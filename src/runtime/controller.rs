@@ -452,7 +452,7 @@ impl ClusterTask {
             .collect();
         tracing::info!(run = %run.id, engine = %run.engine, done = done.len(), steps = run.plan.steps.len(), "resuming");
         let _busy = acting.busy.lock().await;
-        self.run_plan(acting, halt, run.id, &run.plan, Some(&done))
+        self.run_plan(acting, halt, run.id, &run.plan, Some(&done), None)
             .await;
     }
 
@@ -464,8 +464,10 @@ impl ClusterTask {
         run: RunId,
         plan: &Plan,
         done: Option<&BTreeSet<usize>>,
+        warned_at: Option<jiff::Timestamp>,
     ) -> RunEnd {
         let journal = Journal {
+            warned_at,
             store: &self.store,
             lease: &self.lease,
             run,
@@ -546,7 +548,10 @@ impl ClusterTask {
                 return None;
             }
         };
-        Some((run, self.run_plan(acting, halt, run, plan, None).await))
+        Some((
+            run,
+            self.run_plan(acting, halt, run, plan, None, None).await,
+        ))
     }
 
     // ----- interruptions -----
@@ -634,7 +639,7 @@ impl ClusterTask {
                         }
                     };
                     tokio::select! {
-                        h = self.handle_event(acting, halt, policy, event, None) => h,
+                        h = self.handle_event(acting, halt, policy, event, None, m.sent_at) => h,
                         () = extending => false,
                     }
                 };
@@ -649,6 +654,7 @@ impl ClusterTask {
     }
 
     /// Handle one event; whether it is settled (acknowledge it).
+    /// `warned_at`: when its message was sent to the queue.
     async fn handle_event(
         &self,
         acting: &Acting,
@@ -656,6 +662,7 @@ impl ClusterTask {
         policy: &InterruptionPolicy,
         event: &InstanceEvent,
         taken: Option<EventRecord>,
+        warned_at: Option<jiff::Timestamp>,
     ) -> bool {
         let span = tracing::info_span!("event", id = %event.id, kind = event.kind.name());
         async {
@@ -693,7 +700,7 @@ impl ClusterTask {
                         let done: BTreeSet<usize> = earlier.steps.iter()
                             .filter(|(_, s)| matches!(s, super::store::StepRecord::Outcome(StepOutcome::Done(_))))
                             .map(|(i, _)| *i).collect();
-                        (run, self.run_plan(acting, halt, run, &earlier.plan, Some(&done)).await)
+                        (run, self.run_plan(acting, halt, run, &earlier.plan, Some(&done), None).await)
                     }
                     RunStatus::Failed => match self.start_and_run(acting, halt, &earlier.plan).await {
                         Some(r) => r,
@@ -739,7 +746,7 @@ impl ClusterTask {
                 if !self.settle(&record, EventStatus::Received, Some(run), "").await {
                     return false;
                 }
-                (run, self.run_plan(acting, halt, run, &plan, None).await)
+                (run, self.run_plan(acting, halt, run, &plan, None, warned_at).await)
             };
             match end {
                 RunEnd::Completed => self.settle(&record, EventStatus::Handled, Some(run), "").await,
@@ -794,7 +801,7 @@ impl ClusterTask {
             }
             match parse_event(&body) {
                 Ok(event) => {
-                    self.handle_event(acting, halt, policy, &event, Some(record))
+                    self.handle_event(acting, halt, policy, &event, Some(record), None)
                         .await;
                 }
                 Err(e) => {
@@ -967,6 +974,9 @@ struct Journal<'a> {
     metrics: &'a Metrics,
     halt: &'a Halt,
     pause: Duration,
+    /// When the warning this plan answers was sent to the queue: the
+    /// warning-to-cordon latency is measured from it.
+    warned_at: Option<jiff::Timestamp>,
 }
 
 #[async_trait::async_trait]
@@ -976,6 +986,12 @@ impl StepJournal for Journal<'_> {
         self.store
             .record_step(self.lease, self.run, report.index, Ok(&report.outcome))
             .await?;
+        if let (Some(sent), StepOutcome::Done(_)) = (self.warned_at, &report.outcome) {
+            if report.action == "cordon" {
+                let lag = jiff::Timestamp::now().duration_since(sent).as_secs_f64();
+                self.metrics.warning_to_cordon_seconds.observe(lag.max(0.0));
+            }
+        }
         if matches!(report.outcome, StepOutcome::Done(_)) && !self.pause.is_zero() {
             self.halt.sleep(self.pause).await;
         }

@@ -111,13 +111,14 @@ fn event_row(r: &tokio_postgres::Row) -> Result<EventRecord, StoreError> {
 impl Store {
     /// Hand an event in for `cluster` (the API's `POST /events/process`):
     /// written `pending` with its body for the lease holder to handle. The
-    /// same event handed in twice is one row; its id either way.
+    /// same event handed in twice is one row; its id and status either way
+    /// (an event already handled is not handled again).
     pub async fn submit_event(
         &self,
         cluster: ClusterId,
         event: &InstanceEvent,
         body: &str,
-    ) -> Result<EventId, StoreError> {
+    ) -> Result<(EventId, EventStatus), StoreError> {
         self.cluster(cluster).await?;
         let row = self
             .client
@@ -125,9 +126,9 @@ impl Store {
                 "WITH new AS (
                     INSERT INTO spot_warnings (cluster_id, event_id, kind, instance_id, event_time, body, status)
                     VALUES ($1, $2, $3, $4, $5::TEXT::TIMESTAMPTZ, $6, 'pending')
-                    ON CONFLICT (cluster_id, event_id) DO NOTHING RETURNING id)
-                 SELECT id FROM new
-                 UNION ALL SELECT id FROM spot_warnings WHERE cluster_id = $1 AND event_id = $2
+                    ON CONFLICT (cluster_id, event_id) DO NOTHING RETURNING id, status)
+                 SELECT id, status FROM new
+                 UNION ALL SELECT id, status FROM spot_warnings WHERE cluster_id = $1 AND event_id = $2
                  LIMIT 1",
                 &[
                     &cluster.0,
@@ -139,7 +140,10 @@ impl Store {
                 ],
             )
             .await?;
-        Ok(EventId(row.get(0)))
+        Ok((
+            EventId(row.get(0)),
+            EventStatus::parse(&row.get::<_, String>(1)),
+        ))
     }
 
     /// The lease holder takes an event delivered by its queue: recorded

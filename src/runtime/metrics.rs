@@ -28,8 +28,12 @@ pub struct Metrics {
     pub saved_usd_per_hour: Gauge<f64, AtomicU64>,
     /// Clusters this process holds.
     pub clusters_held: Gauge,
-    /// From an event being sent to SQS to its plan starting, seconds.
+    /// From an event's message sent to SQS to its receipt, seconds (the
+    /// queue lag).
     pub event_lag_seconds: Histogram,
+    /// From an interruption warning sent to SQS to its node cordoned,
+    /// seconds.
+    pub warning_to_cordon_seconds: Histogram,
     /// One optimization cycle, observe to last step, seconds.
     pub cycle_seconds: Histogram,
 }
@@ -58,6 +62,7 @@ impl Metrics {
         let held = Gauge::default();
         let lag = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         let cycle = Histogram::new(exponential_buckets(0.01, 2.0, 16));
+        let cordon = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register("cycles", "Optimization cycles by outcome", cycles.clone());
         registry.register("steps", "Plan steps by outcome", steps.clone());
         registry.register("events", "Instance events taken, by kind", events.clone());
@@ -70,8 +75,13 @@ impl Metrics {
         registry.register("clusters_held", "Clusters this process holds", held.clone());
         registry.register(
             "event_lag_seconds",
-            "From an event sent to SQS to its plan starting",
+            "From an event's message sent to SQS to its receipt",
             lag.clone(),
+        );
+        registry.register(
+            "warning_to_cordon_seconds",
+            "From an interruption warning sent to SQS to its node cordoned",
+            cordon.clone(),
         );
         registry.register(
             "cycle_seconds",
@@ -87,6 +97,7 @@ impl Metrics {
             saved_usd_per_hour: saved,
             clusters_held: held,
             event_lag_seconds: lag,
+            warning_to_cordon_seconds: cordon,
             cycle_seconds: cycle,
         }
     }

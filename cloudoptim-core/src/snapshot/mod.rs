@@ -212,11 +212,7 @@ impl ClusterSnapshot {
         if selector.is_empty() {
             return;
         }
-        self.nodes.retain(|n| {
-            selector
-                .iter()
-                .all(|(k, v)| n.labels.get(k).is_some_and(|have| have == v))
-        });
+        self.nodes.retain(|n| n.matches(selector));
         let kept: std::collections::BTreeSet<&str> =
             self.nodes.iter().map(|n| n.name.as_str()).collect();
         self.pods

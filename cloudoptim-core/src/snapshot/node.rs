@@ -186,6 +186,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether the node carries every label of `selector` (`key = value`,
+    /// as a Kubernetes equality selector; an empty one selects every node).
+    pub fn matches(&self, selector: &std::collections::BTreeMap<String, String>) -> bool {
+        selector
+            .iter()
+            .all(|(k, v)| self.labels.get(k).is_some_and(|have| have == v))
+    }
+
     /// Whether the node is annotated not to be disrupted, by the same rule
     /// as pods ([`is_do_not_disrupt`](super::is_do_not_disrupt)): either of
     /// `cloudoptim.io/do-not-disrupt` and `karpenter.sh/do-not-disrupt` set
