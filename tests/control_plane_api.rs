@@ -278,7 +278,13 @@ async fn register_a_cluster_and_cordon_a_node_through_the_api() {
         "/api/v1/admin/clusters",
         "/api/v1/admin/savings",
         "/api/v1/optimization/history",
+        "/api/v1/optimization/trigger",
+        "/api/v1/events/spot-warnings",
+        "/api/v1/events/process",
+        "/api/v1/k8s/{cluster_id}/nodes",
+        "/api/v1/k8s/{cluster_id}/nodes/drain",
         "/api/v1/k8s/{cluster_id}/nodes/cordon",
+        "/metrics",
     ] {
         assert!(doc["paths"].get(route).is_some(), "{route}");
     }

@@ -194,7 +194,14 @@ pub fn openapi_document() -> Value {
                         "api_endpoint": {"type": "string", "pattern": "^https://"},
                         "ca_pem": {"type": "string"}, "role_arn": {"type": "string"},
                         "external_id": {"type": "string"}, "sqs_queue_url": {"type": "string"},
+                        "node_selector": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "labels (key = value) picking the nodes managed; empty: every node"},
                         "service_account_token": {"type": "string", "writeOnly": true}}},
+                "ClusterRef": {"type": "object", "additionalProperties": false, "required": ["cluster_id"],
+                    "properties": {"cluster_id": {"type": "integer"}}},
+                "ProcessEvent": {"type": "object", "additionalProperties": false, "required": ["cluster_id", "event"],
+                    "properties": {"cluster_id": {"type": "integer"},
+                        "event": {"type": "object", "description": "the EC2 event as EventBridge delivers it"}}},
                 "Cordon": {"type": "object", "additionalProperties": false, "required": ["node"],
                     "properties": {"node": {"type": "string"}, "execute": {"type": "boolean", "default": false}}}
             }
@@ -218,6 +225,32 @@ pub fn openapi_document() -> Value {
                         {"name": "cluster_id", "in": "query", "schema": {"type": "integer"}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
                     "responses": with(json!({"200": {"description": "the runs"}}), &["401", "503"])}
+            },
+            "/api/v1/optimization/trigger": {
+                "post": {"summary": "Ask for an optimization cycle now (run by the cluster's lease holder at its next look)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClusterRef"}}}},
+                    "responses": with(json!({"202": {"description": "requested"}}), &["400", "401", "404", "503"])}
+            },
+            "/api/v1/events/spot-warnings": {
+                "get": {"summary": "Instance events received, newest first, and what became of each (pending, received, handled, ignored, failed)",
+                    "parameters": [
+                        {"name": "cluster_id", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
+                    "responses": with(json!({"200": {"description": "the events"}}), &["400", "401", "503"])}
+            },
+            "/api/v1/events/process": {
+                "post": {"summary": "Hand an EC2 event in, as if the cluster's queue had delivered it (the same event twice is handled once)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProcessEvent"}}}},
+                    "responses": with(json!({"202": {"description": "recorded; its status"}}), &["400", "401", "404", "422", "503"])}
+            },
+            "/api/v1/k8s/{cluster_id}/nodes": {
+                "get": {"summary": "The cluster's nodes (those its node selector picks), read live",
+                    "parameters": [{"name": "cluster_id", "in": "path", "required": true, "schema": {"type": "integer"}}],
+                    "responses": with(json!({"200": {"description": "the nodes"}}), &["400", "401", "404", "502", "503"])}
+            },
+            "/metrics": {
+                "get": {"summary": "The controller's metrics in Prometheus' text format (when a controller runs in this process)",
+                    "responses": with(json!({"200": {"description": "OpenMetrics text"}}), &["401", "404"])}
             },
             "/api/v1/k8s/{cluster_id}/nodes/drain": {
                 "post": {"summary": "Cordon then drain a node through the plan runner (dry-run unless execute)",
