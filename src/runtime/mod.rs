@@ -10,6 +10,25 @@
 //!
 //! The migrations are in the repository (`migrations/`) and embedded;
 //! [`Store::migrate`] applies those not applied yet.
+//!
+//! The [`Controller`] runs the library continuously over the store's
+//! clusters (spot warnings from each cluster's SQS queue, optimization
+//! cycles), [`api`] serves the seed's core-platform API over the same
+//! store, and [`Metrics`] counts what the controller did. A process that
+//! runs both:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use cloudoptim::runtime::{Controller, ControllerConfig, Store, TokenKey};
+//!
+//! let mut store = Store::connect("postgres://cloudoptim@127.0.0.1/cloudoptim", TokenKey::from_env()?).await?;
+//! store.migrate().await?;
+//! let controller = Controller::new(Arc::new(store), ControllerConfig::new("host-a"))?;
+//! // Dry-runs every plan until Ctrl-C; `config.mode = Mode::Execute` acts.
+//! controller.run(async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(()) }
+//! ```
 
 pub mod api;
 mod controller;
