@@ -323,10 +323,6 @@ impl KubeClient {
         })
     }
 
-    /// Every object of a collection, page by page (`params` carries the
-    /// page size and any selectors), each handed to `each` as it arrives.
-    /// A continue token that expired (410 Gone) is followed by the one the
-    /// server offers, and the answer says so ([`ListRead::resumed`]).
     /// Only the nodes, as the engines see them (for a node listing; the
     /// engines themselves need [`observe`](Self::observe)).
     pub async fn nodes(
@@ -361,6 +357,10 @@ impl KubeClient {
         Ok((read, count))
     }
 
+    /// Every object of a collection, page by page (`params` carries the
+    /// page size and any selectors), each handed to `each` as it arrives.
+    /// A continue token that expired (410 Gone) is followed by the one the
+    /// server offers, and the answer says so ([`ListRead::resumed`]).
     pub(crate) async fn list_each(
         &self,
         path: &str,

@@ -444,12 +444,7 @@ impl ClusterTask {
                 .await;
             return;
         }
-        let done: BTreeSet<usize> = run
-            .steps
-            .iter()
-            .filter(|(_, s)| matches!(s, super::store::StepRecord::Outcome(StepOutcome::Done(_))))
-            .map(|(i, _)| *i)
-            .collect();
+        let done = run.done_steps();
         tracing::info!(run = %run.id, engine = %run.engine, done = done.len(), steps = run.plan.steps.len(), "resuming");
         let _busy = acting.busy.lock().await;
         self.run_plan(acting, halt, run.id, &run.plan, Some(&done), None)
@@ -697,9 +692,7 @@ impl ClusterTask {
                 match earlier.status {
                     RunStatus::Completed => (run, RunEnd::Completed),
                     RunStatus::Running => {
-                        let done: BTreeSet<usize> = earlier.steps.iter()
-                            .filter(|(_, s)| matches!(s, super::store::StepRecord::Outcome(StepOutcome::Done(_))))
-                            .map(|(i, _)| *i).collect();
+                        let done = earlier.done_steps();
                         (run, self.run_plan(acting, halt, run, &earlier.plan, Some(&done), None).await)
                     }
                     RunStatus::Failed => match self.start_and_run(acting, halt, &earlier.plan).await {

@@ -85,6 +85,13 @@ pub struct EventRecord {
     pub detail: String,
 }
 
+/// `ok`: the lease's cluster (`held_id`), when the lease (`$1` cluster,
+/// `$2` holder, `$3` epoch) still holds; locked against a takeover while
+/// the statement runs. A statement that acts through it does nothing for a
+/// lost lease.
+const HELD: &str = "ok AS (SELECT id AS held_id FROM clusters WHERE id = $1 AND lease_holder = $2
+    AND lease_epoch = $3 AND lease_expires_at > now() FOR SHARE)";
+
 /// The columns of an [`EventRecord`], in order.
 const EVENT_COLUMNS: &str = r#"id, cluster_id, event_id, kind, instance_id,
     to_char(event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), status, run_id, detail"#;
@@ -158,12 +165,10 @@ impl Store {
             .client
             .query(
                 &format!(
-                    "WITH ok AS (
-                        SELECT id FROM clusters WHERE id = $1 AND lease_holder = $2
-                          AND lease_epoch = $3 AND lease_expires_at > now() FOR SHARE),
+                    "WITH {HELD},
                      new AS (
                         INSERT INTO spot_warnings (cluster_id, event_id, kind, instance_id, event_time, status)
-                        SELECT ok.id, $4, $5, $6, $7::TEXT::TIMESTAMPTZ, 'received' FROM ok
+                        SELECT held_id, $4, $5, $6, $7::TEXT::TIMESTAMPTZ, 'received' FROM ok
                         ON CONFLICT (cluster_id, event_id) DO NOTHING RETURNING {EVENT_COLUMNS})
                      SELECT * FROM new
                      UNION ALL SELECT {EVENT_COLUMNS} FROM spot_warnings
@@ -196,14 +201,12 @@ impl Store {
         let rows = self
             .client
             .query(
-                r#"WITH ok AS (
-                        SELECT id FROM clusters WHERE id = $1 AND lease_holder = $2
-                          AND lease_epoch = $3 AND lease_expires_at > now() FOR SHARE)
-                     UPDATE spot_warnings w SET status = 'received'
-                     FROM ok WHERE w.cluster_id = ok.id AND w.status = 'pending'
-                     RETURNING w.id, w.cluster_id, w.event_id, w.kind, w.instance_id,
-                        to_char(w.event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                        w.status, w.run_id, w.detail, w.body"#,
+                &format!(
+                    "WITH {HELD}
+                     UPDATE spot_warnings SET status = 'received'
+                     FROM ok WHERE cluster_id = held_id AND status = 'pending'
+                     RETURNING {EVENT_COLUMNS}, body"
+                ),
                 &[&lease.cluster.0, &lease.holder, &lease.epoch],
             )
             .await?;
@@ -233,11 +236,11 @@ impl Store {
         let n = self
             .client
             .execute(
-                "WITH ok AS (
-                    SELECT id FROM clusters WHERE id = $1 AND lease_holder = $2
-                      AND lease_epoch = $3 AND lease_expires_at > now() FOR SHARE)
-                 UPDATE spot_warnings w SET status = $5, run_id = COALESCE($6, w.run_id), detail = $7
-                 FROM ok WHERE w.id = $4 AND w.cluster_id = ok.id",
+                &format!(
+                    "WITH {HELD}
+                     UPDATE spot_warnings SET status = $5, run_id = COALESCE($6, run_id), detail = $7
+                     FROM ok WHERE id = $4 AND cluster_id = held_id"
+                ),
                 &[
                     &lease.cluster.0,
                     &lease.holder,

@@ -180,6 +180,18 @@ pub struct RunRecord {
     pub steps: Vec<(usize, StepRecord)>,
 }
 
+impl RunRecord {
+    /// The steps recorded as done: what a resumed run skips
+    /// ([`PlanRunner::resume`](cloudoptim_core::execute::PlanRunner::resume)).
+    pub fn done_steps(&self) -> std::collections::BTreeSet<usize> {
+        self.steps
+            .iter()
+            .filter(|(_, s)| matches!(s, StepRecord::Outcome(StepOutcome::Done(_))))
+            .map(|(i, _)| *i)
+            .collect()
+    }
+}
+
 /// Why the store refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -641,10 +653,9 @@ impl Store {
             return Ok(());
         }
         let delta: UsdPerHour = record
-            .steps
-            .iter()
-            .filter(|(_, s)| matches!(s, StepRecord::Outcome(StepOutcome::Done(_))))
-            .filter_map(|(i, _)| record.plan.steps.get(*i))
+            .done_steps()
+            .into_iter()
+            .filter_map(|i| record.plan.steps.get(i))
             .map(|step| step.usd_per_hour_delta)
             .sum();
         if delta == UsdPerHour::ZERO {
