@@ -483,9 +483,19 @@ impl ClusterTask {
         if let Some(done) = done {
             runner = runner.resume(done);
         }
+        // What the steps done (now or by an earlier run) change in the bill,
+        // as the ledger counts it: skipped steps change nothing.
+        let mut saved_usd_per_hour = 0.0;
         let end = match runner.run(plan).await {
             Err(refused) => RunEnd::Failed(refused.to_string()),
             Ok(ran) => {
+                saved_usd_per_hour = ran
+                    .steps
+                    .iter()
+                    .filter(|s| matches!(s.outcome, StepOutcome::Done(_)))
+                    .filter_map(|s| plan.steps.get(s.index))
+                    .map(|s| -s.usd_per_hour_delta.usd())
+                    .sum();
                 let earlier = ran
                     .steps
                     .iter()
@@ -509,8 +519,7 @@ impl ClusterTask {
         match self.store.finish_run(&self.lease, run, status).await {
             Ok(()) => {
                 if status == RunStatus::Completed && self.config.mode == Mode::Execute {
-                    let saved: f64 = plan.steps.iter().map(|s| -s.usd_per_hour_delta.usd()).sum();
-                    self.metrics.saved_usd_per_hour.inc_by(saved);
+                    self.metrics.saved_usd_per_hour.inc_by(saved_usd_per_hour);
                 }
                 tracing::info!(run = %run, engine = %plan.engine, status = status.as_str(), "run finished");
                 end
