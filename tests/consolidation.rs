@@ -1363,3 +1363,215 @@ fn a_node_group_node_is_told_its_cheaper_type_but_not_replaced() {
     );
     assert!(r.plan.plan.steps.is_empty());
 }
+
+// ---------------------------------------------------------------- spot conversion
+
+use cloudoptim::spot::conversion::plan_spot_conversion;
+
+fn to_spot(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy) -> Consolidation {
+    let c = plan_spot_conversion(snapshot, None, catalog(), policy, now());
+    assert_eq!(c.plan.engine, "spot-conversion");
+    assert_safe(snapshot, None, policy, &c);
+    assert_eq!(c.removed_nodes.len() + c.blocked.len(), snapshot.nodes.len());
+    assert!(c.moves.iter().all(|m| m.to.starts_with("new ")));
+    for r in &c.replacements {
+        assert_eq!(r.capacity_type, CapacityType::Spot, "{r:?}");
+        let it = catalog().get(&r.instance_type).unwrap();
+        let advice = it
+            .spot_advice("us-east-1", cloudoptim::catalog::OperatingSystem::Linux)
+            .expect("only types the Spot Advisor knows");
+        if let Some(ceiling) = policy.replacement.max_spot_interruption {
+            assert!(advice.interruption <= ceiling, "{r:?}: {advice:?}");
+        }
+    }
+    c
+}
+
+#[test]
+fn an_on_demand_node_goes_to_spot_launch_first() {
+    let snapshot = one_node("m6i.xlarge", 1_500, 4096);
+    let policy = ConsolidationPolicy::spot_conversion();
+    let c = to_spot(&snapshot, &policy);
+    assert_eq!(c.removed_nodes, ["node-0"]);
+    let r = &c.replacements[0];
+    assert_eq!(r.zone, "us-east-1a");
+    let need = with_headroom(need_of(&snapshot, "node-0"), 10);
+    assert!(need.fits_within(&r.allocatable), "{r:?}");
+    let old = node_price(&snapshot.nodes[0], catalog(), "us-east-1").unwrap();
+    assert!(r.usd_per_hour < old.usd_per_hour);
+    assert_eq!(
+        c.savings.net_saved_usd_per_hour,
+        old.usd_per_hour - r.usd_per_hour
+    );
+    let kinds: Vec<&str> = c.plan.steps.iter().map(|s| s.action.kind()).collect();
+    assert_eq!(kinds[0], "launch_instance", "{kinds:?}");
+    assert!(kinds.contains(&"cordon") && kinds.contains(&"terminate_instance"));
+    assert!(matches!(
+        &c.plan.steps[0].action,
+        Action::LaunchInstance { capacity_type: CapacityType::Spot, .. }
+    ));
+    assert!(c.plan.steps[0].reason.contains("goes to spot"));
+}
+
+#[test]
+fn spot_nodes_and_pods_pinned_to_on_demand_stay() {
+    // Already spot: nothing to convert.
+    let mut snapshot = one_node("m6i.xlarge", 1_500, 4096);
+    snapshot.nodes[0]
+        .labels
+        .insert("eks.amazonaws.com/capacityType".into(), "SPOT".into());
+    snapshot.nodes[0].derive_from_labels();
+    let c = to_spot(&snapshot, &ConsolidationPolicy::spot_conversion());
+    assert!(matches!(
+        c.blocked[0].1,
+        Blocked::NotOnDemand {
+            capacity_type: CapacityType::Spot
+        }
+    ));
+    assert!(c.plan.steps.is_empty());
+    // A pod that must run on on-demand keeps its node, as Karpenter's label says.
+    for (key, value) in [
+        ("karpenter.sh/capacity-type", "on-demand"),
+        ("eks.amazonaws.com/capacityType", "ON_DEMAND"),
+    ] {
+        let mut snapshot = one_node("m6i.xlarge", 1_500, 4096);
+        snapshot.pods[0]
+            .node_selector
+            .insert(key.into(), value.into());
+        let c = to_spot(&snapshot, &ConsolidationPolicy::spot_conversion());
+        assert!(c.plan.steps.is_empty(), "{key}");
+        assert_eq!(c.blocked[0].1, Blocked::NoCheaperType, "{key}");
+    }
+    // An unknown capacity type cannot be priced as on-demand: left alone.
+    let mut snapshot = one_node("m6i.xlarge", 1_500, 4096);
+    snapshot.nodes[0]
+        .labels
+        .remove("eks.amazonaws.com/capacityType");
+    snapshot.nodes[0].capacity_type = CapacityType::Unknown;
+    let c = to_spot(&snapshot, &ConsolidationPolicy::spot_conversion());
+    assert!(matches!(c.blocked[0].1, Blocked::NotOnDemand { .. }));
+}
+
+#[test]
+fn one_spot_pool_takes_at_most_its_share_of_a_plan() {
+    // Four alike nodes in two zones: with one node per pool, no two
+    // replacements share a type and zone.
+    let mut nodes = Vec::new();
+    let mut pods = Vec::new();
+    for i in 0..4 {
+        let n = node(i, "m6i.xlarge");
+        pods.push(pod(
+            i,
+            &n.name,
+            &PodSpec {
+                cpu_millis: 1_200,
+                memory_mib: 3_000,
+                app: 0,
+                flag: 0,
+            },
+        ));
+        nodes.push(n);
+    }
+    let mut snapshot = ClusterSnapshot {
+        nodes,
+        pods,
+        ..ClusterSnapshot::default()
+    };
+    snapshot.resolve_owners();
+    let policy = ConsolidationPolicy {
+        max_disrupted_nodes: 4,
+        max_disrupted_percent: 100,
+        ..ConsolidationPolicy::spot_conversion()
+    };
+    let c = to_spot(&snapshot, &policy);
+    assert_eq!(c.replacements.len(), 4);
+    let pools: BTreeSet<(&str, &str)> = c
+        .replacements
+        .iter()
+        .map(|r| (r.instance_type.as_str(), r.zone.as_str()))
+        .collect();
+    assert_eq!(pools.len(), 4, "{pools:?}");
+    // Without the limit the cheapest pool of each zone takes both of its nodes.
+    let mut unlimited = policy.clone();
+    unlimited.replacement.max_per_spot_pool = 0;
+    let u = to_spot(&snapshot, &unlimited);
+    let pools: BTreeSet<(&str, &str)> = u
+        .replacements
+        .iter()
+        .map(|r| (r.instance_type.as_str(), r.zone.as_str()))
+        .collect();
+    assert_eq!(pools.len(), 2, "{pools:?}");
+    assert!(u.savings.net_saved_usd_per_hour >= c.savings.net_saved_usd_per_hour);
+    // The budget holds.
+    let two = ConsolidationPolicy {
+        max_disrupted_nodes: 2,
+        ..policy
+    };
+    let t = to_spot(&snapshot, &two);
+    assert_eq!(t.replacements.len(), 2);
+    assert_eq!(
+        t.blocked.iter().filter(|(_, b)| *b == Blocked::Budget).count(),
+        2
+    );
+}
+
+#[test]
+fn the_demo_cluster_converts_safely() {
+    // The demo's nodes are all on-demand, most in node groups (whose Auto
+    // Scaling group launches its own capacity type) or holding pods that
+    // cannot move: none of those is touched, and each says why.
+    let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog()).unwrap();
+    let policy = ConsolidationPolicy {
+        max_disrupted_nodes: 100,
+        max_disrupted_percent: 100,
+        ..ConsolidationPolicy::spot_conversion()
+    };
+    let c = plan_spot_conversion(&demo.snapshot, Some(&demo.aws), catalog(), &policy, now());
+    assert_safe(&demo.snapshot, Some(&demo.aws), &policy, &c);
+    let kinds: BTreeSet<&str> = c.blocked.iter().map(|(_, b)| b.kind()).collect();
+    for k in ["node_group_type", "do_not_disrupt"] {
+        assert!(kinds.contains(k), "{k} missing from {kinds:?}");
+    }
+    for n in &c.removed_nodes {
+        let labels = &demo.snapshot.node(n).unwrap().labels;
+        assert!(!labels.contains_key("eks.amazonaws.com/nodegroup"), "{n}");
+    }
+    // A synthetic cluster of plain on-demand nodes: converted within the
+    // budget, each onto a calm pool of its own.
+    let snapshot = cloudoptim::demo::synthetic_cluster(60, 1_200, 7, catalog());
+    let policy = ConsolidationPolicy {
+        max_disrupted_nodes: 20,
+        max_disrupted_percent: 100,
+        ..ConsolidationPolicy::spot_conversion()
+    };
+    let c = to_spot(&snapshot, &policy);
+    assert!(!c.replacements.is_empty(), "{:?}", c.blocked);
+    assert!(c.replacements.len() <= 20);
+    assert!(c.savings.net_saved_usd_per_hour > cloudoptim::UsdPerHour::ZERO);
+    for n in &c.removed_nodes {
+        let node = snapshot.node(n).unwrap();
+        assert_eq!(node.capacity_type, CapacityType::OnDemand, "{n}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_spot_conversion_is_safe(snapshot in cluster(), budget in 1usize..5, per_pool in 0u32..3) {
+        let mut policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::spot_conversion() };
+        policy.replacement.max_per_spot_pool = per_pool;
+        let c = plan_spot_conversion(&snapshot, None, catalog(), &policy, now());
+        assert_safe_offline(&snapshot, &policy, &c);
+        assert_safe_after(&snapshot, None, &policy, &c, false);
+        prop_assert!(c.replacements.len() <= budget);
+        prop_assert!(c.replacements.iter().all(|r| r.capacity_type == CapacityType::Spot));
+        if per_pool > 0 {
+            let mut per: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+            for r in &c.replacements {
+                *per.entry((r.instance_type.as_str(), r.zone.as_str())).or_default() += 1;
+            }
+            prop_assert!(per.values().all(|&n| n <= per_pool), "{:?}", per);
+        }
+    }
+}

@@ -50,7 +50,7 @@ use crate::plan::{Action, Plan, Precondition, SavingsReport};
 use crate::pricing::node_price;
 use crate::resources::Resources;
 use crate::snapshot::{
-    tolerates_all, ClusterSnapshot, DuplicateObject, Node, Pod, PodDisruptionBudget,
+    tolerates_all, CapacityType, ClusterSnapshot, DuplicateObject, Node, Pod, PodDisruptionBudget,
 };
 
 mod replacement;
@@ -199,6 +199,13 @@ pub enum Blocked {
         /// What is missing, e.g. `no price for hpc6a.48xlarge in us-east-2`.
         why: String,
     },
+    /// Not converted to spot: the node is not on-demand (already spot, or
+    /// its capacity type is unknown, so what it costs cannot be told).
+    #[error("it is not on-demand (capacity type {capacity_type:?})")]
+    NotOnDemand {
+        /// What its labels say.
+        capacity_type: CapacityType,
+    },
     /// Not considered: the disruption budget of this plan is used up (its
     /// pods may move freely; whether they fit is decided in a later plan).
     #[error("not considered: the disruption budget of this plan is used up")]
@@ -242,6 +249,7 @@ impl Blocked {
             Blocked::GroupUnknown { .. } => "group_unknown",
             Blocked::Receiving => "receiving",
             Blocked::Unsupported { .. } => "unsupported_constraint",
+            Blocked::NotOnDemand { .. } => "not_on_demand",
             Blocked::Budget => "budget",
             Blocked::InvalidSnapshot { .. } => "invalid_snapshot",
             Blocked::PodsUnknown { .. } => "pods_unknown",
@@ -261,7 +269,7 @@ pub struct Replacement {
     /// The new node's zone (the old one's).
     pub zone: String,
     /// How the new node is bought.
-    pub capacity_type: crate::snapshot::CapacityType,
+    pub capacity_type: CapacityType,
     /// What pods could use on the new node.
     pub allocatable: Resources,
     /// The new node's price.
@@ -394,6 +402,9 @@ pub(crate) enum Methods<'p> {
     },
     /// Only replace single nodes by cheaper types (node rightsizing).
     ReplaceOnly,
+    /// Only replace on-demand nodes by spot instances
+    /// ([`plan_spot_conversion`](crate::spot::conversion::plan_spot_conversion)).
+    ToSpot,
 }
 
 impl Methods<'_> {
@@ -401,6 +412,7 @@ impl Methods<'_> {
         match self {
             Methods::All { .. } => "consolidation",
             Methods::ReplaceOnly => "node-rightsizing",
+            Methods::ToSpot => "spot-conversion",
         }
     }
 }
@@ -552,6 +564,15 @@ pub(crate) fn plan(
         let Some(node) = snapshot.nodes.get(i) else {
             continue;
         };
+        if matches!(methods, Methods::ToSpot) && node.capacity_type != CapacityType::OnDemand {
+            blocked.push((
+                node.name.clone(),
+                Blocked::NotOnDemand {
+                    capacity_type: node.capacity_type,
+                },
+            ));
+            continue;
+        }
         let Some(price) = price else {
             blocked.push((node.name.clone(), unpriced(node, catalog, &policy.region)));
             continue;
@@ -596,7 +617,7 @@ pub(crate) fn plan(
         }
         let fits_elsewhere = match methods {
             Methods::All { .. } => find_room(i, &pods, &mut rooms, &mut by_cpu).map_err(Some),
-            Methods::ReplaceOnly => Err(None),
+            Methods::ReplaceOnly | Methods::ToSpot => Err(None),
         };
         match fits_elsewhere {
             Err(pod) => {
@@ -611,6 +632,7 @@ pub(crate) fn plan(
                         push_replacement_steps(
                             &mut plan, node, group_name, &pods, &pdbs, price, &r,
                         );
+                        types.planned(&r);
                         shrink(&mut group_room, group_name);
                         for p in &pods {
                             moves.push(Move {
@@ -668,7 +690,7 @@ pub(crate) fn plan(
         || policy
             .replacement
             .capacity_types
-            .contains(&crate::snapshot::CapacityType::OnDemand);
+            .contains(&CapacityType::OnDemand);
     if let (Methods::All { packer }, true) = (methods, left >= 2 && on_demand_allowed) {
         let stuck: Vec<usize> = blocked
             .iter()
@@ -677,7 +699,7 @@ pub(crate) fn plan(
             .filter(|&i| rooms.get(i).is_some_and(|r| !r.received && !r.removed))
             .filter(|&i| {
                 snapshot.nodes.get(i).is_some_and(|n| {
-                    !in_node_group(n) && n.capacity_type != crate::snapshot::CapacityType::Spot
+                    !in_node_group(n) && n.capacity_type != CapacityType::Spot
                 }) && matches!(node_groups.get(i), Some(Ok(None)))
             })
             .collect();
@@ -746,7 +768,7 @@ pub(crate) fn plan(
                     action: Action::LaunchInstance {
                         instance_type: n.instance_type.clone(),
                         zone: n.zone.clone(),
-                        capacity_type: crate::snapshot::CapacityType::OnDemand,
+                        capacity_type: CapacityType::OnDemand,
                         count: 1,
                         tags: [("cloudoptim.io/replaces".to_owned(), m.nodes.join(","))].into(),
                     },
@@ -1207,13 +1229,23 @@ fn push_replacement_steps(
             count: 1,
             tags,
         },
-        format!(
-            "{} ({}) is larger than its pods need; {} holds them for {} less",
-            node.name,
-            r.from_instance_type,
-            r.instance_type,
-            price - r.usd_per_hour
-        ),
+        if r.capacity_type == CapacityType::Spot && node.capacity_type != CapacityType::Spot {
+            format!(
+                "{} ({}, on-demand) goes to spot: a {} spot instance holds its pods for {} less (at the Spot Advisor's estimate)",
+                node.name,
+                r.from_instance_type,
+                r.instance_type,
+                price - r.usd_per_hour
+            )
+        } else {
+            format!(
+                "{} ({}) is larger than its pods need; {} holds them for {} less",
+                node.name,
+                r.from_instance_type,
+                r.instance_type,
+                price - r.usd_per_hour
+            )
+        },
         vec![Precondition::NodeExists {
             node: node.name.clone(),
         }],

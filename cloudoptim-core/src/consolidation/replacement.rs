@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{in_node_group, Blocked, ConsolidationPolicy, Replacement, NODE_GROUP_LABEL};
-use crate::catalog::{Architecture, Catalog, InstanceType, OperatingSystem};
+use crate::catalog::{Architecture, Catalog, InstanceType, InterruptionBucket, OperatingSystem};
 use crate::money::UsdPerHour;
 use crate::pricing::{instance_price, node_os};
 use crate::resources::Resources;
@@ -79,6 +79,14 @@ pub struct ReplacementPolicy {
     /// The replacement's allocatable CPU and memory must exceed what the
     /// node's pods (DaemonSet pods included) request by this much, percent.
     pub headroom_percent: u32,
+    /// A spot replacement only of a type whose Spot Advisor interruption
+    /// range in the region is at most this; `None`: any range the Advisor
+    /// reports (a type it does not know is never bought as spot).
+    pub max_spot_interruption: Option<InterruptionBucket>,
+    /// At most this many replacements of one plan bought in one spot pool
+    /// (instance type and zone), so that one pool reclaimed at once never
+    /// takes many nodes; 0 sets no limit.
+    pub max_per_spot_pool: u32,
 }
 
 impl Default for ReplacementPolicy {
@@ -107,6 +115,8 @@ impl Default for ReplacementPolicy {
             allow_burstable: false,
             allow_bare_metal: false,
             headroom_percent: 10,
+            max_spot_interruption: None,
+            max_per_spot_pool: 0,
         }
     }
 }
@@ -248,6 +258,8 @@ type ByPrice<'a> = Vec<(UsdPerHour, &'a InstanceType)>;
 pub(crate) struct PricedTypes<'a> {
     catalog: &'a Catalog,
     by_key: HashMap<PriceKey, ByPrice<'a>>,
+    /// Replacements of this plan bought as spot, by (type, zone).
+    spot_pools_used: HashMap<(String, String), u32>,
 }
 
 impl<'a> PricedTypes<'a> {
@@ -255,17 +267,57 @@ impl<'a> PricedTypes<'a> {
         PricedTypes {
             catalog,
             by_key: HashMap::new(),
+            spot_pools_used: HashMap::new(),
         }
     }
 
-    /// Types with a known price (a spot type the Spot Advisor cannot
-    /// estimate is no basis for a saving), cheapest first.
-    fn get(
-        &mut self,
+    /// What [`fill`](Self::fill) priced for the key, if it did.
+    fn cached(
+        &self,
         region: &str,
         capacity: CapacityType,
         os: OperatingSystem,
     ) -> &[(UsdPerHour, &'a InstanceType)] {
+        self.by_key
+            .get(&(region.to_owned(), capacity, os))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Count `r` against its spot pool's share of the plan (a replacement
+    /// bought on-demand counts against nothing).
+    pub(crate) fn planned(&mut self, r: &Replacement) {
+        if r.capacity_type == CapacityType::Spot {
+            *self
+                .spot_pools_used
+                .entry((r.instance_type.clone(), r.zone.clone()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Whether the policy lets one more replacement of this plan be bought
+    /// as spot in `it` in `zone`: its interruption range is low enough and
+    /// the pool has room left in the plan.
+    fn spot_pool_open(&self, it: &InstanceType, zone: &str, region: &str, os: OperatingSystem, rules: &ReplacementPolicy) -> bool {
+        let calm = match rules.max_spot_interruption {
+            None => true,
+            Some(ceiling) => it
+                .spot_advice(region, os)
+                .is_some_and(|a| a.interruption <= ceiling),
+        };
+        let used = self
+            .spot_pools_used
+            .get(&(it.name.clone(), zone.to_owned()))
+            .copied()
+            .unwrap_or(0);
+        calm && (rules.max_per_spot_pool == 0 || used < rules.max_per_spot_pool)
+    }
+
+    /// Price the types of one region, capacity type and OS once: those
+    /// with a known price (a spot type the Spot Advisor cannot estimate is
+    /// no basis for a saving), cheapest first; [`cached`](Self::cached)
+    /// reads them.
+    fn fill(&mut self, region: &str, capacity: CapacityType, os: OperatingSystem) {
         let catalog = self.catalog;
         self.by_key
             .entry((region.to_owned(), capacity, os))
@@ -281,7 +333,7 @@ impl<'a> PricedTypes<'a> {
                     .collect();
                 out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
                 out
-            })
+            });
     }
 }
 
@@ -349,14 +401,20 @@ pub(crate) fn cheapest_type(
     let root_volume_bytes = node.capacity.ephemeral_storage_bytes;
     let mut best: Option<Replacement> = None;
     for capacity in rules.capacity_types_for(node) {
-        for &(new_price, it) in types.get(&region, capacity, os) {
+        types.fill(&region, capacity, os);
+        let types = &*types;
+        for &(new_price, it) in types.cached(&region, capacity, os) {
             // Cheapest first: past the threshold, or past the best so far, nothing is better.
             if price - new_price < policy.min_savings_usd_per_hour
                 || best.as_ref().is_some_and(|b| b.usd_per_hour <= new_price)
             {
                 break;
             }
-            if it.name == current.name || !rules.allows(it, current) {
+            if it.name == current.name
+                || !rules.allows(it, current)
+                || (capacity == CapacityType::Spot
+                    && !types.spot_pool_open(it, &zone, &region, os, rules))
+            {
                 continue;
             }
             let allocatable = crate::eks::node_allocatable(it, root_volume_bytes);

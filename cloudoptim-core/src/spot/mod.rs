@@ -11,9 +11,12 @@
 //!   with on-demand fallback.
 //! - [`interruption`]: from an event to the plan that drains a node within
 //!   the 2-minute window, idempotent over duplicated and reordered messages.
+//! - [`conversion`]: the plan that moves on-demand nodes onto spot
+//!   instances within a disruption budget.
 //!
 //! The AWS side (SQS consumer, EC2 calls, executor) is `cloudoptim-aws`.
 
+pub mod conversion;
 pub mod events;
 pub mod interruption;
 pub mod pools;
