@@ -15,7 +15,10 @@
 //! `--cycle-minutes N` (0: only cycles asked for through
 //! `POST /api/v1/optimization/trigger`), `--no-controller` (the API
 //! only), `--lease-seconds N`, `--max-clusters N`, `--step-pause-ms N`
-//! (pacing between disruptions). Metrics at `/metrics`.
+//! (pacing between disruptions), `--engines LIST` (the engines each cycle
+//! runs, comma-separated, in any order: `ghost-instances`, `zombie-volumes`,
+//! `office-hours`, `consolidation`, `spot-conversion`; the default is all
+//! but `spot-conversion`, which is opt-in). Metrics at `/metrics`.
 //!
 //! It needs a PostgreSQL (there is no embedded mode); `./scripts/test`
 //! shows how one is started on loopback. SIGTERM or Ctrl-C finishes the
@@ -29,7 +32,7 @@ use std::time::Duration;
 use cloudoptim::k8s::ClientSettings;
 use cloudoptim::plan::Mode;
 use cloudoptim::runtime::api::{router, ApiState};
-use cloudoptim::runtime::{Controller, ControllerConfig, Store, TokenKey};
+use cloudoptim::runtime::{Controller, ControllerConfig, Engine, Store, TokenKey};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -101,6 +104,20 @@ fn options(holder: String) -> Result<Options, String> {
             "--step-pause-ms" => {
                 config.step_pause = Duration::from_millis(number(&a, args.next())?)
             }
+            "--engines" => {
+                let list = args.next().ok_or("--engines needs a list")?;
+                let mut engines = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    engines.push(Engine::from_name(name).ok_or_else(|| {
+                        let known: Vec<&str> = Engine::ALL.iter().map(|e| e.name()).collect();
+                        format!(
+                            "--engines: unknown engine {name:?} (known: {})",
+                            known.join(", ")
+                        )
+                    })?);
+                }
+                config = config.with_engines(&engines);
+            }
             "--look-ms" => {
                 config.look_interval = Duration::from_millis(number(&a, args.next())?.max(50))
             }
@@ -142,6 +159,8 @@ fn run() -> Result<(), String> {
         let applied = store.migrate().await.map_err(|e| e.to_string())?;
         let store = Arc::new(store);
         let kube_settings = ClientSettings::from_env().map_err(|e| e.to_string())?;
+        let engines: Vec<&str> = config.engines().iter().map(|e| e.name()).collect();
+        let engines = engines.join(", ");
         let controller = if controller {
             let config = ControllerConfig {
                 kube: kube_settings.clone(),
@@ -162,7 +181,7 @@ fn run() -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
         println!(
-            "control plane on http://{}: migrations applied now {applied:?}; {}; {}",
+            "control plane on http://{}: migrations applied now {applied:?}; {}; {}; cycles run: {engines}",
             listener.local_addr().map_err(|e| e.to_string())?,
             if api_key.is_some() {
                 "an API key is required"

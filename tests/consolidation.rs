@@ -1372,7 +1372,10 @@ fn to_spot(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy) -> Consolid
     let c = plan_spot_conversion(snapshot, None, catalog(), policy, now());
     assert_eq!(c.plan.engine, "spot-conversion");
     assert_safe(snapshot, None, policy, &c);
-    assert_eq!(c.removed_nodes.len() + c.blocked.len(), snapshot.nodes.len());
+    assert_eq!(
+        c.removed_nodes.len() + c.blocked.len(),
+        snapshot.nodes.len()
+    );
     assert!(c.moves.iter().all(|m| m.to.starts_with("new ")));
     for r in &c.replacements {
         assert_eq!(r.capacity_type, CapacityType::Spot, "{r:?}");
@@ -1408,7 +1411,10 @@ fn an_on_demand_node_goes_to_spot_launch_first() {
     assert!(kinds.contains(&"cordon") && kinds.contains(&"terminate_instance"));
     assert!(matches!(
         &c.plan.steps[0].action,
-        Action::LaunchInstance { capacity_type: CapacityType::Spot, .. }
+        Action::LaunchInstance {
+            capacity_type: CapacityType::Spot,
+            ..
+        }
     ));
     assert!(c.plan.steps[0].reason.contains("goes to spot"));
 }
@@ -1510,7 +1516,10 @@ fn one_spot_pool_takes_at_most_its_share_of_a_plan() {
     let t = to_spot(&snapshot, &two);
     assert_eq!(t.replacements.len(), 2);
     assert_eq!(
-        t.blocked.iter().filter(|(_, b)| *b == Blocked::Budget).count(),
+        t.blocked
+            .iter()
+            .filter(|(_, b)| *b == Blocked::Budget)
+            .count(),
         2
     );
 }

@@ -14,17 +14,24 @@
 
 mod runtime_support;
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cloudoptim::aws::ec2::LaunchRequest;
 use cloudoptim::aws::{AwsSettings, Ec2, SqsSettings};
 use cloudoptim::consolidation::ConsolidationPolicy;
+use cloudoptim::inventory::{tags, Tags};
 use cloudoptim::k8s::{ClientSettings, KubeClient, Onboarding, SecretString};
 use cloudoptim::plan::Mode;
 use cloudoptim::runtime::api::ApiState;
-use cloudoptim::runtime::{Controller, ControllerConfig, Store, TokenKey};
+use cloudoptim::runtime::{Controller, ControllerConfig, Engine, Store, TokenKey};
+use cloudoptim::snapshot::CapacityType;
+use cloudoptim::waste::ghost_instances::{GhostAction, GhostPolicy};
+use cloudoptim::waste::zombie_volumes::ZombiePolicy;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use runtime_support::{call, env, fresh_database, serve};
@@ -143,6 +150,11 @@ fn config(holder: &str, lease: Duration, step_pause: Duration) -> ControllerConf
         max_disrupted_percent: 100,
         ..ConsolidationPolicy::default()
     });
+    // The other engines have a test of their own (they would add runs of
+    // their own to the history these tests read).
+    c.ghost_instances = None;
+    c.zombie_volumes = None;
+    c.office_hours = None;
     c.sqs = SqsSettings {
         wait_seconds: 1,
         ..SqsSettings::from_env(String::new())
@@ -242,17 +254,20 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn a_spot_warning_through_eventbridge_is_drained_replaced_and_recorded() {
-    // Every log line at every level, from every crate, while the test runs
-    // (the runtime of this test is one thread: its tasks log here too).
+    // Every log line at every level, from every crate and every test of
+    // this binary, while it runs. The subscriber is the process's (one
+    // scoped to this test's thread would race with the callsite interest
+    // the other tests' threads register at the same time).
     let logs = Captured::default();
     let writer = logs.clone();
-    let _logging = tracing::subscriber::set_default(
+    tracing::subscriber::set_global_default(
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish(),
-    );
+    )
+    .expect("this test is the only one to install a subscriber");
 
     let sfx = unique("s");
     let url = fresh_database("ctl_spot").await;
@@ -748,4 +763,331 @@ async fn a_killed_controller_s_cycle_is_finished_by_the_next_without_repeating_a
         .await
         .unwrap();
     assert_eq!(running_now.len(), 1, "{running_now:?}");
+}
+
+/// The tags of an instance or volume in moto.
+async fn tags_of(
+    config: &aws_config::SdkConfig,
+    id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    aws_sdk_ec2::Client::new(config)
+        .describe_tags()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("resource-id")
+                .values(id)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_cycle_runs_every_engine_and_each_acts() {
+    let sfx = unique("e");
+    let cluster = format!("engines-{sfx}");
+    let url = fresh_database("ctl_engines").await;
+    let store = store(&url).await;
+    let aws_config = aws().await;
+    let ec2 = Ec2::new(&aws_config);
+    let cluster_tag = format!("{}{cluster}", tags::CLUSTER_PREFIX);
+
+    // The account: an instance of the cluster that backs no node (a
+    // ghost), and a volume the EBS CSI driver made for a claim that is gone.
+    let image = aws_sdk_ec2::Client::new(&aws_config)
+        .describe_images()
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_owned();
+    let ghost = ec2
+        .launch(&LaunchRequest {
+            instance_type: "m5.large".into(),
+            zone: Some("us-east-1a".into()),
+            capacity_type: CapacityType::OnDemand,
+            count: 1,
+            tags: [(cluster_tag.clone(), "owned".to_owned())]
+                .into_iter()
+                .collect::<Tags>(),
+            launch_template_id: None,
+            image_id: Some(image),
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    let tag = |k: &str, v: &str| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build();
+    let volume = aws_sdk_ec2::Client::new(&aws_config)
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(50)
+        .volume_type(aws_sdk_ec2::types::VolumeType::Gp3)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Volume)
+                .set_tags(Some(vec![
+                    tag(&cluster_tag, "owned"),
+                    tag(tags::CSI_VOLUME_NAME, &format!("pvc-{sfx}")),
+                    tag(tags::PVC_NAME, "data"),
+                    tag(tags::PVC_NAMESPACE, "default"),
+                ]))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .volume_id()
+        .unwrap()
+        .to_owned();
+
+    // The cluster: one on-demand node with a managed pod, and a Deployment
+    // whose office hours say it is down all week.
+    let admin = admin().await;
+    let kube = admin.kube().clone();
+    let ns = format!("ctl-engines-{sfx}");
+    Api::<Namespace>::all(kube.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let nodes: Api<Node> = Api::all(kube.clone());
+    let node = format!("ctl-engines-{sfx}");
+    let instance = format!("i-0e71{:0>13}", &sfx[1..]);
+    add_node(&nodes, &node, &instance, &sfx, "ON_DEMAND").await;
+    // And one that stays where it is (annotated do-not-disrupt): a cluster
+    // whose node list is empty is no ground to call an instance a ghost.
+    let stays = format!("ctl-engines-{sfx}-stays");
+    add_node(
+        &nodes,
+        &stays,
+        &format!("i-0e72{:0>13}", &sfx[1..]),
+        &sfx,
+        "ON_DEMAND",
+    )
+    .await;
+    nodes
+        .patch(
+            &stays,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"cloudoptim.io/do-not-disrupt": "true"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(kube.clone(), &ns);
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "metadata": {"name": "api-0", "ownerReferences": [{"apiVersion": "apps/v1",
+                "kind": "ReplicaSet", "name": "api", "uid": "7b1c3a52-0000-4000-8000-000000000003",
+                "controller": true}]},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                "containers": [{"name": "api", "image": "registry.example/api:1",
+                    "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}}}]},
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(kube.clone(), &ns);
+    deployments
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "batch", "annotations": {
+                    "cloudoptim.io/office-hours": "downtime Mon-Sun 00:00-24:00 UTC"}},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "batch"}},
+                    "template": {"metadata": {"labels": {"app": "batch"}},
+                        "spec": {"containers": [{"name": "batch", "image": "registry.example/batch:1"}]}}},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+
+    // Every engine on, acting at once (no grace periods).
+    let mut config = config("ctl-engines", Duration::from_secs(10), Duration::ZERO);
+    config.ghost_instances = Some(GhostPolicy {
+        grace_seconds: 0,
+        action: GhostAction::Terminate,
+        max_fleet_share_percent: 100,
+        ..GhostPolicy::new("", "")
+    });
+    config.zombie_volumes = Some(ZombiePolicy {
+        grace_seconds: 0,
+        ..ZombiePolicy::new("", "")
+    });
+    config.office_hours = Some(Default::default());
+    config.consolidation = None;
+    config.spot_conversion = Some(ConsolidationPolicy::spot_conversion());
+    let controller = Arc::new(Controller::new(store.clone(), config).unwrap());
+    let addr = api(store.clone(), Some(&controller)).await;
+    let (status, created) = call(
+        addr,
+        "POST",
+        "/api/v1/admin/clusters",
+        KEY,
+        Some(json!({"name": cluster, "region": "us-east-1",
+            "api_endpoint": env("CLOUDOPTIM_KUBE_APISERVER"),
+            "ca_pem": std::fs::read_to_string(env("CLOUDOPTIM_KUBE_CA")).unwrap(),
+            "service_account_token": env("CLOUDOPTIM_KUBE_ADMIN_TOKEN"),
+            "node_selector": {SCOPE: sfx}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let (stop, mut stopped) = watch::channel(false);
+    let running = {
+        let c = controller.clone();
+        tokio::spawn(async move {
+            c.run(async move {
+                let _ = stopped.wait_for(|v| *v).await;
+            })
+            .await
+        })
+    };
+    let history = || async {
+        let (_, h) = call(
+            addr,
+            "GET",
+            &format!("/api/v1/optimization/history?cluster_id={id}"),
+            KEY,
+            None,
+        )
+        .await;
+        h["runs"].as_array().unwrap().clone()
+    };
+    let cycles_done = || {
+        controller
+            .metrics()
+            .cycles
+            .get_or_create(&[("outcome", "acted")])
+            .get()
+    };
+    let cycle = |n: usize, cycles: u64| async move {
+        until(
+            "the controller holds the cluster",
+            Duration::from_secs(30),
+            || async {
+                let (_, listed) = call(addr, "GET", "/api/v1/admin/clusters", KEY, None).await;
+                (listed["clusters"][0]["lease_holder"] == "ctl-engines").then_some(())
+            },
+        )
+        .await;
+        let (status, accepted) = call(
+            addr,
+            "POST",
+            "/api/v1/optimization/trigger",
+            KEY,
+            Some(json!({"cluster_id": id})),
+        )
+        .await;
+        assert_eq!(status, 202, "{accepted}");
+        until("the cycle's runs", Duration::from_secs(90), || async {
+            let runs = history().await;
+            assert!(runs.iter().all(|r| r["status"] != "failed"), "{runs:#?}");
+            (runs.len() >= n
+                && runs.iter().all(|r| r["status"] == "completed")
+                && cycles_done() >= cycles)
+                .then_some(runs)
+        })
+        .await
+    };
+
+    // The first cycle: each engine plans, and its plan runs, in order.
+    let runs = cycle(4, 1).await;
+    let mut engines: Vec<&str> = runs.iter().map(|r| r["engine"].as_str().unwrap()).collect();
+    engines.reverse(); // the history is newest first
+    assert_eq!(
+        engines,
+        [
+            "ghost-instances",
+            "zombie-volumes",
+            "office-hours",
+            "spot-conversion"
+        ],
+        "{runs:#?}"
+    );
+    assert!(tags_of(&aws_config, &ghost)
+        .await
+        .contains_key(tags::GHOST_SINCE));
+    assert!(tags_of(&aws_config, &volume)
+        .await
+        .contains_key(tags::DELETE_AFTER));
+    let batch = deployments.get("batch").await.unwrap();
+    assert_eq!(batch.spec.unwrap().replicas, Some(0));
+    assert_eq!(
+        batch.metadata.annotations.unwrap()["cloudoptim.io/original-replicas"],
+        "3"
+    );
+    // The on-demand node went to spot: a spot instance launched first, the
+    // node drained and removed.
+    assert!(nodes.get_opt(&node).await.unwrap().is_none());
+    assert!(nodes.get_opt(&stays).await.unwrap().is_some());
+    let spot = ec2
+        .instances(&[("tag:cloudoptim.io/replaces", &[node.as_str()])])
+        .await
+        .unwrap();
+    assert_eq!(spot.len(), 1, "{spot:?}");
+    assert_eq!(spot[0].capacity_type, CapacityType::Spot, "{spot:?}");
+    let converted = runs
+        .iter()
+        .find(|r| r["engine"] == "spot-conversion")
+        .unwrap();
+    assert_eq!(converted["steps"][0]["index"], 0, "{converted:#}");
+    assert!(
+        converted["steps"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(spot)"),
+        "{converted:#}"
+    );
+
+    // The second cycle: the marked ghost is terminated, the marked volume
+    // snapshotted and deleted; nothing else is left to do.
+    let runs = cycle(6, 2).await;
+    assert_eq!(runs.len(), 6, "{runs:#?}");
+    let engines: BTreeSet<&str> = runs[..2]
+        .iter()
+        .map(|r| r["engine"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        engines,
+        ["ghost-instances", "zombie-volumes"].into(),
+        "{runs:#?}"
+    );
+    let gone = ec2
+        .instances(&[
+            ("instance-id", &[ghost.as_str()]),
+            ("instance-state-name", &["running"]),
+        ])
+        .await
+        .unwrap();
+    assert!(gone.is_empty(), "the ghost still runs: {gone:?}");
+    assert!(
+        ec2.volume(&volume).await.unwrap().is_none(),
+        "the zombie volume is still there"
+    );
+    assert!(
+        !ec2.snapshots_of(&volume).await.unwrap().is_empty(),
+        "deleted without a snapshot"
+    );
+    for engine in [Engine::OfficeHours, Engine::SpotConversion] {
+        assert!(
+            controller.metrics().plans_with(engine, "nothing_to_do") >= 1,
+            "{engine}"
+        );
+    }
+    let _ = stop.send(true);
+    running.await.unwrap();
 }

@@ -698,9 +698,11 @@ pub(crate) fn plan(
             .filter_map(|(name, _)| position.get(name.as_str()).copied())
             .filter(|&i| rooms.get(i).is_some_and(|r| !r.received && !r.removed))
             .filter(|&i| {
-                snapshot.nodes.get(i).is_some_and(|n| {
-                    !in_node_group(n) && n.capacity_type != CapacityType::Spot
-                }) && matches!(node_groups.get(i), Some(Ok(None)))
+                snapshot
+                    .nodes
+                    .get(i)
+                    .is_some_and(|n| !in_node_group(n) && n.capacity_type != CapacityType::Spot)
+                    && matches!(node_groups.get(i), Some(Ok(None)))
             })
             .collect();
         let mut zones: BTreeMap<String, Vec<usize>> = BTreeMap::new();

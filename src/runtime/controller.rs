@@ -35,15 +35,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudoptim_aws::{AutoScaling, AwsSettings, Ec2, Ec2Executor, SqsConsumer, SqsSettings};
-use cloudoptim_core::binpack::LpGuidedPacker;
 use cloudoptim_core::catalog::Catalog;
-use cloudoptim_core::consolidation::{plan_consolidation, ConsolidationPolicy};
+use cloudoptim_core::consolidation::ConsolidationPolicy;
 use cloudoptim_core::execute::{
     ExecutorError, PlanRunner, StepFailed, StepJournal, StepReport, DONE_EARLIER,
 };
+use cloudoptim_core::inventory::AwsInventory;
+use cloudoptim_core::office_hours::OfficeHoursPolicy;
 use cloudoptim_core::plan::{Mode, Plan, StepOutcome};
 use cloudoptim_core::spot::events::{parse_event, InstanceEvent};
 use cloudoptim_core::spot::interruption::{InterruptionHandler, InterruptionPolicy, Outcome};
+use cloudoptim_core::waste::ghost_instances::GhostPolicy;
+use cloudoptim_core::waste::zombie_volumes::ZombiePolicy;
 use cloudoptim_k8s::{
     ClientSettings, KubeClient, KubeExecutor, ObserveOptions, Onboarding, SecretString,
 };
@@ -51,6 +54,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::engines::{self, Engine, Observed};
 use super::events::{EventRecord, EventStatus};
 use super::metrics::Metrics;
 use super::store::{outcome_kind, ClusterRecord, Lease, RunId, RunStatus, Store, StoreError};
@@ -72,9 +76,24 @@ pub struct ControllerConfig {
     pub cycle_interval: Option<Duration>,
     /// Dry-run (the default) or execute.
     pub mode: Mode,
-    /// Consolidation in each cycle, with its policy and budget; `None`
-    /// leaves it out.
+    /// Ghost instances in each cycle ([`Engine::GhostInstances`]), with
+    /// its policy; the cluster name and region come from each cluster's
+    /// record. `None` leaves it out.
+    pub ghost_instances: Option<GhostPolicy>,
+    /// Zombie volumes in each cycle ([`Engine::ZombieVolumes`]), with its
+    /// policy (cluster name and region from the record); `None` leaves it
+    /// out.
+    pub zombie_volumes: Option<ZombiePolicy>,
+    /// Office hours in each cycle ([`Engine::OfficeHours`]); `None` leaves
+    /// it out.
+    pub office_hours: Option<OfficeHoursPolicy>,
+    /// Consolidation in each cycle, with its policy and budget (the region
+    /// from the record); `None` leaves it out.
     pub consolidation: Option<ConsolidationPolicy>,
+    /// Spot conversion in each cycle, with its policy and budget
+    /// ([`ConsolidationPolicy::spot_conversion`]'s defaults); `None`
+    /// leaves it out.
+    pub spot_conversion: Option<ConsolidationPolicy>,
     /// Interruption handling; `None` leaves the queues unread.
     pub interruption: Option<InterruptionPolicy>,
     /// A pause after each step that changed something, before the next
@@ -97,9 +116,13 @@ pub struct ControllerConfig {
 
 impl ControllerConfig {
     /// Defaults for `holder`: 30 s leases, 100 clusters, a look every 2 s,
-    /// a cycle every 10 minutes, dry-run, consolidation and interruption
-    /// handling with their default policies, the `SQS_*` and `AWS_*`
-    /// variables of the environment.
+    /// a cycle every 10 minutes, dry-run, the `SQS_*` and `AWS_*`
+    /// variables of the environment, and every engine with its default
+    /// policy except spot conversion, which is opt-in (it changes how the
+    /// cluster's nodes can fail): ghost instances reported (marked, never
+    /// terminated), zombie volumes marked and, a week later, snapshotted
+    /// and deleted, office hours for the workloads that opt in,
+    /// consolidation, and interruption handling.
     pub fn new(holder: impl Into<String>) -> ControllerConfig {
         let poll = std::env::var("SQS_POLL_INTERVAL_SECONDS")
             .ok()
@@ -112,7 +135,11 @@ impl ControllerConfig {
             look_interval: Duration::from_secs(2),
             cycle_interval: Some(Duration::from_secs(600)),
             mode: Mode::DryRun,
+            ghost_instances: Some(GhostPolicy::new("", "")),
+            zombie_volumes: Some(ZombiePolicy::new("", "")),
+            office_hours: Some(OfficeHoursPolicy::default()),
             consolidation: Some(ConsolidationPolicy::default()),
+            spot_conversion: None,
             interruption: Some(InterruptionPolicy::default()),
             step_pause: Duration::ZERO,
             sqs: SqsSettings::from_env(String::new()),
@@ -121,6 +148,62 @@ impl ControllerConfig {
             kube: ClientSettings::default(),
             max_backoff: Duration::from_secs(300),
         }
+    }
+}
+
+impl ControllerConfig {
+    /// Run exactly `engines` in each cycle: a listed engine keeps its
+    /// policy, or gets its default one; the others are left out.
+    ///
+    /// ```
+    /// use cloudoptim::runtime::{ControllerConfig, Engine};
+    ///
+    /// let config = ControllerConfig::new("host-a")
+    ///     .with_engines(&[Engine::Consolidation, Engine::SpotConversion]);
+    /// assert_eq!(config.engines(), [Engine::Consolidation, Engine::SpotConversion]);
+    /// assert!(config.office_hours.is_none());
+    /// ```
+    pub fn with_engines(mut self, engines: &[Engine]) -> ControllerConfig {
+        let on = |e: Engine| engines.contains(&e);
+        fn keep<T>(policy: Option<T>, on: bool, default: impl FnOnce() -> T) -> Option<T> {
+            on.then(|| policy.unwrap_or_else(default))
+        }
+        self.ghost_instances = keep(self.ghost_instances, on(Engine::GhostInstances), || {
+            GhostPolicy::new("", "")
+        });
+        self.zombie_volumes = keep(self.zombie_volumes, on(Engine::ZombieVolumes), || {
+            ZombiePolicy::new("", "")
+        });
+        self.office_hours = keep(
+            self.office_hours,
+            on(Engine::OfficeHours),
+            OfficeHoursPolicy::default,
+        );
+        self.consolidation = keep(
+            self.consolidation,
+            on(Engine::Consolidation),
+            ConsolidationPolicy::default,
+        );
+        self.spot_conversion = keep(
+            self.spot_conversion,
+            on(Engine::SpotConversion),
+            ConsolidationPolicy::spot_conversion,
+        );
+        self
+    }
+
+    /// The engines each cycle runs, in their order.
+    pub fn engines(&self) -> Vec<Engine> {
+        Engine::ALL
+            .into_iter()
+            .filter(|e| match e {
+                Engine::GhostInstances => self.ghost_instances.is_some(),
+                Engine::ZombieVolumes => self.zombie_volumes.is_some(),
+                Engine::OfficeHours => self.office_hours.is_some(),
+                Engine::Consolidation => self.consolidation.is_some(),
+                Engine::SpotConversion => self.spot_conversion.is_some(),
+            })
+            .collect()
     }
 }
 
@@ -711,7 +794,7 @@ impl ClusterTask {
                 }
             } else {
                 let snapshot = match self.observe(acting).await {
-                    Ok(s) => s,
+                    Ok(s) => s.into_managed(),
                     Err(e) => {
                         tracing::warn!(error = %e, "observing the cluster for the event");
                         return false;
@@ -859,93 +942,118 @@ impl ClusterTask {
         }
     }
 
-    /// The cluster as the engines see it: read whole, then scoped to the
+    /// The cluster as the engines see it: read whole, and scoped to the
     /// managed nodes.
-    async fn observe(&self, acting: &Acting) -> Result<cloudoptim_core::ClusterSnapshot, String> {
+    async fn observe(&self, acting: &Acting) -> Result<Observed, String> {
         let options = ObserveOptions {
             metrics: false,
             ..ObserveOptions::default()
         };
-        let mut snapshot = acting
-            .client
-            .observe(&options)
-            .await
-            .map_err(|e| {
-                self.metrics.error("kubernetes");
-                e.to_string()
-            })?
-            .snapshot;
-        snapshot.restrict_to_nodes(&acting.record.node_selector);
-        Ok(snapshot)
+        let observation = acting.client.observe(&options).await.map_err(|e| {
+            self.metrics.error("kubernetes");
+            e.to_string()
+        })?;
+        let selector = &acting.record.node_selector;
+        let scoped = (!selector.is_empty()).then(|| {
+            let mut s = observation.snapshot.clone();
+            s.restrict_to_nodes(selector);
+            s
+        });
+        Ok(Observed {
+            whole: observation.snapshot,
+            scoped,
+            inconsistent: observation.resumed_kinds,
+        })
     }
 
-    /// One cycle: observe, plan with each enabled engine, run the plans.
+    /// The account's side of the cluster; `None` (and a warning) when it
+    /// cannot be read: node-group nodes are then left alone, and the
+    /// account's engines cannot tell.
+    async fn observe_account(&self, acting: &Acting) -> Option<AwsInventory> {
+        match cloudoptim_aws::observe_account(
+            &acting.ec2_client,
+            Some(&acting.autoscaling),
+            &acting.record.region,
+            &acting.record.name,
+        )
+        .await
+        {
+            Ok(a) => Some(a),
+            Err(e) => {
+                self.metrics.error("aws");
+                tracing::warn!(error = %e, "observing the account: node groups are left alone");
+                None
+            }
+        }
+    }
+
+    /// One cycle: observe, then each enabled engine in
+    /// [`Engine::ALL`]'s order plans and its plan runs. After a plan that
+    /// changed the cluster, the next engine plans on a new observation.
     /// Whether it went through (no observation or run failed).
     async fn cycle(&self, acting: &Acting, halt: &Halt) -> bool {
         let span = tracing::info_span!("cycle");
         async {
             let started = Instant::now();
             let _busy = acting.busy.lock().await;
-            let snapshot = match self.observe(acting).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "observing the cluster");
-                    self.metrics
-                        .cycles
-                        .get_or_create(&[("outcome", "failed")])
-                        .inc();
-                    return false;
-                }
-            };
-            let account = match cloudoptim_aws::observe_account(
-                &acting.ec2_client,
-                Some(&acting.autoscaling),
-                &acting.record.region,
-                &acting.record.name,
-            )
-            .await
-            {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    // Without the account, node-group nodes are left alone.
-                    self.metrics.error("aws");
-                    tracing::warn!(error = %e, "observing the account: node groups are left alone");
-                    None
-                }
-            };
-            let now = jiff::Timestamp::now();
-            let mut plans = Vec::new();
-            if let Some(policy) = &self.config.consolidation {
-                let policy = ConsolidationPolicy {
-                    region: acting.record.region.clone(),
-                    ..policy.clone()
-                };
-                let c = plan_consolidation(
-                    &snapshot,
-                    account.as_ref(),
-                    self.catalog,
-                    &LpGuidedPacker::default(),
-                    &policy,
-                    now,
-                );
-                tracing::info!(
-                    removes = c.removed_nodes.len(),
-                    steps = c.plan.steps.len(),
-                    saves_usd_per_hour = c.savings.net_saved_usd_per_hour.usd(),
-                    "consolidation planned"
-                );
-                plans.push(c.plan);
-            }
             let mut ok = true;
             let mut acted = false;
-            for plan in plans.iter().filter(|p| !p.steps.is_empty()) {
+            let mut seen: Option<(Observed, Option<AwsInventory>)> = None;
+            for engine in Engine::ALL {
                 if halt.is_set() {
                     break;
                 }
-                match self.start_and_run(acting, halt, plan).await {
-                    Some((_, RunEnd::Completed)) => acted = true,
+                if seen.is_none() {
+                    let observed = match self.observe(acting).await {
+                        Ok(o) => o,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "observing the cluster");
+                            ok = false;
+                            break;
+                        }
+                    };
+                    seen = Some((observed, self.observe_account(acting).await));
+                }
+                let Some((observed, account)) = &seen else {
+                    break;
+                };
+                let planned = engines::plan(
+                    engine,
+                    &self.config,
+                    &acting.record,
+                    observed,
+                    account.as_ref(),
+                    self.catalog,
+                    jiff::Timestamp::now(),
+                );
+                let plan = match planned {
+                    Ok(Some(plan)) => plan,
+                    Ok(None) => continue,
+                    Err(why) => {
+                        self.metrics.plan(engine, "cannot_tell");
+                        tracing::info!(engine = %engine, %why, "cannot tell: no plan");
+                        continue;
+                    }
+                };
+                if plan.steps.is_empty() {
+                    self.metrics.plan(engine, "nothing_to_do");
+                    continue;
+                }
+                self.metrics.plan(engine, "planned");
+                tracing::info!(engine = %engine, steps = plan.steps.len(), "planned");
+                match self.start_and_run(acting, halt, &plan).await {
+                    Some((_, RunEnd::Completed)) => {
+                        acted = true;
+                        if self.config.mode == Mode::Execute {
+                            // What the next engine plans on has changed.
+                            seen = None;
+                        }
+                    }
                     Some((_, RunEnd::Interrupted)) => break,
-                    Some((_, RunEnd::Failed(_))) | None => ok = false,
+                    Some((_, RunEnd::Failed(_))) | None => {
+                        ok = false;
+                        seen = None;
+                    }
                 }
             }
             let outcome = match (ok, acted) {

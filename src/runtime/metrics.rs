@@ -16,6 +16,9 @@ pub struct Metrics {
     registry: Registry,
     /// Optimization cycles, by outcome (`acted`, `nothing_to_do`, `failed`).
     pub cycles: Family<Label, Counter>,
+    /// Plans the cycles' engines made, by engine and outcome (`planned`,
+    /// `nothing_to_do`, `cannot_tell`).
+    pub plans: Family<[(&'static str, &'static str); 2], Counter>,
     /// Plan steps, by outcome (`done`, `would_do`, `skipped`, `failed`,
     /// `done_earlier`).
     pub steps: Family<Label, Counter>,
@@ -56,6 +59,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("cloudoptim");
         let cycles = Family::<Label, Counter>::default();
         let steps = Family::<Label, Counter>::default();
+        let plans = Family::<[(&'static str, &'static str); 2], Counter>::default();
         let events = Family::<Label, Counter>::default();
         let errors = Family::<Label, Counter>::default();
         let saved = Gauge::<f64, AtomicU64>::default();
@@ -65,6 +69,11 @@ impl Metrics {
         let cordon = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register("cycles", "Optimization cycles by outcome", cycles.clone());
         registry.register("steps", "Plan steps by outcome", steps.clone());
+        registry.register(
+            "plans",
+            "Plans of the cycles' engines, by engine and outcome",
+            plans.clone(),
+        );
         registry.register("events", "Instance events taken, by kind", events.clone());
         registry.register("errors", "Failed calls by system", errors.clone());
         registry.register(
@@ -92,6 +101,7 @@ impl Metrics {
             registry,
             cycles,
             steps,
+            plans,
             events,
             errors,
             saved_usd_per_hour: saved,
@@ -105,6 +115,20 @@ impl Metrics {
     /// Count one step with this outcome.
     pub fn step(&self, outcome: &'static str) {
         self.steps.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Count one plan of `engine` with this outcome.
+    pub fn plan(&self, engine: super::Engine, outcome: &'static str) {
+        self.plans
+            .get_or_create(&[("engine", engine.name()), ("outcome", outcome)])
+            .inc();
+    }
+
+    /// How many plans of `engine` with this outcome were counted.
+    pub fn plans_with(&self, engine: super::Engine, outcome: &'static str) -> u64 {
+        self.plans
+            .get_or_create(&[("engine", engine.name()), ("outcome", outcome)])
+            .get()
     }
 
     /// Count one failed call to `system`.

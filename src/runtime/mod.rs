@@ -32,12 +32,14 @@
 
 pub mod api;
 mod controller;
+mod engines;
 mod events;
 mod metrics;
 mod seal;
 mod store;
 
 pub use controller::{Controller, ControllerConfig, ControllerError};
+pub use engines::Engine;
 pub use events::{EventId, EventRecord, EventStatus};
 pub use metrics::Metrics;
 pub use seal::{SealError, Secret, TokenKey};

@@ -298,7 +298,14 @@ impl<'a> PricedTypes<'a> {
     /// Whether the policy lets one more replacement of this plan be bought
     /// as spot in `it` in `zone`: its interruption range is low enough and
     /// the pool has room left in the plan.
-    fn spot_pool_open(&self, it: &InstanceType, zone: &str, region: &str, os: OperatingSystem, rules: &ReplacementPolicy) -> bool {
+    fn spot_pool_open(
+        &self,
+        it: &InstanceType,
+        zone: &str,
+        region: &str,
+        os: OperatingSystem,
+        rules: &ReplacementPolicy,
+    ) -> bool {
         let calm = match rules.max_spot_interruption {
             None => true,
             Some(ceiling) => it

@@ -92,12 +92,5 @@ pub fn plan_spot_conversion(
 ) -> Consolidation {
     let mut policy = policy.clone();
     policy.replacement.capacity_types = vec![CapacityType::Spot];
-    plan(
-        snapshot,
-        account,
-        catalog,
-        Methods::ToSpot,
-        &policy,
-        now,
-    )
+    plan(snapshot, account, catalog, Methods::ToSpot, &policy, now)
 }
