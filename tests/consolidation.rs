@@ -1369,7 +1369,7 @@ fn a_node_group_node_is_told_its_cheaper_type_but_not_replaced() {
 use cloudoptim::spot::conversion::plan_spot_conversion;
 
 fn to_spot(snapshot: &ClusterSnapshot, policy: &ConsolidationPolicy) -> Consolidation {
-    let c = plan_spot_conversion(snapshot, None, catalog(), policy, now());
+    let c = plan_spot_conversion(snapshot, None, catalog(), policy, &BTreeSet::new(), now());
     assert_eq!(c.plan.engine, "spot-conversion");
     assert_safe(snapshot, None, policy, &c);
     assert_eq!(
@@ -1417,6 +1417,22 @@ fn an_on_demand_node_goes_to_spot_launch_first() {
         }
     ));
     assert!(c.plan.steps[0].reason.contains("goes to spot"));
+}
+
+#[test]
+fn a_pool_out_of_capacity_is_not_bought_from() {
+    let snapshot = one_node("m6i.xlarge", 1_500, 4096);
+    let policy = ConsolidationPolicy::spot_conversion();
+    let first = to_spot(&snapshot, &policy);
+    let r = &first.replacements[0];
+    let unavailable: BTreeSet<(String, String)> =
+        [(r.instance_type.clone(), r.zone.clone())].into();
+    let next = plan_spot_conversion(&snapshot, None, catalog(), &policy, &unavailable, now());
+    assert_safe(&snapshot, None, &policy, &next);
+    let other = &next.replacements[0];
+    assert_ne!(other.instance_type, r.instance_type);
+    assert_eq!(other.zone, r.zone);
+    assert!(other.usd_per_hour >= r.usd_per_hour, "the next cheapest");
 }
 
 #[test]
@@ -1535,7 +1551,14 @@ fn the_demo_cluster_converts_safely() {
         max_disrupted_percent: 100,
         ..ConsolidationPolicy::spot_conversion()
     };
-    let c = plan_spot_conversion(&demo.snapshot, Some(&demo.aws), catalog(), &policy, now());
+    let c = plan_spot_conversion(
+        &demo.snapshot,
+        Some(&demo.aws),
+        catalog(),
+        &policy,
+        &BTreeSet::new(),
+        now(),
+    );
     assert_safe(&demo.snapshot, Some(&demo.aws), &policy, &c);
     let kinds: BTreeSet<&str> = c.blocked.iter().map(|(_, b)| b.kind()).collect();
     for k in ["node_group_type", "do_not_disrupt"] {
@@ -1570,7 +1593,7 @@ proptest! {
     fn every_spot_conversion_is_safe(snapshot in cluster(), budget in 1usize..5, per_pool in 0u32..3) {
         let mut policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::spot_conversion() };
         policy.replacement.max_per_spot_pool = per_pool;
-        let c = plan_spot_conversion(&snapshot, None, catalog(), &policy, now());
+        let c = plan_spot_conversion(&snapshot, None, catalog(), &policy, &BTreeSet::new(), now());
         assert_safe_offline(&snapshot, &policy, &c);
         assert_safe_after(&snapshot, None, &policy, &c, false);
         prop_assert!(c.replacements.len() <= budget);

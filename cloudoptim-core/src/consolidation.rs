@@ -404,7 +404,10 @@ pub(crate) enum Methods<'p> {
     ReplaceOnly,
     /// Only replace on-demand nodes by spot instances
     /// ([`plan_spot_conversion`](crate::spot::conversion::plan_spot_conversion)).
-    ToSpot,
+    ToSpot {
+        /// Spot pools (type, zone) not to buy from.
+        unavailable: &'p BTreeSet<(String, String)>,
+    },
 }
 
 impl Methods<'_> {
@@ -412,7 +415,7 @@ impl Methods<'_> {
         match self {
             Methods::All { .. } => "consolidation",
             Methods::ReplaceOnly => "node-rightsizing",
-            Methods::ToSpot => "spot-conversion",
+            Methods::ToSpot { .. } => "spot-conversion",
         }
     }
 }
@@ -556,6 +559,9 @@ pub(crate) fn plan(
 
     let mut plan = Plan::new(methods.plan_name(), now);
     let mut types = PricedTypes::new(catalog);
+    if let Methods::ToSpot { unavailable } = methods {
+        types.close_spot_pools(unavailable);
+    }
     let mut removed_nodes = Vec::new();
     let mut moves = Vec::new();
     let mut blocked = Vec::new();
@@ -564,7 +570,8 @@ pub(crate) fn plan(
         let Some(node) = snapshot.nodes.get(i) else {
             continue;
         };
-        if matches!(methods, Methods::ToSpot) && node.capacity_type != CapacityType::OnDemand {
+        if matches!(methods, Methods::ToSpot { .. }) && node.capacity_type != CapacityType::OnDemand
+        {
             blocked.push((
                 node.name.clone(),
                 Blocked::NotOnDemand {
@@ -617,7 +624,7 @@ pub(crate) fn plan(
         }
         let fits_elsewhere = match methods {
             Methods::All { .. } => find_room(i, &pods, &mut rooms, &mut by_cpu).map_err(Some),
-            Methods::ReplaceOnly | Methods::ToSpot => Err(None),
+            Methods::ReplaceOnly | Methods::ToSpot { .. } => Err(None),
         };
         match fits_elsewhere {
             Err(pod) => {

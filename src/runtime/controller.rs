@@ -96,6 +96,10 @@ pub struct ControllerConfig {
     pub spot_conversion: Option<ConsolidationPolicy>,
     /// Interruption handling; `None` leaves the queues unread.
     pub interruption: Option<InterruptionPolicy>,
+    /// How long a spot pool (instance type, zone) whose launch failed is
+    /// left out of the cluster's spot conversion plans (default 30
+    /// minutes): the next cycle buys from the next pool instead.
+    pub spot_pool_unavailable_for: Duration,
     /// A pause after each step that changed something, before the next
     /// (disruption pacing; zero by default).
     pub step_pause: Duration,
@@ -140,6 +144,7 @@ impl ControllerConfig {
             office_hours: Some(OfficeHoursPolicy::default()),
             consolidation: Some(ConsolidationPolicy::default()),
             spot_conversion: None,
+            spot_pool_unavailable_for: Duration::from_secs(30 * 60),
             interruption: Some(InterruptionPolicy::default()),
             step_pause: Duration::ZERO,
             sqs: SqsSettings::from_env(String::new()),
@@ -375,6 +380,9 @@ struct Acting {
     sdk: aws_config::SdkConfig,
     /// One plan at a time on the cluster.
     busy: Mutex<()>,
+    /// Spot pools (type, zone) whose launch failed, until when they are
+    /// left out of plans.
+    unavailable_spot: Mutex<HashMap<(String, String), Instant>>,
     handler: Mutex<InterruptionHandler>,
 }
 
@@ -383,8 +391,9 @@ struct Acting {
 enum RunEnd {
     /// Every step ran.
     Completed,
-    /// A step failed or the plan was refused; recorded as failed.
-    Failed(String),
+    /// A step failed (its index) or the plan was refused (`None`);
+    /// recorded as failed.
+    Failed(String, Option<usize>),
     /// Stopped between steps (shutdown or lease lost): left running for the
     /// next holder to resume.
     Interrupted,
@@ -503,6 +512,7 @@ impl ClusterTask {
             sdk,
             record,
             busy: Mutex::new(()),
+            unavailable_spot: Mutex::new(HashMap::new()),
             handler: Mutex::new(InterruptionHandler::new()),
         })
     }
@@ -570,7 +580,7 @@ impl ClusterTask {
         // as the ledger counts it: skipped steps change nothing.
         let mut saved_usd_per_hour = 0.0;
         let end = match runner.run(plan).await {
-            Err(refused) => RunEnd::Failed(refused.to_string()),
+            Err(refused) => RunEnd::Failed(refused.to_string(), None),
             Ok(ran) => {
                 saved_usd_per_hour = ran
                     .steps
@@ -589,14 +599,14 @@ impl ClusterTask {
                 }
                 match ran.failed {
                     Some(f) if f.executor == "journal" => RunEnd::Interrupted,
-                    Some(f) => RunEnd::Failed(f.to_string()),
+                    Some(f) => RunEnd::Failed(f.to_string(), Some(f.index)),
                     None => RunEnd::Completed,
                 }
             }
         };
         let status = match &end {
             RunEnd::Completed => RunStatus::Completed,
-            RunEnd::Failed(_) => RunStatus::Failed,
+            RunEnd::Failed(..) => RunStatus::Failed,
             RunEnd::Interrupted => return end,
         };
         match self.store.finish_run(&self.lease, run, status).await {
@@ -835,7 +845,7 @@ impl ClusterTask {
             };
             match end {
                 RunEnd::Completed => self.settle(&record, EventStatus::Handled, Some(run), "").await,
-                RunEnd::Failed(why) => {
+                RunEnd::Failed(why, _) => {
                     self.settle(&record, EventStatus::Failed, Some(run), &why).await;
                     false
                 }
@@ -963,6 +973,7 @@ impl ClusterTask {
             whole: observation.snapshot,
             scoped,
             inconsistent: observation.resumed_kinds,
+            account: None,
         })
     }
 
@@ -998,7 +1009,7 @@ impl ClusterTask {
             let _busy = acting.busy.lock().await;
             let mut ok = true;
             let mut acted = false;
-            let mut seen: Option<(Observed, Option<AwsInventory>)> = None;
+            let mut seen: Option<Observed> = None;
             for engine in Engine::ALL {
                 if halt.is_set() {
                     break;
@@ -1012,17 +1023,26 @@ impl ClusterTask {
                             break;
                         }
                     };
-                    seen = Some((observed, self.observe_account(acting).await));
+                    seen = Some(Observed {
+                        account: self.observe_account(acting).await,
+                        ..observed
+                    });
                 }
-                let Some((observed, account)) = &seen else {
+                let Some(observed) = &seen else {
                     break;
+                };
+                let unavailable = {
+                    let mut pools = acting.unavailable_spot.lock().await;
+                    let now = Instant::now();
+                    pools.retain(|_, until| *until > now);
+                    pools.keys().cloned().collect()
                 };
                 let planned = engines::plan(
                     engine,
                     &self.config,
                     &acting.record,
                     observed,
-                    account.as_ref(),
+                    &unavailable,
                     self.catalog,
                     jiff::Timestamp::now(),
                 );
@@ -1050,7 +1070,15 @@ impl ClusterTask {
                         }
                     }
                     Some((_, RunEnd::Interrupted)) => break,
-                    Some((_, RunEnd::Failed(_))) | None => {
+                    Some((_, RunEnd::Failed(_, step))) => {
+                        ok = false;
+                        seen = None;
+                        if let Some(pool) = step.and_then(|i| engines::spot_pool_launched(&plan, i)) {
+                            tracing::warn!(instance_type = %pool.0, zone = %pool.1, "a spot launch failed: the pool is left out for a while");
+                            acting.unavailable_spot.lock().await.insert(pool, Instant::now() + self.config.spot_pool_unavailable_for);
+                        }
+                    }
+                    None => {
                         ok = false;
                         seen = None;
                     }

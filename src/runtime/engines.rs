@@ -1,13 +1,15 @@
 //! The engines an optimization cycle runs, in order, and the plan each
 //! makes from one observation of the cluster and its account.
 
+use std::collections::BTreeSet;
+
 use cloudoptim_core::binpack::LpGuidedPacker;
 use cloudoptim_core::catalog::Catalog;
 use cloudoptim_core::consolidation::{plan_consolidation, Consolidation};
 use cloudoptim_core::inventory::AwsInventory;
 use cloudoptim_core::office_hours::plan::plan_office_hours;
-use cloudoptim_core::plan::Plan;
-use cloudoptim_core::snapshot::ClusterSnapshot;
+use cloudoptim_core::plan::{Action, Plan};
+use cloudoptim_core::snapshot::{CapacityType, ClusterSnapshot};
 use cloudoptim_core::spot::conversion::plan_spot_conversion;
 use cloudoptim_core::waste::{ghost_instances, zombie_volumes};
 
@@ -78,6 +80,8 @@ pub(crate) struct Observed {
     /// Kinds whose list is not one consistent view (see
     /// `Observation::resumed_kinds`).
     pub inconsistent: Vec<&'static str>,
+    /// The account's side, when it could be read.
+    pub account: Option<AwsInventory>,
 }
 
 impl Observed {
@@ -92,6 +96,21 @@ impl Observed {
     }
 }
 
+/// The spot pool (instance type, zone) step `index` of `plan` buys from,
+/// if it is a spot launch: when that step failed, the pool is left out of
+/// the next plans for a while.
+pub(crate) fn spot_pool_launched(plan: &Plan, index: usize) -> Option<(String, String)> {
+    match &plan.steps.get(index)?.action {
+        Action::LaunchInstance {
+            instance_type,
+            zone,
+            capacity_type: CapacityType::Spot,
+            ..
+        } => Some((instance_type.clone(), zone.clone())),
+        _ => None,
+    }
+}
+
 /// The plan `engine` makes for `record`'s cluster: `Ok(None)` when the
 /// configuration leaves it out, `Err` with the reason when it cannot tell
 /// (no account observation, a list read in pieces, another region).
@@ -100,10 +119,11 @@ pub(crate) fn plan(
     config: &ControllerConfig,
     record: &ClusterRecord,
     observed: &Observed,
-    account: Option<&AwsInventory>,
+    unavailable_spot: &BTreeSet<(String, String)>,
     catalog: &Catalog,
     now: jiff::Timestamp,
 ) -> Result<Option<Plan>, String> {
+    let account = observed.account.as_ref();
     let need_account = || account.ok_or_else(|| "the account could not be observed".to_owned());
     let consistent = |kind: &'static str| {
         if observed.inconsistent.contains(&kind) {
@@ -175,7 +195,14 @@ pub(crate) fn plan(
                     now,
                 )
             } else {
-                plan_spot_conversion(observed.managed(), account, catalog, &policy, now)
+                plan_spot_conversion(
+                    observed.managed(),
+                    account,
+                    catalog,
+                    &policy,
+                    unavailable_spot,
+                    now,
+                )
             };
             tracing::info!(
                 engine = %engine,
@@ -188,4 +215,44 @@ pub(crate) fn plan(
         }
     };
     Ok(Some(plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudoptim_core::inventory::Tags;
+    use cloudoptim_core::money::UsdPerHour;
+
+    #[test]
+    fn only_a_spot_launch_names_a_pool() {
+        let now = "2026-12-03T12:00:00Z".parse().unwrap_or_default();
+        let mut plan = Plan::new("spot-conversion", now);
+        for capacity_type in [CapacityType::Spot, CapacityType::OnDemand] {
+            plan.push(
+                Action::LaunchInstance {
+                    instance_type: "m6a.large".into(),
+                    zone: "us-east-1a".into(),
+                    capacity_type,
+                    count: 1,
+                    tags: Tags::new(),
+                },
+                "launch",
+                vec![],
+                UsdPerHour::ZERO,
+            );
+        }
+        plan.push(
+            Action::Cordon { node: "n".into() },
+            "cordon",
+            vec![],
+            UsdPerHour::ZERO,
+        );
+        assert_eq!(
+            spot_pool_launched(&plan, 0),
+            Some(("m6a.large".to_owned(), "us-east-1a".to_owned()))
+        );
+        assert_eq!(spot_pool_launched(&plan, 1), None);
+        assert_eq!(spot_pool_launched(&plan, 2), None);
+        assert_eq!(spot_pool_launched(&plan, 3), None);
+    }
 }

@@ -7,7 +7,7 @@
 //! rightsizing both search through [`cheapest_replacement`], so the two
 //! never disagree on what a node could be replaced by.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -260,6 +260,8 @@ pub(crate) struct PricedTypes<'a> {
     by_key: HashMap<PriceKey, ByPrice<'a>>,
     /// Replacements of this plan bought as spot, by (type, zone).
     spot_pools_used: HashMap<(String, String), u32>,
+    /// Spot pools (type, zone) not to buy from at all.
+    spot_pools_closed: HashSet<(String, String)>,
 }
 
 impl<'a> PricedTypes<'a> {
@@ -268,7 +270,17 @@ impl<'a> PricedTypes<'a> {
             catalog,
             by_key: HashMap::new(),
             spot_pools_used: HashMap::new(),
+            spot_pools_closed: HashSet::new(),
         }
+    }
+
+    /// Never buy spot from these pools (type, zone) in this plan: EC2
+    /// reported them out of capacity, say.
+    pub(crate) fn close_spot_pools<'p>(
+        &mut self,
+        pools: impl IntoIterator<Item = &'p (String, String)>,
+    ) {
+        self.spot_pools_closed.extend(pools.into_iter().cloned());
     }
 
     /// What [`fill`](Self::fill) priced for the key, if it did.
@@ -312,12 +324,10 @@ impl<'a> PricedTypes<'a> {
                 .spot_advice(region, os)
                 .is_some_and(|a| a.interruption <= ceiling),
         };
-        let used = self
-            .spot_pools_used
-            .get(&(it.name.clone(), zone.to_owned()))
-            .copied()
-            .unwrap_or(0);
-        calm && (rules.max_per_spot_pool == 0 || used < rules.max_per_spot_pool)
+        let pool = (it.name.clone(), zone.to_owned());
+        let used = self.spot_pools_used.get(&pool).copied().unwrap_or(0);
+        calm && !self.spot_pools_closed.contains(&pool)
+            && (rules.max_per_spot_pool == 0 || used < rules.max_per_spot_pool)
     }
 
     /// Price the types of one region, capacity type and OS once: those

@@ -28,9 +28,12 @@
 //! ([`InterruptionHandler`](super::interruption::InterruptionHandler)):
 //! when a converted node is reclaimed, its replacement goes to the next
 //! spot pool or to on-demand. When the spot launch itself fails (no
-//! capacity), the plan stops at its first step and nothing was disrupted.
+//! capacity), the plan stops at its first step and nothing was disrupted;
+//! the caller passes that pool as `unavailable` to the next plans (as the
+//! runtime's controller does, for a while), which then buy elsewhere.
 //!
 //! ```
+//! use std::collections::BTreeSet;
 //! use cloudoptim_core::catalog::Catalog;
 //! use cloudoptim_core::consolidation::ConsolidationPolicy;
 //! use cloudoptim_core::demo::{DemoConfig, DemoEnvironment};
@@ -41,13 +44,16 @@
 //! let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog)?;
 //! let now = "2026-11-23T15:00:00Z".parse()?;
 //! let policy = ConsolidationPolicy::spot_conversion();
-//! let c = plan_spot_conversion(&demo.snapshot, Some(&demo.aws), catalog, &policy, now);
+//! let unavailable = BTreeSet::new(); // pools EC2 said were out of capacity
+//! let c = plan_spot_conversion(&demo.snapshot, Some(&demo.aws), catalog, &policy, &unavailable, now);
 //! // Every replacement is spot, and saves what the plan says.
 //! assert!(c.replacements.iter().all(|r| r.capacity_type == CapacityType::Spot));
 //! assert!(c.replacements.len() <= policy.max_disrupted_nodes);
 //! assert_eq!(c.plan.engine, "spot-conversion");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 
@@ -76,7 +82,8 @@ impl ConsolidationPolicy {
 }
 
 /// The plan that moves on-demand nodes of `snapshot` onto spot instances,
-/// within `policy`'s budget (see the [module](self) documentation).
+/// within `policy`'s budget (see the [module](self) documentation),
+/// buying from no pool (instance type, zone) of `unavailable`.
 ///
 /// Whatever `policy.replacement.capacity_types` says, replacements are
 /// bought as spot. Nodes that are already spot, or whose capacity type is
@@ -88,9 +95,11 @@ pub fn plan_spot_conversion(
     account: Option<&AwsInventory>,
     catalog: &Catalog,
     policy: &ConsolidationPolicy,
+    unavailable: &BTreeSet<(String, String)>,
     now: Timestamp,
 ) -> Consolidation {
     let mut policy = policy.clone();
     policy.replacement.capacity_types = vec![CapacityType::Spot];
-    plan(snapshot, account, catalog, Methods::ToSpot, &policy, now)
+    let methods = Methods::ToSpot { unavailable };
+    plan(snapshot, account, catalog, methods, &policy, now)
 }
