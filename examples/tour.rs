@@ -234,7 +234,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     bin_packing(&snapshot, aws.as_ref(), catalog, &env, &summary, now);
-    spot_section(&snapshot, catalog, &env, &region);
+    spot_section(&snapshot, aws.as_ref(), catalog, &env, &region);
     oom_section(&snapshot, catalog, usage.as_ref(), now);
     rightsizing_section(&snapshot, catalog, &region, usage.as_ref(), now);
     office_hours_section(&snapshot, catalog, &region, aws.is_some(), now);
@@ -581,6 +581,7 @@ fn bin_packing(
 /// at what risk (day zero: Spot Advisor data only).
 fn spot_section(
     snapshot: &ClusterSnapshot,
+    account: Option<&AwsInventory>,
     catalog: &Catalog,
     env: &NodeEnvironment,
     region: &str,
@@ -678,6 +679,63 @@ fn spot_section(
             "    {name:<34} {pods:>3} pods over {pools} pools, saves {}/h, risk {risk:.2}",
             usd(*saved)
         );
+    }
+    spot_conversion(snapshot, account, catalog, region, now);
+}
+
+/// The nodes themselves: which on-demand nodes the next spot conversion
+/// plan would move onto spot instances, and why the others stay.
+fn spot_conversion(
+    snapshot: &ClusterSnapshot,
+    account: Option<&AwsInventory>,
+    catalog: &Catalog,
+    region: &str,
+    now: jiff::Timestamp,
+) {
+    use cloudoptim::consolidation::ConsolidationPolicy;
+    use cloudoptim::spot::conversion::plan_spot_conversion;
+    if let Some(why) = snapshot.why_pods_unknown() {
+        println!("  Spot conversion of nodes: cannot tell: {why}");
+        return;
+    }
+    let policy = ConsolidationPolicy {
+        region: region.to_owned(),
+        ..ConsolidationPolicy::spot_conversion()
+    };
+    let c = plan_spot_conversion(
+        snapshot,
+        account,
+        catalog,
+        &policy,
+        &Default::default(),
+        now,
+    );
+    println!(
+        "  Spot conversion of nodes (one plan: at most {} nodes, types under 10% interrupted a month, one node per pool): {} node(s) now, saving {}/h",
+        policy.max_disrupted_nodes,
+        c.replacements.len(),
+        usd(c.savings.net_saved_usd_per_hour)
+    );
+    for r in &c.replacements {
+        println!(
+            "    {:<34} {} on-demand → {} spot in {}, {}/h",
+            r.node,
+            r.from_instance_type,
+            r.instance_type,
+            r.zone,
+            usd(r.usd_per_hour)
+        );
+    }
+    let mut stays: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, b) in &c.blocked {
+        *stays.entry(b.kind()).or_default() += 1;
+    }
+    if !stays.is_empty() {
+        let list: Vec<String> = stays.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!("    stay: {}", list.join(", "));
+    }
+    if stays.contains_key("node_group_type") {
+        println!("    (a node group's nodes go to spot through the group: a spot node group, or its launch template)");
     }
 }
 

@@ -16,8 +16,15 @@
 //!   from the store the same way.
 //! - **Optimization cycle.** Every [`ControllerConfig::cycle_interval`],
 //!   or at once when the API asked ([`Store::request_cycle`]): observe the
-//!   cluster (scoped to its node selector) and its account, run the
-//!   enabled engines, and execute their plans within the engine's budget.
+//!   cluster (scoped to its node selector) and its account, then each
+//!   enabled [`Engine`] in turn plans with its own policy and budget and
+//!   its plan runs: ghost instances, zombie volumes, office hours,
+//!   consolidation, spot conversion (opt-in). After a plan that changed
+//!   the cluster, the next engine plans on a new observation. An engine
+//!   that cannot tell (no account observation, a list read in pieces at
+//!   different revisions) makes no plan, and says why. A spot pool whose
+//!   launch failed is left out of the next plans for
+//!   [`ControllerConfig::spot_pool_unavailable_for`].
 //!   Level-triggered: every cycle starts from what is there, so a missed
 //!   cycle heals at the next one.
 //!
@@ -803,8 +810,8 @@ impl ClusterTask {
                     },
                 }
             } else {
-                let snapshot = match self.observe(acting).await {
-                    Ok(s) => s.into_managed(),
+                let snapshot = match self.observe_managed(acting).await {
+                    Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(error = %e, "observing the cluster for the event");
                         return false;
@@ -955,14 +962,7 @@ impl ClusterTask {
     /// The cluster as the engines see it: read whole, and scoped to the
     /// managed nodes.
     async fn observe(&self, acting: &Acting) -> Result<Observed, String> {
-        let options = ObserveOptions {
-            metrics: false,
-            ..ObserveOptions::default()
-        };
-        let observation = acting.client.observe(&options).await.map_err(|e| {
-            self.metrics.error("kubernetes");
-            e.to_string()
-        })?;
+        let observation = self.read_cluster(acting).await?;
         let selector = &acting.record.node_selector;
         let scoped = (!selector.is_empty()).then(|| {
             let mut s = observation.snapshot.clone();
@@ -974,6 +974,28 @@ impl ClusterTask {
             scoped,
             inconsistent: observation.resumed_kinds,
             account: None,
+        })
+    }
+
+    /// The managed nodes and their pods only (what an event's plan needs;
+    /// nothing of the whole is kept).
+    async fn observe_managed(
+        &self,
+        acting: &Acting,
+    ) -> Result<cloudoptim_core::ClusterSnapshot, String> {
+        let mut snapshot = self.read_cluster(acting).await?.snapshot;
+        snapshot.restrict_to_nodes(&acting.record.node_selector);
+        Ok(snapshot)
+    }
+
+    async fn read_cluster(&self, acting: &Acting) -> Result<cloudoptim_k8s::Observation, String> {
+        let options = ObserveOptions {
+            metrics: false,
+            ..ObserveOptions::default()
+        };
+        acting.client.observe(&options).await.map_err(|e| {
+            self.metrics.error("kubernetes");
+            e.to_string()
         })
     }
 

@@ -89,11 +89,6 @@ impl Observed {
     fn managed(&self) -> &ClusterSnapshot {
         self.scoped.as_ref().unwrap_or(&self.whole)
     }
-
-    /// The managed nodes and their pods, owned.
-    pub fn into_managed(self) -> ClusterSnapshot {
-        self.scoped.unwrap_or(self.whole)
-    }
 }
 
 /// The spot pool (instance type, zone) step `index` of `plan` buys from,
