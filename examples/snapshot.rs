@@ -216,6 +216,7 @@ fn live_snapshot(args: &Args) -> Result<(ClusterSnapshot, String), Box<dyn std::
             .observe(&ObserveOptions {
                 page_size: args.page_size,
                 metrics: true,
+                ..ObserveOptions::default()
             })
             .await?;
         let metrics = match &observed.metrics {

@@ -40,6 +40,7 @@ pub use error::K8sError;
 pub use execute::{DrainSettings, KubeExecutor, CORDONED_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION};
 pub use observe::{
     ContainerUsageSample, Metrics, MetricsSample, NodeUsage, Observation, ObserveOptions,
+    ObservedKinds,
 };
 pub use prometheus::PrometheusSource;
 /// Re-exported so callers can build [`Onboarding`] tokens.

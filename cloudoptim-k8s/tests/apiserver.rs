@@ -16,8 +16,9 @@ use std::time::Duration;
 use cloudoptim_core::plan::{Action, ObjectRef, Plan, Precondition, ResourcePatch, WorkloadRef};
 use cloudoptim_core::snapshot::WorkloadKind;
 use cloudoptim_k8s::{
-    ClientSettings, K8sError, KubeClient, KubeExecutor, Metrics, Mode, ObserveOptions, Onboarding,
-    SecretString, StepOutcome, CORDONED_ANNOTATION, ORIGINAL_REPLICAS_ANNOTATION,
+    ClientSettings, K8sError, KubeClient, KubeExecutor, Metrics, Mode, ObserveOptions,
+    ObservedKinds, Onboarding, SecretString, StepOutcome, CORDONED_ANNOTATION,
+    ORIGINAL_REPLICAS_ANNOTATION,
 };
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -539,6 +540,7 @@ async fn observe_reads_every_kind_page_by_page_as_the_service_account() {
         .observe(&ObserveOptions {
             page_size: 4,
             metrics: true,
+            kinds: ObservedKinds::All,
         })
         .await
         .unwrap();
@@ -591,6 +593,27 @@ async fn observe_reads_every_kind_page_by_page_as_the_service_account() {
         .find(|p| p.namespace == ns && p.name == "web")
         .unwrap();
     assert_eq!(pdb.disruptions_allowed, 2);
+    // For a drain: the nodes, pods and PDBs alike, and nothing else listed.
+    let for_drains = client
+        .observe(&ObserveOptions {
+            page_size: 4,
+            metrics: false,
+            kinds: ObservedKinds::ForDrains,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        for_drains
+            .objects_by_kind
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        ["Node", "Pod", "PodDisruptionBudget"]
+    );
+    assert_eq!(for_drains.snapshot.nodes, snapshot.nodes);
+    assert_eq!(for_drains.snapshot.pdbs, snapshot.pdbs);
+    assert_eq!(for_drains.snapshot.pods.len(), snapshot.pods.len());
+    assert!(for_drains.snapshot.workloads.is_empty() && for_drains.snapshot.services.is_empty());
     assert!(snapshot
         .persistent_volumes
         .iter()
@@ -672,6 +695,7 @@ async fn a_kubeconfig_file_works_and_tokens_stay_out_of_debug_output() {
         .observe(&ObserveOptions {
             page_size: 500,
             metrics: false,
+            ..ObserveOptions::default()
         })
         .await
         .unwrap();

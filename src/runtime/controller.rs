@@ -55,7 +55,8 @@ use cloudoptim_core::spot::interruption::{InterruptionHandler, InterruptionPolic
 use cloudoptim_core::waste::ghost_instances::GhostPolicy;
 use cloudoptim_core::waste::zombie_volumes::ZombiePolicy;
 use cloudoptim_k8s::{
-    ClientSettings, KubeClient, KubeExecutor, ObserveOptions, Onboarding, SecretString,
+    ClientSettings, KubeClient, KubeExecutor, ObserveOptions, ObservedKinds, Onboarding,
+    SecretString,
 };
 use tokio::sync::{watch, Mutex};
 use tokio::task::JoinSet;
@@ -962,7 +963,7 @@ impl ClusterTask {
     /// The cluster as the engines see it: read whole, and scoped to the
     /// managed nodes.
     async fn observe(&self, acting: &Acting) -> Result<Observed, String> {
-        let observation = self.read_cluster(acting).await?;
+        let observation = self.read_cluster(acting, ObservedKinds::All).await?;
         let selector = &acting.record.node_selector;
         let scoped = (!selector.is_empty()).then(|| {
             let mut s = observation.snapshot.clone();
@@ -977,20 +978,28 @@ impl ClusterTask {
         })
     }
 
-    /// The managed nodes and their pods only (what an event's plan needs;
-    /// nothing of the whole is kept).
+    /// The managed nodes, their pods and the PDBs only: what an event's
+    /// plan needs, in 3 lists instead of 14 (the warning's 2 minutes run).
     async fn observe_managed(
         &self,
         acting: &Acting,
     ) -> Result<cloudoptim_core::ClusterSnapshot, String> {
-        let mut snapshot = self.read_cluster(acting).await?.snapshot;
+        let mut snapshot = self
+            .read_cluster(acting, ObservedKinds::ForDrains)
+            .await?
+            .snapshot;
         snapshot.restrict_to_nodes(&acting.record.node_selector);
         Ok(snapshot)
     }
 
-    async fn read_cluster(&self, acting: &Acting) -> Result<cloudoptim_k8s::Observation, String> {
+    async fn read_cluster(
+        &self,
+        acting: &Acting,
+        kinds: ObservedKinds,
+    ) -> Result<cloudoptim_k8s::Observation, String> {
         let options = ObserveOptions {
             metrics: false,
+            kinds,
             ..ObserveOptions::default()
         };
         acting.client.observe(&options).await.map_err(|e| {
