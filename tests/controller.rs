@@ -168,6 +168,42 @@ fn config(holder: &str, lease: Duration, step_pause: Duration) -> ControllerConf
     c
 }
 
+/// The cluster's runs as the history endpoint lists them, newest first.
+async fn history(addr: SocketAddr, id: i64) -> Vec<Value> {
+    let (status, h) = call(
+        addr,
+        "GET",
+        &format!("/api/v1/optimization/history?cluster_id={id}"),
+        KEY,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{h}");
+    h["runs"].as_array().unwrap().clone()
+}
+
+/// Wait until `holder` holds the (only) cluster.
+async fn held_by(addr: SocketAddr, holder: &str) {
+    until("the cluster held", Duration::from_secs(30), || async {
+        let (_, listed) = call(addr, "GET", "/api/v1/admin/clusters", KEY, None).await;
+        (listed["clusters"][0]["lease_holder"] == holder).then_some(())
+    })
+    .await;
+}
+
+/// Ask for a cycle of cluster `id` over HTTP.
+async fn trigger(addr: SocketAddr, id: i64) {
+    let (status, accepted) = call(
+        addr,
+        "POST",
+        "/api/v1/optimization/trigger",
+        KEY,
+        Some(json!({"cluster_id": id})),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+}
+
 /// Poll `f` every 100 ms until it gives `Some`, for at most `limit`.
 async fn until<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
 where
@@ -377,16 +413,8 @@ async fn a_spot_warning_through_eventbridge_is_drained_replaced_and_recorded() {
     assert_eq!(replacements.len(), 1, "{replacements:?}");
 
     // The run, step by step, in the history.
-    let (_, history) = call(
-        addr,
-        "GET",
-        &format!("/api/v1/optimization/history?cluster_id={id}"),
-        KEY,
-        None,
-    )
-    .await;
-    let runs = history["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 1, "{history}");
+    let runs = history(addr, id).await;
+    assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(runs[0]["id"], run);
     assert_eq!(runs[0]["status"], "completed");
     assert_eq!(runs[0]["mode"], "execute");
@@ -395,7 +423,7 @@ async fn a_spot_warning_through_eventbridge_is_drained_replaced_and_recorded() {
         steps.len() as u64,
         runs[0]["planned_steps"].as_u64().unwrap()
     );
-    assert!(steps.iter().all(|s| s["outcome"] == "done"), "{history}");
+    assert!(steps.iter().all(|s| s["outcome"] == "done"), "{runs:#?}");
 
     // The message was acknowledged once the plan completed.
     let sqs = aws_sdk_sqs::Client::new(&aws_config);
@@ -642,37 +670,11 @@ async fn a_killed_controller_s_cycle_is_finished_by_the_next_without_repeating_a
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    until(
-        "the first process holds the cluster",
-        Duration::from_secs(30),
-        || async {
-            let (_, listed) = call(addr, "GET", "/api/v1/admin/clusters", KEY, None).await;
-            (listed["clusters"][0]["lease_holder"] == "first-process").then_some(())
-        },
-    )
-    .await;
+    held_by(addr, "first-process").await;
 
     // A cycle, asked for over HTTP; the first process dies two steps in.
-    let (status, accepted) = call(
-        addr,
-        "POST",
-        "/api/v1/optimization/trigger",
-        KEY,
-        Some(json!({"cluster_id": id})),
-    )
-    .await;
-    assert_eq!(status, 202, "{accepted}");
-    let history = || async {
-        let (_, h) = call(
-            addr,
-            "GET",
-            &format!("/api/v1/optimization/history?cluster_id={id}"),
-            KEY,
-            None,
-        )
-        .await;
-        h["runs"].as_array().unwrap().clone()
-    };
+    trigger(addr, id).await;
+    let history = || history(addr, id);
     let done = |run: &Value| {
         run["steps"]
             .as_array()
@@ -956,17 +958,7 @@ async fn a_cycle_runs_every_engine_and_each_acts() {
             .await
         })
     };
-    let history = || async {
-        let (_, h) = call(
-            addr,
-            "GET",
-            &format!("/api/v1/optimization/history?cluster_id={id}"),
-            KEY,
-            None,
-        )
-        .await;
-        h["runs"].as_array().unwrap().clone()
-    };
+    let history = || history(addr, id);
     let cycles_done = || {
         controller
             .metrics()
@@ -975,24 +967,8 @@ async fn a_cycle_runs_every_engine_and_each_acts() {
             .get()
     };
     let cycle = |n: usize, cycles: u64| async move {
-        until(
-            "the controller holds the cluster",
-            Duration::from_secs(30),
-            || async {
-                let (_, listed) = call(addr, "GET", "/api/v1/admin/clusters", KEY, None).await;
-                (listed["clusters"][0]["lease_holder"] == "ctl-engines").then_some(())
-            },
-        )
-        .await;
-        let (status, accepted) = call(
-            addr,
-            "POST",
-            "/api/v1/optimization/trigger",
-            KEY,
-            Some(json!({"cluster_id": id})),
-        )
-        .await;
-        assert_eq!(status, 202, "{accepted}");
+        held_by(addr, "ctl-engines").await;
+        trigger(addr, id).await;
         until("the cycle's runs", Duration::from_secs(90), || async {
             let runs = history().await;
             assert!(runs.iter().all(|r| r["status"] != "failed"), "{runs:#?}");
