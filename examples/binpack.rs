@@ -5,6 +5,7 @@
 //! cargo run --release --example binpack -- --pods FILE.csv [--region us-east-1] [--capacity on-demand|spot]
 //! cargo run --release --example binpack                    # the demo cluster's pods, readable
 //! cargo run --release --example binpack -- --snapshot FILE.json [--rightsize-nodes]
+//! cargo run --release --example binpack -- --until-steady [--snapshot FILE.json]   # plan after plan until none saves
 //! ```
 //!
 //! On the demo (and with `--rightsize-nodes` on a snapshot) it also prints
@@ -33,7 +34,7 @@ use cloudoptim::snapshot::CapacityType;
 use cloudoptim::summary::ClusterSummary;
 
 const USAGE: &str =
-    "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json [--rightsize-nodes]] [--region REGION] [--capacity on-demand|spot]";
+    "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json [--rightsize-nodes]] [--until-steady] [--region REGION] [--capacity on-demand|spot]";
 
 struct Args {
     pods: Option<PathBuf>,
@@ -42,6 +43,7 @@ struct Args {
     region: String,
     capacity: CapacityType,
     rightsize_nodes: bool,
+    until_steady: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -53,6 +55,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         region: "us-east-1".into(),
         capacity: CapacityType::OnDemand,
         rightsize_nodes: false,
+        until_steady: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -61,6 +64,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("snapshot") => args.snapshot = Some(parser.value()?.into()),
             Long("synthetic") => args.synthetic = Some(parser.value()?.parse()?),
             Long("rightsize-nodes") => args.rightsize_nodes = true,
+            Long("until-steady") => args.until_steady = true,
             Long("region") => args.region = parser.value()?.string()?,
             Long("capacity") => {
                 args.capacity = match parser.value()?.string()?.as_str() {
@@ -137,6 +141,21 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
+    if args.until_steady && args.pods.is_none() && args.synthetic.is_none() {
+        return match &args.snapshot {
+            Some(path) => {
+                let snapshot = support::read_kubectl_file(path)?.snapshot;
+                let region = NodeEnvironment::of(&snapshot)
+                    .region_or(&args.region)
+                    .to_owned();
+                steady(&snapshot, None, catalog, &region)
+            }
+            None => {
+                let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog)?;
+                steady(&demo.snapshot, Some(&demo.aws), catalog, &args.region)
+            }
+        };
+    }
     if let Some(path) = &args.snapshot {
         let snapshot = support::read_kubectl_file(path)?.snapshot;
         let env = NodeEnvironment::of(&snapshot);
@@ -201,6 +220,75 @@ fn peak_rss_mib() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024)
+}
+
+/// Consolidation plan after plan, each applied in the simulator, until
+/// none saves the threshold: every round and the cost the cluster settles at.
+fn steady(
+    snapshot: &cloudoptim::ClusterSnapshot,
+    account: Option<&cloudoptim::inventory::AwsInventory>,
+    catalog: &Catalog,
+    region: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use cloudoptim::consolidation::{until_steady, ConsolidationPolicy};
+    if let Some(why) = snapshot.why_pods_unknown() {
+        return Err(format!("cannot tell: {why}").into());
+    }
+    let policy = ConsolidationPolicy {
+        region: region.to_owned(),
+        ..ConsolidationPolicy::default()
+    };
+    let started = Instant::now();
+    let s = until_steady(
+        snapshot,
+        account,
+        catalog,
+        &LpGuidedPacker::default(),
+        &policy,
+        snapshot
+            .newest_timestamp()
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        200,
+    )?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let before = ClusterSummary::new(snapshot, catalog, region);
+    let after = ClusterSummary::new(&s.snapshot, catalog, region);
+    println!(
+        "Consolidation until steady ({} nodes or {}% per plan, each plan applied in the simulator):",
+        policy.max_disrupted_nodes, policy.max_disrupted_percent
+    );
+    println!(
+        "  today:  {} nodes, {}/h",
+        before.nodes,
+        dollars(before.usd_per_hour.usd(), 2)
+    );
+    for (i, r) in s.rounds.iter().enumerate() {
+        println!(
+            "  round {:>2}: {:>3} steps, {:>2} node(s) removed, {:>2} launched, saves {}/h",
+            i + 1,
+            r.steps,
+            r.removed_nodes,
+            r.launched_nodes,
+            dollars(r.saved_usd_per_hour.usd(), 2)
+        );
+    }
+    println!(
+        "  steady: {} nodes, {}/h: saves {}/h in {} round(s), {ms:.0} ms",
+        after.nodes,
+        dollars(after.usd_per_hour.usd(), 2),
+        dollars(s.saved_usd_per_hour().usd(), 2),
+        s.rounds.len()
+    );
+    if let Some(why) = &s.stopped {
+        println!("  not converged: {why}");
+    }
+    if !before.unpriced_nodes.is_empty() {
+        println!(
+            "  ({} node(s) cannot be priced and are not in these figures)",
+            before.unpriced_nodes.len()
+        );
+    }
+    Ok(())
 }
 
 fn round4(x: f64) -> f64 {

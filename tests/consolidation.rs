@@ -1607,3 +1607,92 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- steady state
+
+use cloudoptim::consolidation::until_steady;
+
+fn bill(s: &ClusterSnapshot) -> i64 {
+    s.nodes
+        .iter()
+        .filter_map(|n| node_price(n, catalog(), "us-east-1"))
+        .map(|p| p.usd_per_hour.micro_usd())
+        .sum()
+}
+
+#[test]
+fn iterating_reaches_a_fixed_point_on_the_demo() {
+    let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog()).unwrap();
+    let policy = ConsolidationPolicy::default();
+    let packer = cloudoptim::binpack::LpGuidedPacker::default();
+    let steady = until_steady(
+        &demo.snapshot,
+        Some(&demo.aws),
+        catalog(),
+        &packer,
+        &policy,
+        now(),
+        100,
+    )
+    .unwrap();
+    assert!(steady.converged, "{:?}", steady.stopped);
+    assert!(
+        steady.rounds.len() > 1,
+        "one plan's budget is not the whole way"
+    );
+    // The fixed point: one more plan on the result finds nothing worth it.
+    let again = plan_consolidation(
+        &steady.snapshot,
+        steady.account.as_ref(),
+        catalog(),
+        &packer,
+        &policy,
+        now(),
+    );
+    assert!(
+        again.plan.steps.is_empty()
+            || again.savings.net_saved_usd_per_hour < policy.min_savings_usd_per_hour
+    );
+    // What the rounds say they save is what the bill says.
+    assert_eq!(
+        bill(&demo.snapshot) - bill(&steady.snapshot),
+        steady.saved_usd_per_hour().micro_usd()
+    );
+    let first = plan_consolidation(
+        &demo.snapshot,
+        Some(&demo.aws),
+        catalog(),
+        &packer,
+        &policy,
+        now(),
+    );
+    assert!(steady.saved_usd_per_hour() >= first.savings.net_saved_usd_per_hour);
+    // No pod lost on the way (DaemonSet and mirror pods go with their node).
+    let running = |s: &ClusterSnapshot| s.pods.iter().filter(|p| p.moves_with_node()).count();
+    assert_eq!(running(&steady.snapshot), running(&demo.snapshot));
+    eprintln!(
+        "demo: {} rounds, ${:.2}/h → ${:.2}/h, saves ${:.2}/h (one plan: ${:.2}/h)",
+        steady.rounds.len(),
+        bill(&demo.snapshot) as f64 / 1e6,
+        bill(&steady.snapshot) as f64 / 1e6,
+        steady.saved_usd_per_hour().usd(),
+        first.savings.net_saved_usd_per_hour.usd()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn iterating_stays_safe_and_stops(snapshot in cluster(), budget in 1usize..4) {
+        let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::default() };
+        let packer = cloudoptim::binpack::LpGuidedPacker::default();
+        let steady = until_steady(&snapshot, None, catalog(), &packer, &policy, now(), 40).unwrap();
+        prop_assert!(steady.converged || steady.stopped.is_some());
+        prop_assert!(steady.rounds.len() <= snapshot.nodes.len() * 2 + 1);
+        // Every pod that moves with its node still runs.
+        let running = |s: &ClusterSnapshot| s.pods.iter().filter(|p| p.moves_with_node()).count();
+        prop_assert_eq!(running(&steady.snapshot), running(&snapshot));
+        prop_assert_eq!(bill(&snapshot) - bill(&steady.snapshot), steady.saved_usd_per_hour().micro_usd());
+    }
+}

@@ -54,9 +54,11 @@ use crate::snapshot::{
 };
 
 mod replacement;
+mod steady;
 
 pub use replacement::ReplacementPolicy;
 pub(crate) use replacement::{cheapest_replacement, cheapest_type, node_group_type, PricedTypes};
+pub use steady::{until_steady, Round, SteadyState};
 
 /// The largest group of nodes replaced together.
 const MAX_GROUP: usize = 16;
