@@ -168,6 +168,17 @@ fn config(holder: &str, lease: Duration, step_pause: Duration) -> ControllerConf
     c
 }
 
+/// Create namespace `name`.
+async fn namespace(kube: &kube::Client, name: &str) {
+    Api::<Namespace>::all(kube.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": name}})).unwrap(),
+        )
+        .await
+        .unwrap();
+}
+
 /// The cluster's runs as the history endpoint lists them, newest first.
 async fn history(addr: SocketAddr, id: i64) -> Vec<Value> {
     let (status, h) = call(
@@ -315,13 +326,7 @@ async fn a_spot_warning_through_eventbridge_is_drained_replaced_and_recorded() {
     let admin = admin().await;
     let kube = admin.kube().clone();
     let ns = format!("ctl-spot-{sfx}");
-    Api::<Namespace>::all(kube.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    namespace(&kube, &ns).await;
     let nodes: Api<Node> = Api::all(kube.clone());
     let node = format!("ctl-spot-{sfx}");
     let instance = format!("i-0c71{:0>13}", &sfx[1..]);
@@ -854,13 +859,7 @@ async fn a_cycle_runs_every_engine_and_each_acts() {
     let admin = admin().await;
     let kube = admin.kube().clone();
     let ns = format!("ctl-engines-{sfx}");
-    Api::<Namespace>::all(kube.clone())
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
-        )
-        .await
-        .unwrap();
+    namespace(&kube, &ns).await;
     let nodes: Api<Node> = Api::all(kube.clone());
     let node = format!("ctl-engines-{sfx}");
     let instance = format!("i-0e71{:0>13}", &sfx[1..]);

@@ -1041,6 +1041,14 @@ impl ClusterTask {
             let mut ok = true;
             let mut acted = false;
             let mut seen: Option<Observed> = None;
+            // Spot pools whose launch failed lately (only the last engine,
+            // spot conversion, buys spot: read once a cycle).
+            let unavailable = {
+                let mut pools = acting.unavailable_spot.lock().await;
+                let now = Instant::now();
+                pools.retain(|_, until| *until > now);
+                pools.keys().cloned().collect()
+            };
             for engine in Engine::ALL {
                 if halt.is_set() {
                     break;
@@ -1061,12 +1069,6 @@ impl ClusterTask {
                 }
                 let Some(observed) = &seen else {
                     break;
-                };
-                let unavailable = {
-                    let mut pools = acting.unavailable_spot.lock().await;
-                    let now = Instant::now();
-                    pools.retain(|_, until| *until > now);
-                    pools.keys().cloned().collect()
                 };
                 let planned = engines::plan(
                     engine,
