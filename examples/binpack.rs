@@ -257,11 +257,15 @@ fn steady(
         "Consolidation until steady ({} nodes or {}% per plan, each plan applied in the simulator):",
         policy.max_disrupted_nodes, policy.max_disrupted_percent
     );
-    println!(
-        "  today:  {} nodes, {}/h",
-        before.nodes,
-        dollars(before.usd_per_hour.usd(), 2)
-    );
+    // With no node priced, a total would be a confident $0: say so instead.
+    let cost = |s: &ClusterSummary| {
+        if s.nodes > 0 && s.unpriced_nodes.len() == s.nodes {
+            "cannot tell what it costs".to_owned()
+        } else {
+            format!("{}/h", dollars(s.usd_per_hour.usd(), 2))
+        }
+    };
+    println!("  today:  {} nodes, {}", before.nodes, cost(&before));
     for (i, r) in s.rounds.iter().enumerate() {
         println!(
             "  round {:>2}: {:>3} steps, {:>2} node(s) removed, {:>2} launched, saves {}/h",
@@ -273,9 +277,9 @@ fn steady(
         );
     }
     println!(
-        "  steady: {} nodes, {}/h: saves {}/h in {} round(s), {ms:.0} ms",
+        "  steady: {} nodes, {}: saves {}/h in {} round(s), {ms:.0} ms",
         after.nodes,
-        dollars(after.usd_per_hour.usd(), 2),
+        cost(&after),
         dollars(s.saved_usd_per_hour().usd(), 2),
         s.rounds.len()
     );
