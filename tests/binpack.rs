@@ -11,7 +11,7 @@ use cloudoptim::binpack::{
     LpGuidedPacker, PackError, Packer, Packing, PackingPolicy, PodRequirement, Unschedulable,
 };
 use cloudoptim::catalog::Catalog;
-use cloudoptim::demo::{DemoConfig, DemoEnvironment};
+use cloudoptim::demo::{shaped_pods, DemoConfig, DemoEnvironment, PodMix};
 use cloudoptim::eks;
 use cloudoptim::snapshot::{
     node_labels, NodeAffinity, NodeSelectorTerm, SelectorOperator, SelectorRequirement,
@@ -183,7 +183,57 @@ proptest! {
         let packing = packer.pack(&pods, catalog(), &policy).unwrap();
         assert_feasible(&pods, &policy, &packing);
         let again = packer.pack(&pods, catalog(), &policy).unwrap();
-        prop_assert_eq!(packing, again);
+        prop_assert_eq!(&packing, &again);
+        // The local search only ever keeps what costs no more.
+        let greedy = LpGuidedPacker { local_search_work: 0, ..LpGuidedPacker::default() }
+            .pack(&pods, catalog(), &policy)
+            .unwrap();
+        assert_feasible(&pods, &policy, &greedy);
+        prop_assert!(packing.usd_per_hour <= greedy.usd_per_hour);
+    }
+}
+
+/// Lists where every pod has its own shape (thousands of kinds), with
+/// constraints on some of them: everything the packer promises still holds,
+/// and the packing stays close to its bound.
+#[test]
+fn pods_of_thousands_of_shapes_pack_feasibly_and_deterministically() {
+    let policy = PackingPolicy::default();
+    let packer = LpGuidedPacker::default();
+    for (mix, seed) in [(PodMix::Cpu, 1), (PodMix::Mixed, 2), (PodMix::GpuHeavy, 3)] {
+        let mut pods = shaped_pods(mix, 2_000, 0.6, seed);
+        for (i, p) in pods.iter_mut().enumerate() {
+            match i % 29 {
+                0 => p.zone_spread = Some((format!("spread-{}", i % 5), 1)),
+                1 => p.anti_affinity_group = Some(format!("anti-{}", i % 7)),
+                // m6i has no GPUs.
+                2 if p.requests.gpu_millis == 0 => {
+                    p.node_selector
+                        .insert(node_labels::INSTANCE_FAMILY.into(), "m6i".into());
+                }
+                3 => p.node_affinity = zone_affinity(&["us-east-1a", "us-east-1b"]),
+                _ => {}
+            }
+        }
+        let mut kinds: Vec<Resources> = pods.iter().map(|p| p.requests).collect();
+        kinds.sort_by_key(|r| (r.cpu_millis, r.memory_bytes, r.gpu_millis));
+        kinds.dedup();
+        assert!(kinds.len() > 1_900, "{mix:?}: only {} kinds", kinds.len());
+        let packing = packer.pack(&pods, catalog(), &policy).unwrap();
+        assert_feasible(&pods, &policy, &packing);
+        assert!(
+            packing.unplaced.is_empty(),
+            "{mix:?}: {:?}",
+            packing.unplaced
+        );
+        assert_eq!(packing, packer.pack(&pods, catalog(), &policy).unwrap());
+        // Measured 1.02–1.08 with `examples/packing_quality`; the margin is
+        // for changes elsewhere, not for noise (the packer is deterministic).
+        assert!(
+            packing.ratio() < 1.12,
+            "{mix:?}: cost/bound {}",
+            packing.ratio()
+        );
     }
 }
 
@@ -438,8 +488,10 @@ fn demo_cluster_golden() {
 /// was $3.268/h before node groups shrank through their Auto Scaling
 /// group: the demo's `memory` group sits at its minimum, so its node is
 /// replaced by another node's removal elsewhere.)
+/// The local search on the final packing took the packing from 17 nodes
+/// at $20.4916/h to 40 smaller ones at $19.76996/h.
 const GOLDEN: (usize, usize, i64, i64, usize, i64) =
-    (809, 17, 20_491_600, 18_189_192, 9, 3_088_000);
+    (809, 40, 19_769_960, 18_189_192, 9, 3_088_000);
 
 #[test]
 fn pods_restricted_to_a_family_still_share_nodes() {

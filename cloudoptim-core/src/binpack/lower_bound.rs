@@ -245,21 +245,152 @@ pub(crate) fn value(prices: &[f64; 5], r: &Resources) -> f64 {
         .sum()
 }
 
-/// Round each dimension down to its 8 most significant bits, so pods of
-/// nearly equal size share one bucket. Rounding down keeps a bound valid.
-fn bucket(r: &Resources) -> Resources {
+/// Round each dimension down to its `bits` most significant bits, so pods
+/// of nearly equal size share one bucket. Rounding down keeps a bound valid.
+fn bucket(r: &Resources, bits: u32) -> Resources {
     let mut out = *r;
     for d in Dimension::ALL {
         let v = r.get(d);
-        let bits = 64 - v.leading_zeros();
-        let keep = if bits > 8 {
-            !((1u64 << (bits - 8)) - 1)
+        let width = 64 - v.leading_zeros();
+        let keep = if width > bits {
+            !((1u64 << (width - bits)) - 1)
         } else {
             u64::MAX
         };
         *out.get_mut(d) = v & keep;
     }
     out
+}
+
+/// Bits kept when pods are bucketed to certify the per-pod bound.
+const CERTIFY_BITS: u32 = 8;
+
+/// Bits kept when pods are bucketed to search the weights: coarser, so the
+/// many steps stay cheap when every pod has its own shape. The weights
+/// found are then evaluated on the fine buckets, which alone certify.
+const SEARCH_BITS: u32 = 3;
+
+/// Pods bucketed by rounded-down requests and class: per bucket, its pod
+/// count, its requests (in each dimension's LP unit) and the types that
+/// hold it.
+struct Group<'a> {
+    count: f64,
+    requests: Resources,
+    r: [f64; 5],
+    types: &'a [usize],
+}
+
+fn groups<'a>(
+    pods: &[(&Resources, usize)],
+    bits: u32,
+    class_types: &[&'a [usize]],
+) -> Vec<Group<'a>> {
+    let mut counts: std::collections::HashMap<(Resources, usize), f64> =
+        std::collections::HashMap::new();
+    for &(r, class) in pods {
+        *counts.entry((bucket(r, bits), class)).or_default() += 1.0;
+    }
+    let mut out: Vec<Group<'a>> = counts
+        .into_iter()
+        .map(|((requests, k), count)| Group {
+            count,
+            requests,
+            r: std::array::from_fn(|i| {
+                Dimension::ALL
+                    .get(i)
+                    .map(|&d| requests.get(d) as f64)
+                    .unwrap_or(0.0)
+            }),
+            types: class_types.get(k).copied().unwrap_or(&[]),
+        })
+        .collect();
+    // Deterministic order (the sum is order-sensitive in floating point).
+    out.sort_by(|a, b| {
+        let key = |r: &Resources| {
+            (
+                r.cpu_millis,
+                r.memory_bytes,
+                r.pods,
+                r.gpu_millis,
+                r.ephemeral_storage_bytes,
+            )
+        };
+        key(&a.requests)
+            .cmp(&key(&b.requests))
+            .then_with(|| a.types.cmp(b.types))
+    });
+    out
+}
+
+fn dot(a: &[f64; 5], b: &[f64; 5]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>()
+}
+
+/// `Σ_bucket count · min_t price_t ⟨w_t, r / a_t⟩` over the types that
+/// hold the bucket's pods, and its supergradient in `grad` when given.
+fn evaluate(
+    groups: &[Group<'_>],
+    candidates: &[Candidate],
+    w: &[[f64; 5]],
+    mut grad: Option<&mut [[f64; 5]]>,
+) -> f64 {
+    // price_t · w_t,d / a_t,d, per type: a bucket's share is its dot with r.
+    let per_unit: Vec<[f64; 5]> = candidates
+        .iter()
+        .enumerate()
+        .map(|(t, c)| {
+            let wt = w.get(t).copied().unwrap_or([0.0; 5]);
+            let price = c.usd_per_hour.usd();
+            std::array::from_fn(|i| {
+                let a = Dimension::ALL
+                    .get(i)
+                    .map(|&d| c.allocatable.get(d))
+                    .unwrap_or(0);
+                if a == 0 {
+                    0.0
+                } else {
+                    price * wt.get(i).copied().unwrap_or(0.0) / a as f64
+                }
+            })
+        })
+        .collect();
+    if let Some(g) = grad.as_deref_mut() {
+        g.iter_mut().for_each(|x| *x = [0.0; 5]);
+    }
+    let mut bound = 0.0;
+    for g in groups {
+        let mut min = f64::INFINITY;
+        let mut arg = None;
+        for &t in g.types {
+            let (Some(c), Some(u)) = (candidates.get(t), per_unit.get(t)) else {
+                continue;
+            };
+            if !g.requests.fits_within(&c.allocatable) {
+                continue;
+            }
+            let share = dot(u, &g.r);
+            if share < min {
+                min = share;
+                arg = Some((t, c));
+            }
+        }
+        if let Some((t, c)) = arg {
+            bound += g.count * min;
+            if let Some(slot) = grad.as_deref_mut().and_then(|gr| gr.get_mut(t)) {
+                let price = c.usd_per_hour.usd();
+                for (i, gi) in slot.iter_mut().enumerate() {
+                    let a = Dimension::ALL
+                        .get(i)
+                        .map(|&d| c.allocatable.get(d))
+                        .unwrap_or(0);
+                    if a > 0 {
+                        *gi += g.count * price * g.r.get(i).copied().unwrap_or(0.0) / a as f64;
+                    }
+                }
+            }
+        }
+    }
+    bound
 }
 
 /// The per-pod bound: for any weights `w_t` on the simplex, one per type,
@@ -269,7 +400,10 @@ fn bucket(r: &Resources) -> Resources {
 /// Unlike the aggregate relaxation it knows that a pod's CPU, memory and
 /// GPUs must come from the *same* node. The weights start from the LP dual
 /// (which reproduces its bound) and improve by projected supergradient
-/// ascent; every iterate is a valid bound, the best is kept.
+/// ascent on pods bucketed coarsely (cheap when every pod has its own
+/// shape); the start, the best and the last weights are then evaluated
+/// with pods rounded down only slightly, and the best of those is the
+/// bound (any weights give a valid one).
 ///
 /// `pods` are `(requests, class)`; `class_types[class]` are the candidate
 /// types pods of that class may use.
@@ -280,89 +414,20 @@ pub(crate) fn per_pod_bound<'a>(
     start_weights: &[[f64; 5]],
     steps: usize,
 ) -> f64 {
-    // Buckets of equal (rounded-down) requests and class.
-    let mut counts: std::collections::HashMap<(Resources, usize), f64> =
-        std::collections::HashMap::new();
-    for (r, class) in pods {
-        *counts.entry((bucket(r), class)).or_default() += 1.0;
-    }
-    let mut buckets: Vec<((Resources, &[usize]), f64)> = counts
-        .into_iter()
-        .map(|((r, k), n)| ((r, class_types.get(k).copied().unwrap_or(&[])), n))
-        .collect();
-    // Deterministic order (the sum is order-sensitive in floating point).
-    buckets.sort_by(|a, b| {
-        let key = |r: &Resources| {
-            (
-                r.cpu_millis,
-                r.memory_bytes,
-                r.pods,
-                r.gpu_millis,
-                r.ephemeral_storage_bytes,
-            )
-        };
-        key(&a.0 .0)
-            .cmp(&key(&b.0 .0))
-            .then_with(|| a.0 .1.cmp(b.0 .1))
-    });
-    // For each bucket, its pod count and, for each type that holds it,
-    // price_t · r / a_t per dimension.
-    type Options = Vec<(usize, [f64; 5])>;
-    let mut groups: Vec<(f64, Options)> = Vec::with_capacity(buckets.len());
-    for ((r, types), count) in buckets {
-        let mut options = Vec::new();
-        for &t in types {
-            let Some(c) = candidates.get(t) else { continue };
-            if !r.fits_within(&c.allocatable) {
-                continue;
-            }
-            let price = c.usd_per_hour.usd();
-            let q: [f64; 5] = std::array::from_fn(|i| {
-                let d = Dimension::ALL.get(i).copied().unwrap_or(Dimension::Pods);
-                let a = c.allocatable.get(d);
-                if a == 0 {
-                    0.0
-                } else {
-                    price * r.get(d) as f64 / a as f64
-                }
-            });
-            options.push((t, q));
-        }
-        if !options.is_empty() {
-            groups.push((count, options));
-        }
-    }
-    groups.sort_by(|a, b| a.1.first().map(|x| x.0).cmp(&b.1.first().map(|x| x.0)));
+    let pods: Vec<(&Resources, usize)> = pods.collect();
+    let fine = groups(&pods, CERTIFY_BITS, class_types);
+    let coarse = groups(&pods, SEARCH_BITS, class_types);
+    drop(pods);
 
     let mut w: Vec<[f64; 5]> = start_weights.to_vec();
     w.resize(candidates.len(), [0.2; 5]);
-    let dot = |a: &[f64; 5], b: &[f64; 5]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-    let mut best: f64 = 0.0;
+    let start = w.clone();
+    let mut best: (f64, Vec<[f64; 5]>) = (f64::NEG_INFINITY, w.clone());
     let mut grad = vec![[0.0f64; 5]; candidates.len()];
     for step in 0..=steps {
-        grad.iter_mut().for_each(|g| *g = [0.0; 5]);
-        let mut bound = 0.0;
-        for (count, options) in &groups {
-            let mut min = f64::INFINITY;
-            let mut arg = None;
-            for (t, q) in options {
-                let share = w.get(*t).map(|wt| dot(wt, q)).unwrap_or(0.0);
-                if share < min {
-                    min = share;
-                    arg = Some((*t, q));
-                }
-            }
-            if let Some((t, q)) = arg {
-                bound += count * min;
-                if let Some(g) = grad.get_mut(t) {
-                    for (gi, qi) in g.iter_mut().zip(q) {
-                        *gi += count * qi;
-                    }
-                }
-            }
-        }
-        if bound.is_finite() {
-            best = best.max(bound);
+        let bound = evaluate(&coarse, candidates, &w, Some(&mut grad));
+        if bound.is_finite() && bound > best.0 {
+            best = (bound, w.clone());
         }
         if step == steps {
             break;
@@ -378,7 +443,11 @@ pub(crate) fn per_pod_bound<'a>(
             }
         }
     }
-    best
+    [start, best.1, w]
+        .iter()
+        .map(|w| evaluate(&fine, candidates, w, None))
+        .filter(|b| b.is_finite())
+        .fold(0.0, f64::max)
 }
 
 /// Euclidean projection onto `{w ≥ 0, Σ w = 1}`.

@@ -35,6 +35,7 @@ mod candidates;
 mod classes;
 mod column_generation;
 mod knapsack;
+mod local_search;
 mod lower_bound;
 mod master;
 mod packer;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use super::candidates::{candidates, Candidate};
 use super::classes::{classify, slot_labels, too_large, Class};
 use super::column_generation::{best_farley_bound, resolve, Configurations, Kind, Pattern};
+use super::local_search;
 use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row, Solved};
 use super::requirement::PodRequirement;
 use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced, Unschedulable};
@@ -40,6 +41,9 @@ pub struct LpGuidedPacker {
     /// kinds (identical requests and constraints): its master LP grows
     /// with them.
     pub column_generation_max_kinds: usize,
+    /// About how many fit checks the local search on the final packing
+    /// may make (0: none; see `local_search`), a deterministic time budget.
+    pub local_search_work: usize,
 }
 
 impl Default for LpGuidedPacker {
@@ -47,37 +51,39 @@ impl Default for LpGuidedPacker {
         LpGuidedPacker {
             types_per_node: 12,
             scan_per_node: 256,
-            bound_steps: 60,
+            bound_steps: 150,
             repack_per_mille: 100,
             column_generation_rounds: 1_000,
             columns_per_round: 60,
             column_generation_work: 300_000,
             column_generation_max_kinds: 200,
+            local_search_work: 600_000_000,
         }
     }
 }
 
 /// A node being filled.
-struct Open {
-    candidate: usize,
-    zone: usize,
-    free: Resources,
-    pods: Vec<usize>,
-    groups: Vec<u32>,
-    classes: Vec<usize>,
+#[derive(Clone)]
+pub(super) struct Open {
+    pub(super) candidate: usize,
+    pub(super) zone: usize,
+    pub(super) free: Resources,
+    pub(super) pods: Vec<usize>,
+    pub(super) groups: Vec<u32>,
+    pub(super) classes: Vec<usize>,
 }
 
 /// Everything the placement loop needs about the problem.
-struct Problem<'a> {
-    pods: &'a [PodRequirement],
-    candidates: &'a [Candidate],
-    classes: &'a [Class],
-    of_pod: &'a [usize],
-    zones: usize,
+pub(super) struct Problem<'a> {
+    pub(super) pods: &'a [PodRequirement],
+    pub(super) candidates: &'a [Candidate],
+    pub(super) classes: &'a [Class],
+    pub(super) of_pod: &'a [usize],
+    pub(super) zones: usize,
     /// Anti-affinity group id of each pod.
-    group: Vec<Option<u32>>,
+    pub(super) group: Vec<Option<u32>>,
     /// Zone each spread pod must go to.
-    zone_of: Vec<Option<usize>>,
+    pub(super) zone_of: Vec<Option<usize>>,
     /// Dual resource prices per class.
     prices: Vec<[f64; 5]>,
     /// Dual prices of the cluster-wide rows.
@@ -85,7 +91,7 @@ struct Problem<'a> {
 }
 
 impl Problem<'_> {
-    fn fits(&self, pod: usize, node: &Open) -> bool {
+    pub(super) fn fits(&self, pod: usize, node: &Open) -> bool {
         let Some(req) = self.pods.get(pod) else {
             return false;
         };
@@ -121,7 +127,7 @@ impl Problem<'_> {
         }
     }
 
-    fn prices_of(&self, pod: usize) -> [f64; 5] {
+    pub(super) fn prices_of(&self, pod: usize) -> [f64; 5] {
         self.of_pod
             .get(pod)
             .and_then(|&k| self.prices.get(k))
@@ -129,7 +135,7 @@ impl Problem<'_> {
             .unwrap_or([0.0; 5])
     }
 
-    fn place(&self, pod: usize, node: &mut Open) {
+    pub(super) fn place(&self, pod: usize, node: &mut Open) {
         if let Some(req) = self.pods.get(pod) {
             node.free = node.free.saturating_sub(req.requests);
         }
@@ -395,6 +401,7 @@ impl Packer for LpGuidedPacker {
             }
         }
 
+        let nodes = local_search::improve(&problem, nodes, &pod_values, self.local_search_work);
         let mut out = Vec::with_capacity(nodes.len());
         for node in nodes {
             let Some(c) = cands.get(node.candidate) else {

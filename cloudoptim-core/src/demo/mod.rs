@@ -29,9 +29,11 @@
 //!
 //! Same [`DemoConfig`], same environment, byte for byte.
 
-mod rng;
+mod jittered;
+pub(crate) mod rng;
 mod synthetic;
 
+pub use jittered::{jitter, shaped_pods, PodMix};
 pub use synthetic::{synthetic_cluster, synthetic_pods};
 
 use std::collections::BTreeMap;
