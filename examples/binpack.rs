@@ -206,6 +206,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     "plan_ms": (plan_ms * 10.0).round() / 10.0,
                     "pods_per_second": (pods.len() as f64 / (plan_ms / 1000.0)).round(),
                     "peak_rss_mib": peak_rss_mib(),
+                    "report": packing.report,
                 })
             );
         }

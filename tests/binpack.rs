@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use cloudoptim::binpack::{
-    LpGuidedPacker, PackError, Packer, Packing, PackingPolicy, PodRequirement, Unschedulable,
+    ConfigurationLp, LpGuidedPacker, PackError, Packer, Packing, PackingPolicy, PodRequirement,
+    Unschedulable,
 };
 use cloudoptim::catalog::Catalog;
 use cloudoptim::demo::{shaped_pods, DemoConfig, DemoEnvironment, PodMix};
@@ -122,6 +123,27 @@ fn assert_feasible(pods: &[PodRequirement], policy: &PackingPolicy, packing: &Pa
     }
     let total = packing.nodes.iter().map(|n| n.usd_per_hour).sum();
     assert_eq!(packing.usd_per_hour, total);
+    // The report adds up: each stage costs no more than the one before, and
+    // the bound is the best of the bounds it lists.
+    let report = &packing.report;
+    assert!(packing.usd_per_hour <= report.before_local_search_usd_per_hour);
+    assert!(report.before_local_search_usd_per_hour <= report.greedy_usd_per_hour);
+    let mut best = report
+        .lp_bound_usd_per_hour
+        .max(report.per_pod_bound_usd_per_hour);
+    if let ConfigurationLp::Solved {
+        bound_usd_per_hour,
+        packing_usd_per_hour,
+    } = report.configuration_lp
+    {
+        best = best.max(bound_usd_per_hour);
+        if let Some(cg) = packing_usd_per_hour {
+            assert!(report.before_local_search_usd_per_hour <= cg);
+        }
+    }
+    if packing.lower_bound.method != "single-resource" {
+        assert_eq!(packing.lower_bound.usd_per_hour, best, "{report:?}");
+    }
     assert!(
         packing.lower_bound.usd_per_hour <= packing.usd_per_hour,
         "bound {} above cost {}",
@@ -226,6 +248,15 @@ fn pods_of_thousands_of_shapes_pack_feasibly_and_deterministically() {
             "{mix:?}: {:?}",
             packing.unplaced
         );
+        assert!(
+            matches!(
+                packing.report.configuration_lp,
+                ConfigurationLp::TooManyKinds { kinds, limit: 200 } if kinds > 1_900
+            ),
+            "{:?}",
+            packing.report
+        );
+        assert!(packing.report.local_search_fit_checks > 0);
         assert_eq!(packing, packer.pack(&pods, catalog(), &policy).unwrap());
         // Measured 1.02–1.08 with `examples/packing_quality`; the margin is
         // for changes elsewhere, not for noise (the packer is deterministic).

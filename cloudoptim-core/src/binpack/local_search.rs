@@ -160,12 +160,13 @@ fn draw(rng: &mut Rng, len: usize, count: usize, taken: &mut Vec<usize>) -> Vec<
 /// Improve `nodes` by ruin and recreate (see the module docs) for about
 /// `work` fit checks, or until many steps in a row (2,000 and 8 per node)
 /// saved nothing. Empty nodes are dropped; the result costs no more.
+/// Also returns the fit checks made.
 pub(super) fn improve(
     problem: &Problem<'_>,
     nodes: Vec<Open>,
     pod_values: &[f64],
     work: usize,
-) -> Vec<Open> {
+) -> (Vec<Open>, usize) {
     let mut spent = 0usize;
     let mut nodes: Vec<Open> = nodes.into_iter().filter(|n| !n.pods.is_empty()).collect();
     for node in &mut nodes {
@@ -299,5 +300,5 @@ pub(super) fn improve(
             }
         }
     }
-    nodes
+    (nodes, spent)
 }

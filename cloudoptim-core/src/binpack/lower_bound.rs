@@ -401,9 +401,9 @@ fn evaluate(
 /// GPUs must come from the *same* node. The weights start from the LP dual
 /// (which reproduces its bound) and improve by projected supergradient
 /// ascent on pods bucketed coarsely (cheap when every pod has its own
-/// shape); the start, the best and the last weights are then evaluated
-/// with pods rounded down only slightly, and the best of those is the
-/// bound (any weights give a valid one).
+/// shape); the best weights found are then evaluated with pods rounded
+/// down only slightly, which is the bound (any weights give a valid one;
+/// the caller keeps the LP dual's own bound, the starting point's, too).
 ///
 /// `pods` are `(requests, class)`; `class_types[class]` are the candidate
 /// types pods of that class may use.
@@ -421,7 +421,6 @@ pub(crate) fn per_pod_bound<'a>(
 
     let mut w: Vec<[f64; 5]> = start_weights.to_vec();
     w.resize(candidates.len(), [0.2; 5]);
-    let start = w.clone();
     let mut best: (f64, Vec<[f64; 5]>) = (f64::NEG_INFINITY, w.clone());
     let mut grad = vec![[0.0f64; 5]; candidates.len()];
     for step in 0..=steps {
@@ -443,11 +442,12 @@ pub(crate) fn per_pod_bound<'a>(
             }
         }
     }
-    [start, best.1, w]
-        .iter()
-        .map(|w| evaluate(&fine, candidates, w, None))
-        .filter(|b| b.is_finite())
-        .fold(0.0, f64::max)
+    let certified = evaluate(&fine, candidates, &best.1, None);
+    if certified.is_finite() {
+        certified.max(0.0)
+    } else {
+        0.0
+    }
 }
 
 /// Euclidean projection onto `{w ≥ 0, Σ w = 1}`.

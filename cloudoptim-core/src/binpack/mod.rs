@@ -29,7 +29,10 @@
 //! rounded down (re-solved for the pods left over), the rest packed as
 //! before, gives a second packing (the cheaper one is kept), and the LP's
 //! duals certify Farley's bound, usually far tighter than the aggregate
-//! relaxation's.
+//! relaxation's. Last, a local search (`local_search`: ruin and recreate,
+//! which needs no kinds) improves the packing within a budget of fit
+//! checks. Every [`Packing`] carries a [`PackingReport`]: what each stage
+//! cost and what each bound proved.
 
 mod candidates;
 mod classes;
@@ -169,6 +172,53 @@ pub struct Unplaced {
     pub reason: Unschedulable,
 }
 
+/// What the configuration LP did for a packing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ConfigurationLp {
+    /// Turned off (`column_generation_rounds` is 0).
+    Off,
+    /// Not run: the pods form more kinds (distinct requests and
+    /// constraints) than its limit, so the bound is the relaxations' only.
+    TooManyKinds {
+        /// Kinds the pods form.
+        kinds: usize,
+        /// `column_generation_max_kinds`.
+        limit: usize,
+    },
+    /// Could not be set up or solved numerically.
+    NotSolved,
+    /// Solved by column generation.
+    Solved {
+        /// The Farley bound it certified.
+        bound_usd_per_hour: UsdPerHour,
+        /// What the packing rounded from its solution cost, if that
+        /// placed every pod (the cheaper of it and the greedy one goes on).
+        packing_usd_per_hour: Option<UsdPerHour>,
+    },
+}
+
+/// Where a packing's cost and its bound come from, stage by stage, so the
+/// gap between them can be read: a packing far above the relaxations but
+/// close to the configuration LP's bound is held back by the bound; one
+/// that the local search still improved a lot had a weak start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackingReport {
+    /// Cost of the LP-guided best-fit packing (repacked and shrunk).
+    pub greedy_usd_per_hour: UsdPerHour,
+    /// What the configuration LP did.
+    pub configuration_lp: ConfigurationLp,
+    /// Cost when the local search started (the cheaper packing so far).
+    pub before_local_search_usd_per_hour: UsdPerHour,
+    /// Fit checks the local search made (its budget is
+    /// `LpGuidedPacker::local_search_work`).
+    pub local_search_fit_checks: usize,
+    /// The aggregate LP relaxation's certified bound.
+    pub lp_bound_usd_per_hour: UsdPerHour,
+    /// The per-pod bound (a pod's resources come from one node).
+    pub per_pod_bound_usd_per_hour: UsdPerHour,
+}
+
 /// The answer of a packer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Packing {
@@ -180,6 +230,8 @@ pub struct Packing {
     pub usd_per_hour: UsdPerHour,
     /// A certified lower bound on the price of any packing of the placeable pods.
     pub lower_bound: LowerBound,
+    /// How the cost and the bound were reached.
+    pub report: PackingReport,
 }
 
 impl Packing {

@@ -8,7 +8,10 @@ use super::column_generation::{best_farley_bound, resolve, Configurations, Kind,
 use super::local_search;
 use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row, Solved};
 use super::requirement::PodRequirement;
-use super::{PackError, PackedNode, Packer, Packing, PackingPolicy, Unplaced, Unschedulable};
+use super::{
+    ConfigurationLp, PackError, PackedNode, Packer, Packing, PackingPolicy, PackingReport,
+    Unplaced, Unschedulable,
+};
 use crate::catalog::Catalog;
 use crate::money::UsdPerHour;
 use crate::resources::{Dimension, Resources};
@@ -193,7 +196,7 @@ impl Packer for LpGuidedPacker {
             }
         }
 
-        let (mut solved, class_rows) = relax(
+        let (mut solved, class_rows, mut relaxations) = relax(
             pods,
             &placeable,
             &classified.of_pod,
@@ -335,7 +338,7 @@ impl Packer for LpGuidedPacker {
                 .copied()
                 .filter(|i| !stuck.contains(i))
                 .collect();
-            let (again, _) = relax(
+            let (again, _, again_relaxations) = relax(
                 pods,
                 &rest,
                 &classified.of_pod,
@@ -345,6 +348,7 @@ impl Packer for LpGuidedPacker {
                 self.bound_steps,
             );
             solved.bound = again.bound;
+            relaxations = again_relaxations;
         }
         for i in stuck {
             let zone = problem
@@ -363,7 +367,9 @@ impl Packer for LpGuidedPacker {
 
         repack(&problem, &mut nodes, self.repack_per_mille);
         let mut nodes = shrink(&problem, nodes);
+        let greedy_usd_per_hour = cost(&cands, &nodes);
         let mut bound = solved.bound;
+        let mut configuration_lp = ConfigurationLp::Off;
         if self.column_generation_rounds > 0 {
             let mut is_unplaced = vec![false; pods.len()];
             for u in &unplaced {
@@ -376,7 +382,7 @@ impl Packer for LpGuidedPacker {
                 .copied()
                 .filter(|&i| !is_unplaced.get(i).copied().unwrap_or(true))
                 .collect();
-            if let Some((cg_nodes, cg_bound)) = pack_by_configurations(
+            match pack_by_configurations(
                 &problem,
                 &nodes,
                 &sorted_placed,
@@ -384,24 +390,35 @@ impl Packer for LpGuidedPacker {
                 &pod_values,
                 self,
             ) {
-                let cost = |ns: &[Open]| {
-                    ns.iter()
-                        .filter_map(|n| cands.get(n.candidate))
-                        .map(|c| c.usd_per_hour)
-                        .sum::<UsdPerHour>()
-                };
-                if let Some(cg_nodes) = cg_nodes.filter(|n| cost(n) < cost(&nodes)) {
-                    nodes = cg_nodes;
+                Ok((cg_nodes, cg_bound)) => {
+                    let packing_usd_per_hour = cg_nodes.as_deref().map(|n| cost(&cands, n));
+                    if let Some(cg_nodes) =
+                        cg_nodes.filter(|n| cost(&cands, n) < cost(&cands, &nodes))
+                    {
+                        nodes = cg_nodes;
+                    }
+                    let micro = (cg_bound * 1_000_000.0).floor();
+                    let bound_usd_per_hour = if micro.is_finite() && micro > 0.0 {
+                        UsdPerHour::from_micro_usd(micro as i64)
+                    } else {
+                        UsdPerHour::ZERO
+                    };
+                    if bound_usd_per_hour > bound.usd_per_hour {
+                        bound.usd_per_hour = bound_usd_per_hour;
+                        bound.method = "configuration-lp".into();
+                    }
+                    configuration_lp = ConfigurationLp::Solved {
+                        bound_usd_per_hour,
+                        packing_usd_per_hour,
+                    };
                 }
-                let micro = (cg_bound * 1_000_000.0).floor();
-                if micro.is_finite() && micro as i64 > bound.usd_per_hour.micro_usd() {
-                    bound.usd_per_hour = UsdPerHour::from_micro_usd(micro as i64);
-                    bound.method = "configuration-lp".into();
-                }
+                Err(not_run) => configuration_lp = not_run,
             }
         }
 
-        let nodes = local_search::improve(&problem, nodes, &pod_values, self.local_search_work);
+        let before_local_search_usd_per_hour = cost(&cands, &nodes);
+        let (nodes, local_search_fit_checks) =
+            local_search::improve(&problem, nodes, &pod_values, self.local_search_work);
         let mut out = Vec::with_capacity(nodes.len());
         for node in nodes {
             let Some(c) = cands.get(node.candidate) else {
@@ -429,14 +446,26 @@ impl Packer for LpGuidedPacker {
             unplaced,
             usd_per_hour,
             lower_bound: bound,
+            report: PackingReport {
+                greedy_usd_per_hour,
+                configuration_lp,
+                before_local_search_usd_per_hour,
+                local_search_fit_checks,
+                lp_bound_usd_per_hour: relaxations[0],
+                per_pod_bound_usd_per_hour: relaxations[1],
+            },
         })
     }
 }
 
+/// Per class, its rows in the relaxation and their dimension.
+type ClassRows = Vec<Vec<(usize, Dimension)>>;
+
 /// The relaxation of packing `placeable` (cluster-wide rows, a row per
 /// class that may use only some types, a row per anti-affinity group), its
 /// certified dual, and the better of that bound and the per-pod bound.
-/// Also returns, per class, its rows and their dimension.
+/// Also returns, per class, its rows and their dimension, and the two
+/// bounds (aggregate LP, per-pod) on their own.
 #[allow(clippy::too_many_arguments)]
 fn relax(
     pods: &[PodRequirement],
@@ -446,7 +475,7 @@ fn relax(
     cands: &[Candidate],
     group: &[Option<u32>],
     steps: usize,
-) -> (Solved, Vec<Vec<(usize, Dimension)>>) {
+) -> (Solved, ClassRows, [UsdPerHour; 2]) {
     let mut group_members: Vec<Vec<usize>> = Vec::new();
     for &i in placeable {
         if let Some(id) = group.get(i).copied().flatten() {
@@ -526,12 +555,18 @@ fn relax(
         &weights,
         steps,
     );
+    let lp = solved.bound.usd_per_hour;
     let per_pod_micro = (per_pod * 1_000_000.0).floor();
-    if per_pod_micro.is_finite() && per_pod_micro as i64 > solved.bound.usd_per_hour.micro_usd() {
-        solved.bound.usd_per_hour = UsdPerHour::from_micro_usd(per_pod_micro as i64);
+    let per_pod = if per_pod_micro.is_finite() && per_pod_micro > 0.0 {
+        UsdPerHour::from_micro_usd(per_pod_micro as i64)
+    } else {
+        UsdPerHour::ZERO
+    };
+    if per_pod > solved.bound.usd_per_hour {
+        solved.bound.usd_per_hour = per_pod;
         solved.bound.method = "per-pod".into();
     }
-    (solved, class_rows)
+    (solved, class_rows, [lp, per_pod])
 }
 
 /// Shape buckets: pods are sorted into this many groups by the angle of
@@ -1036,7 +1071,7 @@ fn materialize(
 /// for the pods left over while that makes nodes), the rest packed
 /// greedily, then repacked and shrunk; with the LP's certified bound
 /// ($/h). The packing is `None` if the pods left over could not all be
-/// placed; the whole is `None` if the LP could not be set up or solved.
+/// placed; the error says why the LP did not run or could not be solved.
 fn pack_by_configurations(
     problem: &Problem<'_>,
     greedy: &[Open],
@@ -1044,10 +1079,16 @@ fn pack_by_configurations(
     open_order: &[Vec<usize>],
     pod_values: &[f64],
     packer: &LpGuidedPacker,
-) -> Option<(Option<Vec<Open>>, f64)> {
+) -> Result<(Option<Vec<Open>>, f64), ConfigurationLp> {
     let (kinds, members) = kinds(problem, sorted);
-    if kinds.is_empty() || kinds.len() > packer.column_generation_max_kinds {
-        return None;
+    if kinds.len() > packer.column_generation_max_kinds {
+        return Err(ConfigurationLp::TooManyKinds {
+            kinds: kinds.len(),
+            limit: packer.column_generation_max_kinds,
+        });
+    }
+    if kinds.is_empty() {
+        return Err(ConfigurationLp::NotSolved);
     }
     let mut kind_of = vec![usize::MAX; problem.pods.len()];
     for (k, m) in members.iter().enumerate() {
@@ -1080,14 +1121,16 @@ fn pack_by_configurations(
     }
     let demand: Vec<u32> = kinds.iter().map(|k| k.count).collect();
     let conf = Configurations::new(problem.candidates, problem.zones, &kinds);
-    let master = conf.generate(
-        initial,
-        &demand,
-        packer.column_generation_rounds,
-        packer.columns_per_round.max(1),
-        packer.column_generation_work,
-        0.005,
-    )?;
+    let master = conf
+        .generate(
+            initial,
+            &demand,
+            packer.column_generation_rounds,
+            packer.columns_per_round.max(1),
+            packer.column_generation_work,
+            0.005,
+        )
+        .ok_or(ConfigurationLp::NotSolved)?;
     let bound = best_farley_bound(problem.candidates, problem.zones, &kinds, &master);
 
     // Round down: floor(x_p) nodes of each pattern, filled with real pods;
@@ -1153,9 +1196,18 @@ fn pack_by_configurations(
     );
     if !stuck.is_empty() {
         // No second packing, but the bound holds.
-        return Some((None, bound));
+        return Ok((None, bound));
     }
     nodes.extend(more);
     repack(problem, &mut nodes, packer.repack_per_mille);
-    Some((Some(shrink(problem, nodes)), bound))
+    Ok((Some(shrink(problem, nodes)), bound))
+}
+
+/// What the nodes cost.
+fn cost(candidates: &[Candidate], nodes: &[Open]) -> UsdPerHour {
+    nodes
+        .iter()
+        .filter_map(|n| candidates.get(n.candidate))
+        .map(|c| c.usd_per_hour)
+        .sum()
 }
