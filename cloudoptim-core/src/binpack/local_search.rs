@@ -28,6 +28,10 @@ use crate::resources::Resources;
 const PATIENCE_STEPS: usize = 2_000;
 const PATIENCE_STEPS_PER_NODE: usize = 8;
 
+/// Work counted per pod moved and per filler copied in a step, beside its
+/// fit checks, so the budget follows time when the checks are few.
+const STEP_WORK: usize = 64;
+
 /// Nodes that may receive pods in one step, besides those it opens.
 const FILLERS: usize = 12;
 
@@ -82,11 +86,57 @@ fn cheapest(
     None
 }
 
+/// Per pod and zone, the cheapest type that holds the pod alone there (the
+/// first in candidate order), found once. No type before it holds the pod,
+/// so none before it holds a node with the pod either: searches start there.
+struct Alone {
+    zones: usize,
+    /// `UNKNOWN`, `NONE` or the type.
+    slots: Vec<u32>,
+}
+
+const UNKNOWN: u32 = u32::MAX;
+const NONE: u32 = u32::MAX - 1;
+
+impl Alone {
+    fn new(problem: &Problem<'_>) -> Alone {
+        Alone {
+            zones: problem.zones.max(1),
+            slots: vec![UNKNOWN; problem.pods.len() * problem.zones.max(1)],
+        }
+    }
+
+    fn get(
+        &mut self,
+        problem: &Problem<'_>,
+        pod: usize,
+        zone: usize,
+        work: &mut usize,
+    ) -> Option<usize> {
+        let slot = self.slots.get_mut(pod * self.zones + zone)?;
+        if *slot == UNKNOWN {
+            let class = problem.of_pod.get(pod).copied();
+            let found = problem
+                .pods
+                .get(pod)
+                .and_then(|p| cheapest(problem, 0, &p.requests, &[], class, zone, work));
+            *slot = found.and_then(|t| u32::try_from(t).ok()).unwrap_or(NONE);
+        }
+        (*slot != NONE).then_some(*slot as usize)
+    }
+}
+
 /// Move `node` to the cheapest type that holds its pods (it keeps its own
 /// if none is cheaper).
-fn shrink(problem: &Problem<'_>, node: &mut Open, work: &mut usize) {
+fn shrink(problem: &Problem<'_>, node: &mut Open, alone: &mut Alone, work: &mut usize) {
     let req = requested(problem, node);
-    if let Some(t) = cheapest(problem, 0, &req, &node.classes, None, node.zone, work) {
+    let from = node
+        .pods
+        .iter()
+        .filter_map(|&p| alone.get(problem, p, node.zone, work))
+        .max()
+        .unwrap_or(0);
+    if let Some(t) = cheapest(problem, from, &req, &node.classes, None, node.zone, work) {
         if t < node.candidate {
             if let Some(c) = problem.candidates.get(t) {
                 node.candidate = t;
@@ -102,6 +152,7 @@ fn insertion(
     problem: &Problem<'_>,
     pod: usize,
     node: &Open,
+    alone: &mut Alone,
     work: &mut usize,
 ) -> Option<(i64, usize)> {
     *work += 1;
@@ -116,9 +167,10 @@ fn insertion(
         return None;
     }
     let total = requested(problem, node).saturating_add(req);
+    let from = alone.get(problem, pod, node.zone, work)?;
     let t = cheapest(
         problem,
-        node.candidate + 1,
+        from.max(node.candidate + 1),
         &total,
         &node.classes,
         Some(class),
@@ -168,9 +220,10 @@ pub(super) fn improve(
     work: usize,
 ) -> (Vec<Open>, usize) {
     let mut spent = 0usize;
+    let mut alone = Alone::new(problem);
     let mut nodes: Vec<Open> = nodes.into_iter().filter(|n| !n.pods.is_empty()).collect();
     for node in &mut nodes {
-        shrink(problem, node, &mut spent);
+        shrink(problem, node, &mut alone, &mut spent);
     }
     let value = |i: usize| pod_values.get(i).copied().unwrap_or(0.0);
     let waste =
@@ -211,11 +264,13 @@ pub(super) fn improve(
             .iter()
             .filter_map(|&i| nodes.get(i).cloned())
             .collect();
+        // Copying the fillers and sorting the pods count as work too.
+        spent += STEP_WORK * (moving.len() + trial.len());
         let mut ok = true;
         for &(p, from_zone) in &moving {
             let mut best: Option<(i64, usize, usize)> = None;
             for (j, node) in trial.iter().enumerate() {
-                if let Some((cost, t)) = insertion(problem, p, node, &mut spent) {
+                if let Some((cost, t)) = insertion(problem, p, node, &mut alone, &mut spent) {
                     if best.is_none_or(|(c, _, _)| cost < c) {
                         best = Some((cost, j, t));
                     }
@@ -227,15 +282,11 @@ pub(super) fn improve(
                 .copied()
                 .flatten()
                 .unwrap_or(from_zone);
-            let class = problem.of_pod.get(p).copied();
-            let alone = problem
-                .pods
-                .get(p)
-                .and_then(|pod| cheapest(problem, 0, &pod.requests, &[], class, zone, &mut spent));
-            let new_cost = alone
+            let single = alone.get(problem, p, zone, &mut spent);
+            let new_cost = single
                 .and_then(|t| problem.candidates.get(t))
                 .map(|c| c.usd_per_hour.micro_usd());
-            match (best, alone, new_cost) {
+            match (best, single, new_cost) {
                 (Some((cost, j, t)), _, new) if new.is_none_or(|n| cost <= n) => {
                     if let Some(node) = trial.get_mut(j) {
                         put(problem, p, node, t);
@@ -267,7 +318,7 @@ pub(super) fn improve(
             continue;
         }
         for node in &mut trial {
-            shrink(problem, node, &mut spent);
+            shrink(problem, node, &mut alone, &mut spent);
         }
         let after: i64 = trial.iter().map(|n| price(problem, n)).sum();
         // Equal cost is kept only if it needs no more nodes.
