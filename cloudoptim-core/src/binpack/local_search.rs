@@ -11,6 +11,10 @@
 //! the cheapest type that holds the pod. The step is kept when it costs no
 //! more than what it replaced (equal cost moves too, so the search can
 //! cross plateaus, as long as they need no more nodes), and dropped otherwise.
+//! In the first half of the budget a step that costs a little more (up to
+//! 5% of the mean node's price, falling to nothing) is kept too, if it
+//! needs no more nodes, so the search can leave a local optimum; then it
+//! only descends, and the start is returned if it ends up dearer.
 //!
 //! Every node is kept at the cheapest type that holds its pods, so a node
 //! can only grow into types after its own in price order. The work is
@@ -31,6 +35,10 @@ const PATIENCE_STEPS_PER_NODE: usize = 8;
 /// Work counted per pod moved and per filler copied in a step, beside its
 /// fit checks, so the budget follows time when the checks are few.
 const STEP_WORK: usize = 64;
+
+/// How much more than what it replaces a step may cost early on, as a share
+/// of the mean node's price.
+const TOLERANCE: f64 = 0.05;
 
 /// Nodes that may receive pods in one step, besides those it opens.
 const FILLERS: usize = 12;
@@ -229,11 +237,38 @@ pub(super) fn improve(
     let waste =
         |n: &Open| price(problem, n) as f64 / 1e6 - n.pods.iter().map(|&i| value(i)).sum::<f64>();
     let mut rng = Rng::new(0x005E_ED0F_BA55);
-    // Stop early after many steps in a row that saved nothing.
+    let total = |nodes: &[Open]| nodes.iter().map(|n| price(problem, n)).sum::<i64>();
+    let start_cost = total(&nodes);
+    let start_nodes = nodes.clone();
+    // In the first half of the budget a step may cost up to this much more
+    // (a share of the mean node's price, falling to 0), to leave a local
+    // optimum; the second half only accepts what saves.
+    let tolerance = start_cost as f64 / nodes.len().max(1) as f64 * TOLERANCE;
+    let mut cost = start_cost;
+    let mut best = start_cost;
+    // Stop early after many steps in a row that found no new best.
     let patience = PATIENCE_STEPS + PATIENCE_STEPS_PER_NODE * nodes.len();
     let mut idle = 0usize;
-    while spent < work && idle <= patience && nodes.len() >= 2 {
+    let mut wandering = true;
+    while spent < work && nodes.len() >= 2 {
         idle += 1;
+        let left = 1.0 - 2.0 * spent as f64 / work.max(1) as f64;
+        if idle > patience || left <= 0.0 {
+            if !wandering && idle > patience {
+                break;
+            }
+            if wandering {
+                // Descend from here: only what saves from now on.
+                wandering = false;
+                idle = 0;
+                best = cost;
+            }
+        }
+        let allowed = if wandering {
+            (tolerance * left) as i64
+        } else {
+            0
+        };
         let len = nodes.len();
         let a = rng.range(0, len as u64 - 1) as usize;
         let b = rng.range(0, len as u64 - 1) as usize;
@@ -321,11 +356,15 @@ pub(super) fn improve(
             shrink(problem, node, &mut alone, &mut spent);
         }
         let after: i64 = trial.iter().map(|n| price(problem, n)).sum();
-        // Equal cost is kept only if it needs no more nodes.
-        if after > before || (after == before && trial.len() > ruined.len() + fillers.len()) {
+        // A step that costs no less is kept only if it needs no more nodes.
+        if after > before + allowed
+            || (after >= before && trial.len() > ruined.len() + fillers.len())
+        {
             continue;
         }
-        if after < before {
+        cost += after - before;
+        if cost < best {
+            best = cost;
             idle = 0;
         }
         // Write the trial back: fillers and new nodes into the slots of the
@@ -350,6 +389,9 @@ pub(super) fn improve(
                 nodes.swap_remove(s);
             }
         }
+    }
+    if total(&nodes) > start_cost {
+        return (start_nodes, spent);
     }
     (nodes, spent)
 }
