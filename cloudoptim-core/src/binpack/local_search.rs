@@ -332,14 +332,7 @@ pub(super) fn improve(
                         ok = false;
                         break;
                     };
-                    let mut node = Open {
-                        candidate: t,
-                        zone,
-                        free: c.allocatable,
-                        pods: Vec::new(),
-                        groups: Vec::new(),
-                        classes: Vec::new(),
-                    };
+                    let mut node = Open::empty(t, zone, c.allocatable);
                     problem.place(p, &mut node);
                     trial.push(node);
                 }

@@ -93,6 +93,20 @@ pub(super) struct Problem<'a> {
     global: [f64; 5],
 }
 
+impl Open {
+    /// A node of candidate `candidate` in `zone` with nothing on it yet.
+    pub(super) fn empty(candidate: usize, zone: usize, allocatable: Resources) -> Open {
+        Open {
+            candidate,
+            zone,
+            free: allocatable,
+            pods: Vec::new(),
+            groups: Vec::new(),
+            classes: Vec::new(),
+        }
+    }
+}
+
 impl Problem<'_> {
     pub(super) fn fits(&self, pod: usize, node: &Open) -> bool {
         let Some(req) = self.pods.get(pod) else {
@@ -737,14 +751,7 @@ fn fill_by_patterns(
 
             generation = generation.wrapping_add(1);
             taken.clear();
-            let mut node = Open {
-                candidate: t,
-                zone,
-                free: c.allocatable,
-                pods: Vec::new(),
-                groups: Vec::new(),
-                classes: Vec::new(),
-            };
+            let mut node = Open::empty(t, zone, c.allocatable);
             let mut packed_value = 0.0;
             let mut take = |lists: &[ShapeList],
                             b: usize,
@@ -1039,14 +1046,7 @@ fn materialize(
             }
             None => p.zone,
         };
-        let mut node = Open {
-            candidate: p.candidate,
-            zone,
-            free: c.allocatable,
-            pods: Vec::new(),
-            groups: Vec::new(),
-            classes: Vec::new(),
-        };
+        let mut node = Open::empty(p.candidate, zone, c.allocatable);
         for &(k, n) in &p.counts {
             for _ in 0..n {
                 let Some(queue) = left.get_mut(k) else { break };
