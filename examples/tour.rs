@@ -542,7 +542,7 @@ fn bin_packing(
     match LpGuidedPacker::default().pack(&pods, catalog, &packing_policy) {
         Ok(p) => {
             println!(
-                "  From scratch: {} of {} pods on {} new nodes for {}/h ({}/month); no packing of those pods costs less than {}/h (ratio {:.2})",
+                "  From scratch: {} of {} pods on {} new node(s) for {}/h ({}/month); no packing of those pods costs less than {}/h (ratio {:.2})",
                 p.placed_pods(),
                 pods.len(),
                 p.nodes.len(),
