@@ -66,6 +66,17 @@ pub struct LowerBound {
     pub resource_prices: Vec<(Dimension, f64)>,
 }
 
+/// A bound in $/h rounded down to the micro-dollar, so it stays a bound
+/// (0 if it is not a finite positive number).
+pub(crate) fn round_down(usd_per_hour: f64) -> UsdPerHour {
+    let micro = (usd_per_hour * 1_000_000.0).floor();
+    if micro.is_finite() && micro > 0.0 {
+        UsdPerHour::from_micro_usd(micro as i64)
+    } else {
+        UsdPerHour::ZERO
+    }
+}
+
 /// The bound and the dual value of every row.
 pub(crate) struct Solved {
     pub bound: LowerBound,
@@ -207,13 +218,7 @@ pub(crate) fn lower_bound(rows: &[Row], candidates: &[Candidate]) -> Solved {
     } else {
         method
     };
-    // Round down to the micro-dollar so the bound stays a bound.
-    let micro = (value * 1_000_000.0).floor();
-    let usd_per_hour = UsdPerHour::from_micro_usd(if micro.is_finite() && micro > 0.0 {
-        micro as i64
-    } else {
-        0
-    });
+    let usd_per_hour = round_down(value);
     let resource_prices = rows
         .iter()
         .zip(&duals)

@@ -6,7 +6,9 @@ use super::candidates::{candidates, Candidate};
 use super::classes::{classify, slot_labels, too_large, Class};
 use super::column_generation::{best_farley_bound, resolve, Configurations, Kind, Pattern};
 use super::local_search;
-use super::lower_bound::{dual_weights, lower_bound, per_pod_bound, value, Row, Solved};
+use super::lower_bound::{
+    dual_weights, lower_bound, per_pod_bound, round_down, value, Row, Solved,
+};
 use super::requirement::PodRequirement;
 use super::{
     ConfigurationLp, PackError, PackedNode, Packer, Packing, PackingPolicy, PackingReport,
@@ -411,12 +413,7 @@ impl Packer for LpGuidedPacker {
                     {
                         nodes = cg_nodes;
                     }
-                    let micro = (cg_bound * 1_000_000.0).floor();
-                    let bound_usd_per_hour = if micro.is_finite() && micro > 0.0 {
-                        UsdPerHour::from_micro_usd(micro as i64)
-                    } else {
-                        UsdPerHour::ZERO
-                    };
+                    let bound_usd_per_hour = round_down(cg_bound);
                     if bound_usd_per_hour > bound.usd_per_hour {
                         bound.usd_per_hour = bound_usd_per_hour;
                         bound.method = "configuration-lp".into();
@@ -570,12 +567,7 @@ fn relax(
         steps,
     );
     let lp = solved.bound.usd_per_hour;
-    let per_pod_micro = (per_pod * 1_000_000.0).floor();
-    let per_pod = if per_pod_micro.is_finite() && per_pod_micro > 0.0 {
-        UsdPerHour::from_micro_usd(per_pod_micro as i64)
-    } else {
-        UsdPerHour::ZERO
-    };
+    let per_pod = round_down(per_pod);
     if per_pod > solved.bound.usd_per_hour {
         solved.bound.usd_per_hour = per_pod;
         solved.bound.method = "per-pod".into();
