@@ -125,9 +125,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ..PackingPolicy::default()
     };
     if let Ok(spec) = std::env::var("BINPACK_CLUSTER") {
-        // Scale check: BINPACK_CLUSTER=NODES,PODS consolidates a synthetic cluster.
+        // Scale check: BINPACK_CLUSTER=NODES,PODS consolidates a synthetic
+        // cluster (with --until-steady, until steady).
         let (n, p) = spec.split_once(',').ok_or("BINPACK_CLUSTER=NODES,PODS")?;
         let snapshot = cloudoptim::demo::synthetic_cluster(n.parse()?, p.parse()?, 7, catalog);
+        if args.until_steady {
+            return steady(&snapshot, None, catalog, &args.region);
+        }
         let started = Instant::now();
         let (plan, simulation) = consolidate(&snapshot, None, catalog, &args.region);
         println!(
@@ -286,6 +290,30 @@ fn steady(
     );
     if let Some(why) = &s.stopped {
         println!("  not converged: {why}");
+    }
+    let mut reasons: std::collections::BTreeMap<&str, (usize, String)> = Default::default();
+    for (_, why) in &s.last_plan.blocked {
+        let e = reasons.entry(why.kind()).or_insert((0, why.to_string()));
+        e.0 += 1;
+    }
+    let mut reasons: Vec<_> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
+    if let Some(b) = &s.bound {
+        println!(
+            "  bound:  {}/h for any cluster keeping the {} node(s) that must stay ({}/h) and placing the {} pod(s) that may move (≥ {}/h); steady is {:.1}% above it",
+            dollars(b.usd_per_hour.usd(), 2),
+            b.staying_nodes,
+            dollars(b.staying_usd_per_hour.usd(), 2),
+            b.movable_pods,
+            dollars(b.movable_usd_per_hour.usd(), 2),
+            (after.usd_per_hour.usd() / b.usd_per_hour.usd().max(1e-9) - 1.0) * 100.0
+        );
+    } else {
+        println!("  bound:  cannot tell (no priced instance type, or the pods are unknown)");
+    }
+    println!("  why the other nodes stay (last plan):");
+    for (kind, (n, example)) in reasons {
+        println!("    {n:>3} node(s): {kind} (e.g. {example})");
     }
     if !before.unpriced_nodes.is_empty() {
         println!(

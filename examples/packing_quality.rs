@@ -8,6 +8,7 @@
 //! cargo run --release --example packing_quality -- --sizes 150000 --mixes mixed --seeds 1
 //! cargo run --release --example packing_quality -- --pods openb_pod_list_default.csv --jitter 0.6
 //! cargo run --release --example packing_quality -- --work 0            # without the local search
+//! cargo run --release --example packing_quality -- --sizes 300 --kinds 400   # column generation on more kinds
 //! ```
 //!
 //! Columns: the greedy packing's cost, the final cost (after the
@@ -29,7 +30,7 @@ use cloudoptim::binpack::{ConfigurationLp, LpGuidedPacker, Packer, PackingPolicy
 use cloudoptim::catalog::Catalog;
 use cloudoptim::demo::{jitter, shaped_pods, PodMix};
 
-const USAGE: &str = "usage: packing_quality [--sizes N,N,..] [--mixes cpu,mixed,gpu-heavy] [--seeds K] [--jitter F] [--pods FILE.csv]... [--work FIT_CHECKS]";
+const USAGE: &str = "usage: packing_quality [--sizes N,N,..] [--mixes cpu,mixed,gpu-heavy] [--seeds K] [--jitter F] [--pods FILE.csv]... [--work FIT_CHECKS] [--kinds MAX]";
 
 struct Args {
     sizes: Vec<usize>,
@@ -38,6 +39,7 @@ struct Args {
     jitter: f64,
     pods: Vec<PathBuf>,
     work: usize,
+    kinds: usize,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -49,6 +51,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         jitter: 0.6,
         pods: Vec::new(),
         work: LpGuidedPacker::default().local_search_work,
+        kinds: LpGuidedPacker::default().column_generation_max_kinds,
     };
     let mut jitter_given = false;
     let mut parser = lexopt::Parser::from_env();
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             }
             Long("pods") => args.pods.push(parser.value()?.into()),
             Long("work") => args.work = parser.value()?.parse()?,
+            Long("kinds") => args.kinds = parser.value()?.parse()?,
             Long("help") | Short('h') => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -122,6 +126,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let policy = PackingPolicy::default();
     let packer = LpGuidedPacker {
         local_search_work: args.work,
+        column_generation_max_kinds: args.kinds,
         ..LpGuidedPacker::default()
     };
     let mut lists: Vec<(String, Vec<PodRequirement>)> = Vec::new();

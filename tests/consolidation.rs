@@ -1670,6 +1670,14 @@ fn iterating_reaches_a_fixed_point_on_the_demo() {
     // No pod lost on the way (DaemonSet and mirror pods go with their node).
     let running = |s: &ClusterSnapshot| s.pods.iter().filter(|p| p.moves_with_node()).count();
     assert_eq!(running(&steady.snapshot), running(&demo.snapshot));
+    // The bound holds for the steady state and for the cluster as it was.
+    let bound = steady
+        .bound
+        .as_ref()
+        .expect("the demo's pods and prices are known");
+    assert!(bound.usd_per_hour.micro_usd() <= bill(&steady.snapshot));
+    assert!(bound.usd_per_hour.micro_usd() <= bill(&demo.snapshot));
+    assert!(bound.staying_nodes > 0 && bound.staying_usd_per_hour <= bound.usd_per_hour);
     eprintln!(
         "demo: {} rounds, ${:.2}/h → ${:.2}/h, saves ${:.2}/h (one plan: ${:.2}/h)",
         steady.rounds.len(),
@@ -1694,5 +1702,114 @@ proptest! {
         let running = |s: &ClusterSnapshot| s.pods.iter().filter(|p| p.moves_with_node()).count();
         prop_assert_eq!(running(&steady.snapshot), running(&snapshot));
         prop_assert_eq!(bill(&snapshot) - bill(&steady.snapshot), steady.saved_usd_per_hour().micro_usd());
+        // No state the iteration reached, first or last, costs less than the
+        // bound; a cluster with nodes but no pods cannot tell.
+        if snapshot.why_pods_unknown().is_some() {
+            prop_assert!(steady.bound.is_none());
+            return Ok(());
+        }
+        let bound = steady.bound.as_ref().expect("random clusters are priced");
+        prop_assert!(bound.usd_per_hour.micro_usd() <= bill(&steady.snapshot));
+        prop_assert!(bound.usd_per_hour.micro_usd() <= bill(&snapshot));
+        prop_assert_eq!(bound.usd_per_hour, bound.staying_usd_per_hour + bound.movable_usd_per_hour);
     }
+}
+
+// ------------------------------------------------------------ consolidation bound
+
+use cloudoptim::consolidation::consolidation_bound;
+
+/// A do-not-disrupt node (an m6i.xlarge with a 1-core pod) and an m6i.large
+/// with one movable pod of `cpu_millis`.
+fn one_staying_one_movable(cpu_millis: u64) -> ClusterSnapshot {
+    let pinned = PodSpec {
+        cpu_millis: 1_000,
+        memory_mib: 1_024,
+        app: 0,
+        flag: 2,
+    };
+    let movable = PodSpec {
+        cpu_millis,
+        memory_mib: 1_024,
+        app: 1,
+        flag: 0,
+    };
+    ClusterSnapshot {
+        nodes: vec![node(0, "m6i.xlarge"), node(1, "m6i.large")],
+        pods: vec![pod(0, "node-0", &pinned), pod(1, "node-1", &movable)],
+        ..ClusterSnapshot::default()
+    }
+}
+
+fn bound_of(snapshot: &ClusterSnapshot) -> cloudoptim::consolidation::ConsolidationBound {
+    let policy = wide_policy();
+    let plan = plan_consolidation(
+        snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
+    consolidation_bound(snapshot, catalog(), &policy, &plan).expect("priced, pods known")
+}
+
+#[test]
+fn the_consolidation_bound_is_the_staying_nodes_when_the_rest_fits_on_them() {
+    let snapshot = one_staying_one_movable(500);
+    let b = bound_of(&snapshot);
+    let xlarge = node_price(&snapshot.nodes[0], catalog(), "us-east-1")
+        .unwrap()
+        .usd_per_hour;
+    assert_eq!((b.staying_nodes, b.movable_pods), (1, 1));
+    assert_eq!(b.staying_usd_per_hour, xlarge);
+    // Half a core fits in the pinned node's free room: nothing more is needed.
+    assert_eq!(b.movable_usd_per_hour, cloudoptim::UsdPerHour::ZERO);
+    assert_eq!(b.usd_per_hour, xlarge);
+}
+
+#[test]
+fn the_consolidation_bound_prices_what_does_not_fit_on_the_staying_nodes() {
+    // 3.5 cores of the xlarge's ~3.9 allocatable are taken: 1.9 cores of the
+    // movable pod need another node, which costs something, but no more than
+    // the m6i.large that holds it today.
+    let mut snapshot = one_staying_one_movable(1_900);
+    snapshot.pods[0].containers[0].requests.cpu_millis = 3_500;
+    let b = bound_of(&snapshot);
+    let large = node_price(&snapshot.nodes[1], catalog(), "us-east-1")
+        .unwrap()
+        .usd_per_hour;
+    assert!(
+        b.movable_usd_per_hour > cloudoptim::UsdPerHour::ZERO,
+        "{b:?}"
+    );
+    assert!(b.movable_usd_per_hour <= large, "{b:?}");
+    assert_eq!(
+        b.usd_per_hour.micro_usd(),
+        b.staying_usd_per_hour.micro_usd() + b.movable_usd_per_hour.micro_usd()
+    );
+    assert!(b.usd_per_hour.micro_usd() <= bill(&snapshot));
+}
+
+#[test]
+fn the_consolidation_bound_cannot_tell_without_prices() {
+    let mut snapshot = one_staying_one_movable(500);
+    for n in &mut snapshot.nodes {
+        n.labels
+            .insert("topology.kubernetes.io/zone".into(), "eu-west-1a".into());
+        n.derive_from_labels();
+    }
+    let policy = wide_policy();
+    let plan = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &policy,
+        now(),
+    );
+    assert_eq!(
+        consolidation_bound(&snapshot, catalog(), &policy, &plan),
+        None
+    );
 }

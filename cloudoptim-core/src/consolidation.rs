@@ -53,9 +53,11 @@ use crate::snapshot::{
     tolerates_all, CapacityType, ClusterSnapshot, DuplicateObject, Node, Pod, PodDisruptionBudget,
 };
 
+mod bound;
 mod replacement;
 mod steady;
 
+pub use bound::{consolidation_bound, ConsolidationBound};
 pub use replacement::ReplacementPolicy;
 pub(crate) use replacement::{cheapest_replacement, cheapest_type, node_group_type, PricedTypes};
 pub use steady::{until_steady, Round, SteadyState};

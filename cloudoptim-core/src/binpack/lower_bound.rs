@@ -241,6 +241,27 @@ pub(crate) fn lower_bound(rows: &[Row], candidates: &[Candidate]) -> Solved {
     }
 }
 
+/// A certified lower bound ($/h) on any set of nodes of the `candidates`
+/// whose allocatable adds up to at least `demand` in CPU, memory and GPUs
+/// (pod slots and ephemeral storage are left out: a relaxation, so the
+/// bound only loosens). The aggregate LP of [`lower_bound`], for callers
+/// outside the packer (consolidation's bound).
+pub(crate) fn capacity_bound(demand: Resources, candidates: &[Candidate]) -> UsdPerHour {
+    let rows: Vec<Row> = [Dimension::Cpu, Dimension::Memory, Dimension::Gpu]
+        .into_iter()
+        .filter(|&d| demand.get(d) > 0)
+        .map(|dimension| Row::Resource {
+            types: None,
+            dimension,
+            demand: demand.get(dimension),
+        })
+        .collect();
+    if rows.is_empty() || candidates.is_empty() {
+        return UsdPerHour::ZERO;
+    }
+    lower_bound(&rows, candidates).bound.usd_per_hour
+}
+
 /// The value of a resource vector at the given per-dimension dual prices.
 pub(crate) fn value(prices: &[f64; 5], r: &Resources) -> f64 {
     Dimension::ALL

@@ -48,6 +48,7 @@ mod requirement;
 use serde::{Deserialize, Serialize};
 
 pub use candidates::{largest_candidate, Candidate};
+pub(crate) use lower_bound::capacity_bound;
 pub use lower_bound::LowerBound;
 pub use packer::LpGuidedPacker;
 pub use pod_list::{read_openb_pods, PodListError};

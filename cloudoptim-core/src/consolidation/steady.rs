@@ -27,7 +27,9 @@
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::{plan_consolidation, ConsolidationPolicy};
+use super::{
+    consolidation_bound, plan_consolidation, Consolidation, ConsolidationBound, ConsolidationPolicy,
+};
 use crate::binpack::Packer;
 use crate::catalog::Catalog;
 use crate::inventory::AwsInventory;
@@ -62,6 +64,14 @@ pub struct SteadyState {
     pub converged: bool,
     /// Why it stopped without converging, if it did.
     pub stopped: Option<String>,
+    /// A lower bound on the cost of any cluster that keeps the nodes that
+    /// must stay at the end ([`consolidation_bound`], from the last plan
+    /// made); `None` when it cannot be told.
+    pub bound: Option<ConsolidationBound>,
+    /// The last plan made, on the cluster as it ends: the one that found
+    /// nothing worth doing, or the one not applied. Its `blocked` says why
+    /// each remaining node stays.
+    pub last_plan: Consolidation,
 }
 
 impl SteadyState {
@@ -90,11 +100,14 @@ pub fn until_steady(
     let mut rounds = Vec::new();
     let mut stopped = None;
     let mut converged = false;
+    // The last plan made on `current`, if it is still current.
+    let mut last = None;
     while rounds.len() < max_rounds {
         let c = plan_consolidation(&current, account.as_ref(), catalog, packer, policy, now);
         let saved = c.savings.net_saved_usd_per_hour;
         if c.plan.steps.is_empty() || saved < policy.min_savings_usd_per_hour {
             converged = true;
+            last = Some(c);
             break;
         }
         let after = simulate(&current, account.as_ref(), &c.plan, catalog, now)?;
@@ -107,6 +120,7 @@ pub fn until_steady(
                 after.pdbs_exceeded.len(),
                 after.disrupted_do_not_disrupt.len()
             ));
+            last = Some(c);
             break;
         }
         rounds.push(Round {
@@ -125,11 +139,17 @@ pub fn until_steady(
     if !converged && stopped.is_none() {
         stopped = Some(format!("stopped after {max_rounds} rounds"));
     }
+    let last = last.unwrap_or_else(|| {
+        plan_consolidation(&current, account.as_ref(), catalog, packer, policy, now)
+    });
+    let bound = consolidation_bound(&current, catalog, policy, &last);
     Ok(SteadyState {
         rounds,
         snapshot: current,
         account,
         converged,
         stopped,
+        bound,
+        last_plan: last,
     })
 }
