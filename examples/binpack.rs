@@ -298,20 +298,24 @@ fn steady(
     }
     let mut reasons: Vec<_> = reasons.into_iter().collect();
     reasons.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
-    if let Some(b) = &s.bound {
-        println!(
+    match &s.bound {
+        Some(b) if b.usd_per_hour > cloudoptim::UsdPerHour::ZERO => println!(
             "  bound:  {}/h for any cluster keeping the {} node(s) that must stay ({}/h) and placing the {} pod(s) that may move (≥ {}/h); steady is {:.1}% above it",
             dollars(b.usd_per_hour.usd(), 2),
             b.staying_nodes,
             dollars(b.staying_usd_per_hour.usd(), 2),
             b.movable_pods,
             dollars(b.movable_usd_per_hour.usd(), 2),
-            (after.usd_per_hour.usd() / b.usd_per_hour.usd().max(1e-9) - 1.0) * 100.0
-        );
-    } else {
-        println!("  bound:  cannot tell (no priced instance type, or the pods are unknown)");
+            (after.usd_per_hour.usd() / b.usd_per_hour.usd() - 1.0) * 100.0
+        ),
+        Some(_) => println!("  bound:  $0/h (nothing must stay and nothing needs to move)"),
+        None => println!(
+            "  bound:  cannot tell (no node or instance type priced in the region, or the pods are unknown)"
+        ),
     }
-    println!("  why the other nodes stay (last plan):");
+    if !reasons.is_empty() {
+        println!("  why the other nodes stay (last plan):");
+    }
     for (kind, (n, example)) in reasons {
         println!("    {n:>3} node(s): {kind} (e.g. {example})");
     }

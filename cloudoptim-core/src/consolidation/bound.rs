@@ -98,8 +98,8 @@ fn stays(why: &Blocked) -> bool {
 /// on that snapshot under `policy`) gave for the nodes it left. `None`
 /// when that plan could not look at the cluster (an invalid snapshot, or
 /// one that does not tell which pods run where), or when the catalog prices
-/// no instance type or none of the nodes in the cluster's region: nothing
-/// can be told.
+/// no instance type or none of the nodes in the cluster's region (a file
+/// without nodes included): nothing can be told.
 pub fn consolidation_bound(
     snapshot: &ClusterSnapshot,
     catalog: &Catalog,
@@ -198,7 +198,7 @@ pub fn consolidation_bound(
     // hostile catalog could say so.
     types.retain(|c| c.usd_per_hour > UsdPerHour::ZERO);
     let rest = demand.saturating_sub(free);
-    if (types.is_empty() && !rest.is_zero()) || (priced == 0 && !snapshot.nodes.is_empty()) {
+    if (types.is_empty() && !rest.is_zero()) || priced == 0 {
         // No price for any type in the region: a bound of the staying nodes
         // alone would be true but say nothing.
         return None;
