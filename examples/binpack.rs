@@ -6,6 +6,7 @@
 //! cargo run --release --example binpack                    # the demo cluster's pods, readable
 //! cargo run --release --example binpack -- --snapshot FILE.json [--rightsize-nodes]
 //! cargo run --release --example binpack -- --until-steady [--snapshot FILE.json]   # plan after plan until none saves
+//! cargo run --release --example binpack -- --until-steady --underutilized 300 [--seed K]   # a generated cluster 30–50% full
 //! ```
 //!
 //! On the demo (and with `--rightsize-nodes` on a snapshot) it also prints
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use cloudoptim::binpack::{LpGuidedPacker, Packer, Packing, PackingPolicy, PodRequirement};
 use cloudoptim::catalog::Catalog;
+use cloudoptim::consolidation::{ConsolidationPolicy, PdbRule};
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
 use cloudoptim::environment::NodeEnvironment;
 use cloudoptim::money::dollars;
@@ -34,7 +36,7 @@ use cloudoptim::snapshot::CapacityType;
 use cloudoptim::summary::ClusterSummary;
 
 const USAGE: &str =
-    "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json [--rightsize-nodes]] [--until-steady] [--region REGION] [--capacity on-demand|spot]";
+    "usage: binpack [--pods FILE.csv | --synthetic N | --snapshot FILE.json [--rightsize-nodes] | --underutilized NODES [--seed K]] [--until-steady [--pdb whole-node|one-at-a-time] [--move-local-storage]] [--region REGION] [--capacity on-demand|spot]";
 
 struct Args {
     pods: Option<PathBuf>,
@@ -44,6 +46,10 @@ struct Args {
     capacity: CapacityType,
     rightsize_nodes: bool,
     until_steady: bool,
+    underutilized: Option<usize>,
+    seed: u64,
+    pdb_rule: PdbRule,
+    move_local_storage: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -56,6 +62,10 @@ fn parse_args() -> Result<Args, lexopt::Error> {
         capacity: CapacityType::OnDemand,
         rightsize_nodes: false,
         until_steady: false,
+        underutilized: None,
+        seed: 1,
+        pdb_rule: PdbRule::default(),
+        move_local_storage: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
@@ -65,6 +75,21 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("synthetic") => args.synthetic = Some(parser.value()?.parse()?),
             Long("rightsize-nodes") => args.rightsize_nodes = true,
             Long("until-steady") => args.until_steady = true,
+            Long("underutilized") => args.underutilized = Some(parser.value()?.parse()?),
+            Long("seed") => args.seed = parser.value()?.parse()?,
+            Long("pdb") => {
+                args.pdb_rule = match parser.value()?.string()?.as_str() {
+                    "whole-node" => PdbRule::WholeNode,
+                    "one-at-a-time" => PdbRule::OneAtATime,
+                    other => {
+                        return Err(lexopt::Error::Custom(
+                            format!("--pdb must be whole-node or one-at-a-time, not {other:?}")
+                                .into(),
+                        ))
+                    }
+                }
+            }
+            Long("move-local-storage") => args.move_local_storage = true,
             Long("region") => args.region = parser.value()?.string()?,
             Long("capacity") => {
                 args.capacity = match parser.value()?.string()?.as_str() {
@@ -83,6 +108,18 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             }
             _ => return Err(arg.unexpected()),
         }
+    }
+    if args.underutilized.is_some()
+        && (args.snapshot.is_some() || args.pods.is_some() || args.synthetic.is_some())
+    {
+        return Err(lexopt::Error::Custom(
+            "--underutilized generates the cluster; it cannot be combined with --snapshot, --pods or --synthetic".into(),
+        ));
+    }
+    if args.underutilized.is_some() && !args.until_steady {
+        return Err(lexopt::Error::Custom(
+            "--underutilized is consolidated until steady: add --until-steady".into(),
+        ));
     }
     if args.snapshot.is_some() && (args.pods.is_some() || args.synthetic.is_some()) {
         return Err(lexopt::Error::Custom(
@@ -130,7 +167,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let (n, p) = spec.split_once(',').ok_or("BINPACK_CLUSTER=NODES,PODS")?;
         let snapshot = cloudoptim::demo::synthetic_cluster(n.parse()?, p.parse()?, 7, catalog);
         if args.until_steady {
-            return steady(&snapshot, None, catalog, &args.region);
+            return steady(
+                &snapshot,
+                None,
+                catalog,
+                &steady_policy(&args, &args.region),
+            );
         }
         let started = Instant::now();
         let (plan, simulation) = consolidate(&snapshot, None, catalog, &args.region);
@@ -145,6 +187,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
+    if let Some(n) = args.underutilized {
+        let snapshot = cloudoptim::demo::underutilized_cluster(n, args.seed, catalog);
+        return steady(
+            &snapshot,
+            None,
+            catalog,
+            &steady_policy(&args, &args.region),
+        );
+    }
     if args.until_steady && args.pods.is_none() && args.synthetic.is_none() {
         return match &args.snapshot {
             Some(path) => {
@@ -152,11 +203,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 let region = NodeEnvironment::of(&snapshot)
                     .region_or(&args.region)
                     .to_owned();
-                steady(&snapshot, None, catalog, &region)
+                steady(&snapshot, None, catalog, &steady_policy(&args, &region))
             }
             None => {
                 let demo = DemoEnvironment::generate(&DemoConfig::default(), catalog)?;
-                steady(&demo.snapshot, Some(&demo.aws), catalog, &args.region)
+                steady(
+                    &demo.snapshot,
+                    Some(&demo.aws),
+                    catalog,
+                    &steady_policy(&args, &args.region),
+                )
             }
         };
     }
@@ -227,29 +283,37 @@ fn peak_rss_mib() -> Option<u64> {
     Some(kib / 1024)
 }
 
+/// The default consolidation policy in `region`, with the rules the
+/// command line changes.
+fn steady_policy(args: &Args, region: &str) -> ConsolidationPolicy {
+    ConsolidationPolicy {
+        region: region.to_owned(),
+        pdb_rule: args.pdb_rule,
+        allow_local_storage_eviction: args.move_local_storage,
+        ..ConsolidationPolicy::default()
+    }
+}
+
 /// Consolidation plan after plan, each applied in the simulator, until
 /// none saves the threshold: every round and the cost the cluster settles at.
 fn steady(
     snapshot: &cloudoptim::ClusterSnapshot,
     account: Option<&cloudoptim::inventory::AwsInventory>,
     catalog: &Catalog,
-    region: &str,
+    policy: &ConsolidationPolicy,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use cloudoptim::consolidation::{until_steady, ConsolidationPolicy};
+    use cloudoptim::consolidation::until_steady;
     if let Some(why) = snapshot.why_pods_unknown() {
         return Err(format!("cannot tell: {why}").into());
     }
-    let policy = ConsolidationPolicy {
-        region: region.to_owned(),
-        ..ConsolidationPolicy::default()
-    };
+    let region = policy.region.as_str();
     let started = Instant::now();
     let s = until_steady(
         snapshot,
         account,
         catalog,
         &LpGuidedPacker::default(),
-        &policy,
+        policy,
         snapshot
             .newest_timestamp()
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
@@ -259,8 +323,14 @@ fn steady(
     let before = ClusterSummary::new(snapshot, catalog, region);
     let after = ClusterSummary::new(&s.snapshot, catalog, region);
     println!(
-        "Consolidation until steady ({} nodes or {}% per plan, each plan applied in the simulator):",
-        policy.max_disrupted_nodes, policy.max_disrupted_percent
+        "Consolidation until steady ({} nodes or {}% per plan, PDBs {}, local storage {}, each plan applied in the simulator):",
+        policy.max_disrupted_nodes,
+        policy.max_disrupted_percent,
+        match policy.pdb_rule {
+            PdbRule::WholeNode => "whole node",
+            PdbRule::OneAtATime => "one at a time",
+        },
+        if policy.allow_local_storage_eviction { "moves" } else { "stays" }
     );
     // With no node priced, a total would be a confident $0: say so instead.
     let cost = |s: &ClusterSummary| {

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 
 use cloudoptim::catalog::Catalog;
-use cloudoptim::consolidation::{plan_consolidation, Blocked, Consolidation, ConsolidationPolicy};
+use cloudoptim::consolidation::{
+    plan_consolidation, Blocked, Consolidation, ConsolidationPolicy, PdbRule,
+};
 use cloudoptim::demo::{DemoConfig, DemoEnvironment};
 use cloudoptim::inventory::AwsInventory;
 use cloudoptim::pricing::node_price;
@@ -192,11 +194,18 @@ fn assert_safe_offline(
             .iter()
             .find(|b| b.namespace == ns && b.name == name)
             .unwrap();
-        assert!(
-            n <= b.disruptions_allowed,
-            "{n} pods of {pdb} evicted in one plan, {} allowed",
-            b.disruptions_allowed
-        );
+        match policy.pdb_rule {
+            PdbRule::WholeNode => assert!(
+                n <= b.disruptions_allowed,
+                "{n} pods of {pdb} evicted in one plan, {} allowed",
+                b.disruptions_allowed
+            ),
+            // Evictions wait for each other; the PDB must allow one now.
+            PdbRule::OneAtATime => assert!(
+                b.disruptions_allowed > 0,
+                "{n} pods of {pdb} evicted, none allowed"
+            ),
+        }
     }
     for n in snapshot
         .nodes
@@ -840,8 +849,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_plan_is_safe(snapshot in cluster(), budget in 1usize..5) {
-        let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::default() };
+    fn every_plan_is_safe(snapshot in cluster(), budget in 1usize..5, paced in any::<bool>()) {
+        let pdb_rule = if paced { PdbRule::OneAtATime } else { PdbRule::WholeNode };
+        let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, pdb_rule, ..ConsolidationPolicy::default() };
         let c = plan_consolidation(&snapshot, None, catalog(), &cloudoptim::binpack::LpGuidedPacker::default(), &policy, now());
         assert_safe_offline(&snapshot, &policy, &c);
         assert_safe_after(&snapshot, None, &policy, &c, false);
@@ -1692,8 +1702,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
-    fn iterating_stays_safe_and_stops(snapshot in cluster(), budget in 1usize..4) {
-        let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, ..ConsolidationPolicy::default() };
+    fn iterating_stays_safe_and_stops(snapshot in cluster(), budget in 1usize..4, paced in any::<bool>()) {
+        let pdb_rule = if paced { PdbRule::OneAtATime } else { PdbRule::WholeNode };
+        let policy = ConsolidationPolicy { max_disrupted_nodes: budget, max_disrupted_percent: 100, pdb_rule, ..ConsolidationPolicy::default() };
         let packer = cloudoptim::binpack::LpGuidedPacker::default();
         let steady = until_steady(&snapshot, None, catalog(), &packer, &policy, now(), 40).unwrap();
         prop_assert!(steady.converged || steady.stopped.is_some());
@@ -1811,5 +1822,92 @@ fn the_consolidation_bound_cannot_tell_without_prices() {
     assert_eq!(
         consolidation_bound(&snapshot, catalog(), &policy, &plan),
         None
+    );
+}
+
+// ---------------------------------------------------------------- PDB rules
+
+/// Three m6i.xlarge nodes; node-0 runs two replicas of app-0, the others
+/// one each; app-0's PDB allows one disruption.
+fn one_pdb_two_pods_on_a_node() -> ClusterSnapshot {
+    let nodes: Vec<Node> = (0..3).map(|i| node(i, "m6i.xlarge")).collect();
+    let spec = PodSpec {
+        cpu_millis: 200,
+        memory_mib: 256,
+        app: 0,
+        flag: 0,
+    };
+    let pods = vec![
+        pod(0, "node-0", &spec),
+        pod(1, "node-0", &spec),
+        pod(2, "node-1", &spec),
+        pod(3, "node-2", &spec),
+    ];
+    let mut s = ClusterSnapshot {
+        nodes,
+        pods,
+        pdbs: vec![pdb("app-0", "app-0", 1)],
+        ..ClusterSnapshot::default()
+    };
+    s.resolve_owners();
+    s
+}
+
+#[test]
+fn one_at_a_time_drains_nodes_a_whole_node_pdb_holds_and_the_simulator_agrees() {
+    let snapshot = one_pdb_two_pods_on_a_node();
+    let packer = cloudoptim::binpack::LpGuidedPacker::default();
+    let whole = wide_policy();
+    let c = plan_consolidation(&snapshot, None, catalog(), &packer, &whole, now());
+    assert_safe(&snapshot, None, &whole, &c);
+    // Whole node: one disruption for the whole plan, so one 1-pod node goes.
+    assert_eq!(c.removed_nodes.len(), 1, "{:?}", c.removed_nodes);
+    assert!(
+        c.blocked.iter().any(|(_, b)| b.kind() == "pdb"),
+        "{:?}",
+        c.blocked
+    );
+
+    let paced = ConsolidationPolicy {
+        pdb_rule: PdbRule::OneAtATime,
+        ..wide_policy()
+    };
+    let c = plan_consolidation(&snapshot, None, catalog(), &packer, &paced, now());
+    assert_safe(&snapshot, None, &paced, &c);
+    // One at a time: all four pods fit on one node, so two nodes go.
+    assert_eq!(
+        c.removed_nodes.len(),
+        2,
+        "{:?} {:?}",
+        c.removed_nodes,
+        c.blocked
+    );
+    // Every eviction is its own step, after which the simulator places the
+    // replacement and gives the PDB its disruption back: never exceeded.
+    let after = simulate(&snapshot, None, &c.plan, catalog(), now()).unwrap();
+    assert!(after.is_safe(), "{:?}", after.pdbs_exceeded);
+}
+
+#[test]
+fn one_at_a_time_still_stops_at_a_pdb_that_allows_nothing() {
+    let mut snapshot = one_pdb_two_pods_on_a_node();
+    snapshot.pdbs = vec![pdb("app-0", "app-0", 0)];
+    let paced = ConsolidationPolicy {
+        pdb_rule: PdbRule::OneAtATime,
+        ..wide_policy()
+    };
+    let c = plan_consolidation(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::default(),
+        &paced,
+        now(),
+    );
+    assert!(c.removed_nodes.is_empty(), "{:?}", c.removed_nodes);
+    assert!(
+        c.blocked.iter().all(|(_, b)| b.kind() == "pdb"),
+        "{:?}",
+        c.blocked
     );
 }

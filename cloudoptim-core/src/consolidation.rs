@@ -12,8 +12,9 @@
 //! annotation (`cloudoptim.io/do-not-disrupt` or `karpenter.sh/do-not-disrupt`
 //! set to `true`, by the rule of [`is_do_not_disrupt`](crate::snapshot::is_do_not_disrupt),
 //! on the pod or the node), local storage (`emptyDir` on disk, `hostPath`)
-//! unless the policy allows it, or a PDB with fewer disruptions left than
-//! the node's pods it covers.
+//! unless the policy allows it, or a PDB that holds it under the policy's
+//! [`PdbRule`] (by default, one with fewer disruptions left than the node's
+//! pods it covers).
 //!
 //! A snapshot with two objects of one identity (two Nodes named alike, two
 //! PDBs of one namespace and name, …; see [`ClusterSnapshot::check_unique`])
@@ -84,6 +85,49 @@ pub struct ConsolidationPolicy {
     /// Which instance types may replace a node, and the headroom they leave.
     #[serde(default)]
     pub replacement: ReplacementPolicy,
+    /// How PodDisruptionBudgets limit which nodes a plan may drain.
+    #[serde(default)]
+    pub pdb_rule: PdbRule,
+}
+
+/// How PodDisruptionBudgets limit which nodes a plan may drain. Either way
+/// the API server enforces every PDB on each eviction (a refused eviction
+/// is retried until the step's deadline), so neither rule lets a plan break
+/// one; they differ in what a plan tries.
+///
+/// ```
+/// use cloudoptim_core::consolidation::{ConsolidationPolicy, PdbRule};
+///
+/// // Drain like Karpenter: one disruption left is enough, evictions wait.
+/// let policy = ConsolidationPolicy { pdb_rule: PdbRule::OneAtATime, ..ConsolidationPolicy::default() };
+/// assert_ne!(policy, ConsolidationPolicy::default());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PdbRule {
+    /// A node is drained only if every pod of it that a PDB covers is
+    /// within the disruptions the PDB allows now, counted over the whole
+    /// plan: no eviction ever has to wait. A service whose PDB allows one
+    /// disruption holds every node with two of its pods.
+    #[default]
+    WholeNode,
+    /// Karpenter's rule: a node is drained if every PDB covering its pods
+    /// allows at least one disruption now. The drain evicts one pod at a
+    /// time as the PDBs allow, each eviction waiting (until the step's
+    /// deadline) for the replacement of the one before to be ready. More
+    /// nodes can go; drains take longer.
+    OneAtATime,
+}
+
+impl PdbRule {
+    /// Whether a PDB allowing `allowed` disruptions (what is left of it in
+    /// the plan) holds a node with `needed` of its pods.
+    fn blocks(self, allowed: u32, needed: u32) -> bool {
+        match self {
+            PdbRule::WholeNode => needed > allowed,
+            PdbRule::OneAtATime => needed > 0 && allowed == 0,
+        }
+    }
 }
 
 impl Default for ConsolidationPolicy {
@@ -99,6 +143,7 @@ impl Default for ConsolidationPolicy {
             min_savings_usd_per_hour: UsdPerHour::from_micro_usd(10_000),
             allow_local_storage_eviction: false,
             replacement: ReplacementPolicy::default(),
+            pdb_rule: PdbRule::WholeNode,
         }
     }
 }
@@ -128,7 +173,8 @@ pub enum Blocked {
         /// `namespace/name`.
         pod: String,
     },
-    /// A PDB has fewer disruptions left (in this plan) than the node's pods it covers.
+    /// A PDB has fewer disruptions left (in this plan) than the node's pods
+    /// it covers ([`PdbRule::WholeNode`]), or none ([`PdbRule::OneAtATime`]).
     #[error("PDB {pdb} allows {allowed} disruption(s), the node has {needed} of its pods")]
     Pdb {
         /// `namespace/name` of the PDB.
@@ -654,7 +700,7 @@ pub(crate) fn plan(
                         }
                         replacements.push(r);
                         removed_nodes.push(node.name.clone());
-                        consume_pdbs(&pods, &pdbs, &mut pdb_left);
+                        consume_pdbs(&pods, &pdbs, &mut pdb_left, policy.pdb_rule);
                     }
                     Err(why) => blocked.push((
                         node.name.clone(),
@@ -688,7 +734,7 @@ pub(crate) fn plan(
                     });
                 }
                 removed_nodes.push(node.name.clone());
-                consume_pdbs(&pods, &pdbs, &mut pdb_left);
+                consume_pdbs(&pods, &pdbs, &mut pdb_left, policy.pdb_rule);
             }
         }
     }
@@ -766,7 +812,7 @@ pub(crate) fn plan(
                         to: format!("new node in {zone}"),
                     });
                 }
-                consume_pdbs(&pods, &pdbs, &mut pdb_left);
+                consume_pdbs(&pods, &pdbs, &mut pdb_left, policy.pdb_rule);
                 removed_nodes.push(node.name.clone());
             }
             let replaced: HashSet<&str> = m.nodes.iter().map(String::as_str).collect();
@@ -876,7 +922,7 @@ fn why_not(
     }
     per_pdb
         .into_iter()
-        .find(|(_, (allowed, needed))| needed > allowed)
+        .find(|(_, (allowed, needed))| policy.pdb_rule.blocks(*allowed, *needed))
         .map(|((ns, name), (allowed, needed))| Blocked::Pdb {
             pdb: format!("{ns}/{name}"),
             allowed,
@@ -924,7 +970,12 @@ fn consume_pdbs<'a>(
     pods: &[&Pod],
     pdbs: &PdbIndex<'a>,
     left: &mut HashMap<(&'a str, &'a str), u32>,
+    rule: PdbRule,
 ) {
+    // One at a time, each replacement gives its PDB the disruption back.
+    if rule == PdbRule::OneAtATime {
+        return;
+    }
     for pod in pods {
         for pdb in pdbs.for_pod(pod) {
             if let Some(n) = left.get_mut(&(pdb.namespace.as_str(), pdb.name.as_str())) {
@@ -1164,10 +1215,11 @@ fn replace_several<'a>(
                     .or_default() += 1;
             }
         }
-        if per_pdb
-            .iter()
-            .any(|(key, n)| *n > pdb_left.get(key).copied().unwrap_or(0))
-        {
+        if per_pdb.iter().any(|(key, n)| {
+            policy
+                .pdb_rule
+                .blocks(pdb_left.get(key).copied().unwrap_or(0), *n)
+        }) {
             continue;
         }
         let requirements: Vec<PodRequirement> = pods

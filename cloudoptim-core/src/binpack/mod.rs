@@ -47,6 +47,7 @@ mod requirement;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use candidates::candidates;
 pub use candidates::{largest_candidate, Candidate};
 pub(crate) use lower_bound::capacity_bound;
 pub use lower_bound::LowerBound;

@@ -15,10 +15,11 @@
 //! not land in the staying nodes' free room `F` (allocatable minus what
 //! their pods request) are on other nodes, so those nodes' allocatable adds
 //! up to at least `D − F` in every dimension. Any node costs at least what
-//! the aggregate LP prices its capacity at, over every instance type the
-//! catalog prices in the region (on-demand or the Spot estimate, whichever
-//! is cheaper, at the type's raw capacity, and every removable node at its
-//! own price and allocatable), so
+//! the aggregate LP prices its capacity at, over every node the end state
+//! can have: a type the [`ReplacementPolicy`](super::ReplacementPolicy) lets
+//! consolidation launch (at the capacity types the nodes have or the policy
+//! allows, sized as the packer sizes a new node), or a removable node kept
+//! as it is (its price, its allocatable), so
 //!
 //! ```text
 //! cost ≥ Σ staying nodes' prices + LP(D − F)
@@ -52,11 +53,11 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Blocked, Consolidation, ConsolidationPolicy};
-use crate::binpack::{capacity_bound, Candidate};
-use crate::catalog::{Catalog, OperatingSystem};
+use crate::binpack::{candidates, capacity_bound, Candidate, PackingPolicy};
+use crate::catalog::Catalog;
 use crate::environment::NodeEnvironment;
 use crate::money::UsdPerHour;
-use crate::pricing::{instance_price, node_price};
+use crate::pricing::node_price;
 use crate::resources::Resources;
 use crate::snapshot::{CapacityType, ClusterSnapshot, Labels, Pod};
 
@@ -139,24 +140,42 @@ pub fn consolidation_bound(
     let mut priced = 0usize;
     let mut demand = Resources::ZERO;
     let mut free = Resources::ZERO;
-    // Every instance type priced in the region, at its cheaper capacity type
-    // and raw capacity; then every node that may go, as it is.
-    let mut types: Vec<Candidate> = catalog
-        .instance_types()
-        .filter_map(|it| {
-            let price = [CapacityType::OnDemand, CapacityType::Spot]
-                .into_iter()
-                .filter_map(|c| instance_price(it, region, c, OperatingSystem::Linux))
-                .map(|p| p.usd_per_hour)
-                .min()?;
-            Some(Candidate {
-                instance_type: it.name.clone(),
-                usd_per_hour: price,
-                allocatable: it.capacity(),
-                labels: Labels::default(),
-            })
-        })
+    // What a node of the end state can be: a type the replacement policy
+    // lets consolidation launch, at a capacity type it may buy (the nodes'
+    // own, or the policy's), as the packer sizes it; or a node kept as it is.
+    let own_families: Vec<&str> = snapshot
+        .nodes
+        .iter()
+        .filter_map(|n| Some(catalog.get(n.instance_type.as_deref()?)?.family.as_str()))
         .collect();
+    let launchable = policy.replacement.packing_policy(
+        catalog,
+        &own_families,
+        env.packing_policy(PackingPolicy {
+            region: region.to_owned(),
+            ..PackingPolicy::default()
+        }),
+    );
+    let mut capacity_types: Vec<CapacityType> = policy.replacement.capacity_types.clone();
+    for node in &snapshot.nodes {
+        // Priced as on-demand when unknown, as the node is.
+        let c = match node.capacity_type {
+            CapacityType::Spot => CapacityType::Spot,
+            _ => CapacityType::OnDemand,
+        };
+        if !capacity_types.contains(&c) {
+            capacity_types.push(c);
+        }
+    }
+    let mut types: Vec<Candidate> = Vec::new();
+    for capacity_type in capacity_types {
+        let launch = PackingPolicy {
+            capacity_type,
+            ..launchable.clone()
+        };
+        // No type allowed or priced: nothing of that kind can be launched.
+        types.extend(candidates(catalog, &launch).unwrap_or_default());
+    }
     for node in &snapshot.nodes {
         let pods = on_node
             .get(node.name.as_str())

@@ -83,9 +83,11 @@ impl SteadyState {
 
 /// Consolidate `snapshot` plan after plan, each applied in the simulator,
 /// until a plan saves less than `policy.min_savings_usd_per_hour` (or is
-/// empty), at most `max_rounds` plans. A round whose simulated result
+/// empty), at most `max_rounds` plans. A plan whose simulated result
 /// leaves a pod pending or lost, or breaks a PDB or a do-not-disrupt
-/// annotation, is not applied: the iteration stops before it and says so.
+/// annotation, is not applied: it is made again for half as many nodes,
+/// and when even a plan for one node is not safe, the iteration stops
+/// before it and says so.
 pub fn until_steady(
     snapshot: &ClusterSnapshot,
     account: Option<&AwsInventory>,
@@ -102,8 +104,17 @@ pub fn until_steady(
     let mut converged = false;
     // The last plan made on `current`, if it is still current.
     let mut last = None;
+    // A plan the simulator finds unsafe is made again with half the nodes
+    // (its destinations were chosen offline; placed one by one, pods can
+    // strand), down to one node; after a round that is applied, the whole
+    // budget again.
+    let mut budget = policy.max_disrupted_nodes;
     while rounds.len() < max_rounds {
-        let c = plan_consolidation(&current, account.as_ref(), catalog, packer, policy, now);
+        let halved = ConsolidationPolicy {
+            max_disrupted_nodes: budget,
+            ..policy.clone()
+        };
+        let c = plan_consolidation(&current, account.as_ref(), catalog, packer, &halved, now);
         let saved = c.savings.net_saved_usd_per_hour;
         if c.plan.steps.is_empty() || saved < policy.min_savings_usd_per_hour {
             converged = true;
@@ -111,6 +122,10 @@ pub fn until_steady(
             break;
         }
         let after = simulate(&current, account.as_ref(), &c.plan, catalog, now)?;
+        if !after.is_safe() && budget > 1 && c.removed_nodes.len() > 1 {
+            budget = (c.removed_nodes.len() / 2).max(1);
+            continue;
+        }
         if !after.is_safe() {
             stopped = Some(format!(
                 "round {} would leave {} pod(s) pending and {} lost, break {} PDB(s) and disrupt {} do-not-disrupt pod(s) in the simulator: not applied",
@@ -135,6 +150,7 @@ pub fn until_steady(
         });
         current = after.snapshot;
         account = after.account;
+        budget = policy.max_disrupted_nodes;
     }
     if !converged && stopped.is_none() {
         stopped = Some(format!("stopped after {max_rounds} rounds"));

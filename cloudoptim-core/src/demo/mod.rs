@@ -32,9 +32,11 @@
 mod jittered;
 pub(crate) mod rng;
 mod synthetic;
+mod underutilized;
 
 pub use jittered::{jitter, shaped_pods, PodMix};
 pub use synthetic::{synthetic_cluster, synthetic_pods};
+pub use underutilized::underutilized_cluster;
 
 use std::collections::BTreeMap;
 

@@ -89,8 +89,7 @@ pub fn synthetic_cluster(
     catalog: &crate::catalog::Catalog,
 ) -> crate::snapshot::ClusterSnapshot {
     use crate::snapshot::{
-        ClusterSnapshot, Container, LabelSelector, Labels, Limits, Node, NodeAffinity, OwnerRef,
-        Pod, PodAffinity, PodDisruptionBudget, PodPhase, PodVolume, VolumeSource,
+        ClusterSnapshot, LabelSelector, Labels, PodDisruptionBudget, PodVolume, VolumeSource,
     };
     let mut rng = Rng::new(seed);
     let types = [
@@ -110,35 +109,13 @@ pub fn synthetic_cluster(
         };
         let allocatable = crate::eks::node_allocatable(it, 80 << 30);
         let zone = zones.get(i % zones.len()).copied().unwrap_or("us-east-1a");
-        let name = format!("node-{i:05}");
-        let labels: Labels = [
-            (node_labels::HOSTNAME, name.as_str()),
-            (node_labels::INSTANCE_TYPE, type_name),
-            (node_labels::ZONE, zone),
-            (node_labels::REGION, "us-east-1"),
-            (node_labels::EKS_CAPACITY_TYPE, "ON_DEMAND"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let mut node = Node {
-            name,
-            provider_id: Some(format!("aws:///{zone}/i-0{:016x}", rng.next_u64())),
-            instance_id: None,
-            instance_type: None,
-            zone: None,
-            region: None,
-            capacity_type: crate::snapshot::CapacityType::Unknown,
-            labels,
-            annotations: Labels::new(),
-            taints: Vec::new(),
-            capacity: allocatable,
+        let node = running_node(
+            format!("node-{i:05}"),
+            type_name,
+            zone,
             allocatable,
-            created_at: None,
-            unschedulable: false,
-            ready: true,
-        };
-        node.derive_from_labels();
+            &mut rng,
+        );
         nodes.push(node);
         free.push(allocatable);
     }
@@ -193,38 +170,11 @@ pub fn synthetic_cluster(
             } else {
                 Vec::new()
             };
-            pods.push(Pod {
-                namespace: "default".into(),
-                name: format!("{app}-{r}"),
-                uid: None,
-                controller: Some(OwnerRef {
-                    kind: "ReplicaSet".into(),
-                    name: format!("{app}-rs"),
-                }),
-                owner: None,
-                node_name: nodes.get(n).map(|x| x.name.clone()),
-                phase: PodPhase::Running,
-                priority: 0,
-                priority_class_name: None,
-                containers: vec![Container {
-                    name: "app".into(),
-                    requests,
-                    limits: Limits::default(),
-                    sidecar: false,
-                }],
-                init_containers: Vec::new(),
-                overhead: Resources::ZERO,
-                labels: labels.clone(),
-                annotations,
-                tolerations: Vec::new(),
-                node_selector: Labels::new(),
-                node_affinity: NodeAffinity::default(),
-                pod_affinity: PodAffinity::default(),
-                topology_spread: Vec::new(),
-                volumes,
-                container_statuses: Vec::new(),
-                created_at: None,
-            });
+            let node_name = nodes.get(n).map(|x| x.name.clone());
+            let mut pod = running_pod(&app, r, node_name, requests);
+            pod.annotations = annotations;
+            pod.volumes = volumes;
+            pods.push(pod);
         }
         if pods.len() == before {
             break; // The nodes are full.
@@ -253,4 +203,88 @@ pub fn synthetic_cluster(
     };
     snapshot.resolve_owners();
     snapshot
+}
+
+/// A Ready, on-demand node of `instance_type` in `zone` (us-east-1), with
+/// the well-known labels and an EC2 provider id, as EKS registers one.
+pub(super) fn running_node(
+    name: String,
+    instance_type: &str,
+    zone: &str,
+    allocatable: Resources,
+    rng: &mut Rng,
+) -> crate::snapshot::Node {
+    use crate::snapshot::{Labels, Node};
+    let labels: Labels = [
+        (node_labels::HOSTNAME, name.as_str()),
+        (node_labels::INSTANCE_TYPE, instance_type),
+        (node_labels::ZONE, zone),
+        (node_labels::REGION, "us-east-1"),
+        (node_labels::EKS_CAPACITY_TYPE, "ON_DEMAND"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut node = Node {
+        name,
+        provider_id: Some(format!("aws:///{zone}/i-0{:016x}", rng.next_u64())),
+        instance_id: None,
+        instance_type: None,
+        zone: None,
+        region: None,
+        capacity_type: crate::snapshot::CapacityType::Unknown,
+        labels,
+        annotations: Default::default(),
+        taints: Vec::new(),
+        capacity: allocatable,
+        allocatable,
+        created_at: None,
+        unschedulable: false,
+        ready: true,
+    };
+    node.derive_from_labels();
+    node
+}
+
+/// Replica `replica` of Deployment `app` (namespace `default`, label
+/// `app`), running on `node` with one container requesting `requests`.
+pub(super) fn running_pod(
+    app: &str,
+    replica: usize,
+    node: Option<String>,
+    requests: Resources,
+) -> crate::snapshot::Pod {
+    use crate::snapshot::{Container, Limits, NodeAffinity, OwnerRef, Pod, PodAffinity, PodPhase};
+    Pod {
+        namespace: "default".into(),
+        name: format!("{app}-{replica}"),
+        uid: None,
+        controller: Some(OwnerRef {
+            kind: "ReplicaSet".into(),
+            name: format!("{app}-rs"),
+        }),
+        owner: None,
+        node_name: node,
+        phase: PodPhase::Running,
+        priority: 0,
+        priority_class_name: None,
+        containers: vec![Container {
+            name: "app".into(),
+            requests,
+            limits: Limits::default(),
+            sidecar: false,
+        }],
+        init_containers: Vec::new(),
+        overhead: Resources::ZERO,
+        labels: [("app".to_owned(), app.to_owned())].into(),
+        annotations: Default::default(),
+        tolerations: Vec::new(),
+        node_selector: Default::default(),
+        node_affinity: NodeAffinity::default(),
+        pod_affinity: PodAffinity::default(),
+        topology_spread: Vec::new(),
+        volumes: Vec::new(),
+        container_statuses: Vec::new(),
+        created_at: None,
+    }
 }

@@ -402,7 +402,7 @@ impl State<'_> {
                 zone,
                 capacity_type,
                 count,
-                ..
+                tags,
             } => {
                 let it = self.catalog.get(instance_type).ok_or_else(|| {
                     format!("instance type {instance_type} is not in the catalog")
@@ -422,6 +422,25 @@ impl State<'_> {
                 for _ in 0..*count {
                     self.launched += 1;
                     let name = format!("simulated-{}-{}", instance_type, self.launched);
+                    // An instance like any other, so later plans (and the
+                    // consolidation bound) can remove what this one launched.
+                    let instance_id = format!("i-5{:016x}", self.launched);
+                    if let Some(account) = &mut self.account {
+                        self.instances
+                            .entry(instance_id.clone())
+                            .or_default()
+                            .push(account.instances.len());
+                        account.instances.push(crate::inventory::Instance {
+                            instance_id: instance_id.clone(),
+                            instance_type: instance_type.clone(),
+                            zone: zone.clone(),
+                            state: InstanceState::Running,
+                            capacity_type: *capacity_type,
+                            launched_at: Timestamp::UNIX_EPOCH,
+                            private_dns_name: Some(name.clone()),
+                            tags: tags.clone(),
+                        });
+                    }
                     let mut labels = node_labels::for_new_node(
                         it,
                         &region,
@@ -434,8 +453,8 @@ impl State<'_> {
                     let allocatable = crate::eks::node_allocatable(it, root);
                     self.cluster.push_node(Node {
                         name: name.clone(),
-                        provider_id: None,
-                        instance_id: None,
+                        provider_id: Some(format!("aws:///{zone}/{instance_id}")),
+                        instance_id: Some(instance_id),
                         instance_type: Some(instance_type.clone()),
                         zone: Some(zone.clone()),
                         region: Some(region.clone()),
