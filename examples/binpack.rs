@@ -312,12 +312,12 @@ fn steady(
         snapshot,
         account,
         catalog,
-        &LpGuidedPacker::default(),
+        &LpGuidedPacker::for_consolidation(),
         policy,
         snapshot
             .newest_timestamp()
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
-        200,
+        1_000,
     )?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     let before = ClusterSummary::new(snapshot, catalog, region);
@@ -544,7 +544,7 @@ fn consolidate(
     let now = snapshot
         .newest_timestamp()
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let packer = cloudoptim::binpack::LpGuidedPacker::default();
+    let packer = LpGuidedPacker::for_consolidation();
     let started = Instant::now();
     let result = plan_consolidation(snapshot, account, catalog, &packer, &policy, now);
     let planned = started.elapsed();

@@ -465,7 +465,7 @@ fn bin_packing(
         snapshot,
         account,
         catalog,
-        &LpGuidedPacker::default(),
+        &LpGuidedPacker::for_consolidation(),
         &policy,
         now,
     );

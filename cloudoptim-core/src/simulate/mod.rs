@@ -420,11 +420,18 @@ impl State<'_> {
                     .daemonset_overhead
                     .get_or_insert_with(|| self.rest.daemonset_overhead());
                 for _ in 0..*count {
-                    self.launched += 1;
-                    let name = format!("simulated-{}-{}", instance_type, self.launched);
+                    // A name and an instance id no node has yet: the cluster
+                    // may hold nodes an earlier simulation launched.
+                    let (name, instance_id) = loop {
+                        self.launched += 1;
+                        let name = format!("simulated-{}-{}", instance_type, self.launched);
+                        let id = format!("i-5{:016x}", self.launched);
+                        if self.cluster.node(&name).is_none() && !self.instances.contains_key(&id) {
+                            break (name, id);
+                        }
+                    };
                     // An instance like any other, so later plans (and the
                     // consolidation bound) can remove what this one launched.
-                    let instance_id = format!("i-5{:016x}", self.launched);
                     if let Some(account) = &mut self.account {
                         self.instances
                             .entry(instance_id.clone())
