@@ -133,10 +133,13 @@ fn assert_feasible(pods: &[PodRequirement], policy: &PackingPolicy, packing: &Pa
         .max(report.per_pod_bound_usd_per_hour);
     if let ConfigurationLp::Solved {
         bound_usd_per_hour,
+        master_usd_per_hour,
         packing_usd_per_hour,
     } = report.configuration_lp
     {
         best = best.max(bound_usd_per_hour);
+        // Bound ≤ LP optimum ≤ the master's value.
+        assert!(bound_usd_per_hour <= master_usd_per_hour, "{report:?}");
         if let Some(cg) = packing_usd_per_hour {
             assert!(report.before_local_search_usd_per_hour <= cg);
         }

@@ -104,6 +104,9 @@ pub(crate) struct Master {
     pub duals: Vec<f64>,
     /// How many nodes of each pattern the master's solution uses.
     pub copies: Vec<f64>,
+    /// What that solution costs ($/h): the configuration LP's optimum lies
+    /// between Farley's bound and this.
+    pub objective: f64,
     /// The duals that gave the best bound while generating, if any.
     pub center: Option<Vec<f64>>,
 }
@@ -296,7 +299,7 @@ impl<'a> Configurations<'a> {
         // The duals and solution of the last master solved; if a later
         // basis breaks down numerically, generation stops with these.
         let solve = |lp: &mut CoverLp| match lp.solve(MASTER_PIVOTS) {
-            Ok(_) | Err(Stop::Pivots) => Some((lp.duals(), lp.primal())),
+            Ok(_) | Err(Stop::Pivots) => Some((lp.duals(), lp.primal(), lp.objective())),
             Err(Stop::Singular) => None,
         };
         let mut good = solve(&mut lp)?;
@@ -372,11 +375,12 @@ impl<'a> Configurations<'a> {
                 None => break,
             }
         }
-        let (duals, mut copies) = good;
+        let (duals, mut copies, objective) = good;
         copies.resize(patterns.len(), 0.0);
         Some(Master {
             duals: duals.into_iter().map(|v| v.max(0.0)).collect(),
             copies,
+            objective,
             patterns,
             center: center.map(|(_, y)| y),
         })

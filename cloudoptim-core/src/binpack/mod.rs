@@ -190,10 +190,17 @@ pub enum ConfigurationLp {
     },
     /// Could not be set up or solved numerically.
     NotSolved,
-    /// Solved by column generation.
+    /// Solved by column generation. Where the gap is: `master_usd_per_hour
+    /// − bound_usd_per_hour` is the LP left open (the LP's optimum lies
+    /// between them), the packing's cost above `master_usd_per_hour` is
+    /// what whole nodes cost over the LP's fractional ones (integrality)
+    /// and what the rounding lost.
     Solved {
         /// The Farley bound it certified.
         bound_usd_per_hour: UsdPerHour,
+        /// What the restricted master's last solution costs (at least the
+        /// LP's optimum).
+        master_usd_per_hour: UsdPerHour,
         /// What the packing rounded from its solution cost, if that
         /// placed every pod (the cheaper of it and the greedy one goes on).
         packing_usd_per_hour: Option<UsdPerHour>,
