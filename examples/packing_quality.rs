@@ -170,7 +170,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{:<34} {:>6} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7} {:>7}  {}",
+        "{:<34} {:>6} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7} {:>7}  lp gap, packing over lp",
         "pod list",
         "pods",
         "kinds",
@@ -182,7 +182,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "bound",
         "ratio",
         "time",
-        "lp gap, packing over lp"
     );
     let mut worst: f64 = 1.0;
     for (name, pods) in &lists {
