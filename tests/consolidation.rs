@@ -1827,28 +1827,18 @@ fn the_consolidation_bound_cannot_tell_without_prices() {
 
 // ---------------------------------------------------------------- PDB rules
 
-/// Three m6i.xlarge nodes; node-0 runs two replicas of app-0, the others
-/// one each; app-0's PDB allows one disruption.
+/// The small cluster with a second replica of app-0 on node-0, and
+/// app-0's PDB allowing one disruption.
 fn one_pdb_two_pods_on_a_node() -> ClusterSnapshot {
-    let nodes: Vec<Node> = (0..3).map(|i| node(i, "m6i.xlarge")).collect();
+    let mut s = small_cluster();
     let spec = PodSpec {
         cpu_millis: 200,
         memory_mib: 256,
         app: 0,
         flag: 0,
     };
-    let pods = vec![
-        pod(0, "node-0", &spec),
-        pod(1, "node-0", &spec),
-        pod(2, "node-1", &spec),
-        pod(3, "node-2", &spec),
-    ];
-    let mut s = ClusterSnapshot {
-        nodes,
-        pods,
-        pdbs: vec![pdb("app-0", "app-0", 1)],
-        ..ClusterSnapshot::default()
-    };
+    s.pods.push(pod(3, "node-0", &spec));
+    s.pdbs = vec![pdb("app-0", "app-0", 1)];
     s.resolve_owners();
     s
 }
