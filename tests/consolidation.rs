@@ -1902,21 +1902,31 @@ fn one_at_a_time_still_stops_at_a_pdb_that_allows_nothing() {
     );
 }
 
-#[test]
-fn an_underutilized_cluster_shrinks_to_near_its_bound_and_launched_nodes_stay_removable() {
-    let snapshot = cloudoptim::demo::underutilized_cluster(90, 3, catalog());
-    let policy = ConsolidationPolicy::default();
+/// Consolidation until steady with the consolidation packer, which must
+/// converge within 500 rounds.
+fn converged(
+    snapshot: &ClusterSnapshot,
+    account: Option<&AwsInventory>,
+    policy: &ConsolidationPolicy,
+) -> cloudoptim::consolidation::SteadyState {
     let steady = until_steady(
-        &snapshot,
-        None,
+        snapshot,
+        account,
         catalog(),
         &cloudoptim::binpack::LpGuidedPacker::for_consolidation(),
-        &policy,
+        policy,
         now(),
         500,
     )
     .unwrap();
     assert!(steady.converged, "{:?}", steady.stopped);
+    steady
+}
+
+#[test]
+fn an_underutilized_cluster_shrinks_to_near_its_bound_and_launched_nodes_stay_removable() {
+    let snapshot = cloudoptim::demo::underutilized_cluster(90, 3, catalog());
+    let steady = converged(&snapshot, None, &ConsolidationPolicy::default());
     // Rounds launch nodes; every node of the end state has its own name and
     // instance (a later simulation must not reuse an earlier one's).
     let launched: usize = steady.rounds.iter().map(|r| r.launched_nodes).sum();
@@ -1987,17 +1997,7 @@ fn under_karpenters_rules_the_demo_saves_what_karpenter_saves() {
             allow_local_storage_eviction,
             ..ConsolidationPolicy::default()
         };
-        let steady = until_steady(
-            &snapshot,
-            Some(&aws),
-            catalog(),
-            &cloudoptim::binpack::LpGuidedPacker::for_consolidation(),
-            &policy,
-            now(),
-            500,
-        )
-        .unwrap();
-        assert!(steady.converged, "{:?}", steady.stopped);
+        let steady = converged(&snapshot, Some(&aws), &policy);
         let bound = steady.bound.as_ref().unwrap();
         assert!(bound.usd_per_hour.micro_usd() <= bill(&steady.snapshot));
         eprintln!(
